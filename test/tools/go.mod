@@ -1,0 +1,3 @@
+module github.com/keepsake-dev/keepsake/test/tools
+
+go 1.26

@@ -1,0 +1,10 @@
+//go:build tools
+
+// Package tools pins the Kubernetes components Keepsake's tests run: one
+// k8s.io/kubernetes version with every staging module at the matching v0.Y.Z
+// (the upstream go.mod's replace directives only work inside its own repo).
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+)
