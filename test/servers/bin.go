@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -32,8 +33,7 @@ func RepoRoot(t testing.TB) string {
 
 func isModuleRoot(dir string) bool {
 	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	return err == nil && len(data) > 0 &&
-		string(data[:len("module github.com/keepsake-dev/keepsake\n")]) == "module github.com/keepsake-dev/keepsake\n"
+	return err == nil && strings.HasPrefix(string(data), "module github.com/keepsake-dev/keepsake\n")
 }
 
 // Bin returns the path of a tool: ./bin/<name> when `make tools` built it,
