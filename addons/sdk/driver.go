@@ -1,0 +1,115 @@
+// Package sdk is the public driver SDK of Keepsake.
+//
+// A driver does the database-specific half of a backup: it dumps a database
+// into a stream and loads that stream back. Keepsake's runtime (`keepsake
+// run backup|restore`, inside a Job) starts the driver binary as a
+// hashicorp/go-plugin gRPC plugin, feeds the stream to restic and back, and
+// records the outcome. Authors implement Driver and call Serve from main:
+//
+//	func main() { sdk.Serve(mydriver.New()) }
+//
+// The host side (Open, Client) is used by the runtime and by tests.
+//
+// Guarantees the SDK gives both sides: streams are chunked with gRPC flow
+// control, so a slow reader slows the writer down and nothing buffers a
+// whole dump; every stream ends with an explicit end marker carrying the
+// byte count, so a truncated stream is always an error; a panic inside a
+// Driver method becomes an error of that call; a driver process that dies
+// is reported as a crash with the tail of its stderr.
+package sdk
+
+import (
+	"context"
+	"io"
+)
+
+// Driver is what a driver author implements. Methods may be called
+// concurrently only if the driver's Info says so; the runtime calls one at a
+// time.
+type Driver interface {
+	// Info describes the driver. It must be cheap and must not contact the
+	// database.
+	Info(ctx context.Context) (Info, error)
+	// Backup writes a complete dump of req.Target to w and returns nil, or
+	// returns an error; on error whatever was written is discarded by the
+	// host (no snapshot is made). The output should be deterministic for
+	// unchanged data so the repository deduplicates it.
+	Backup(ctx context.Context, req *BackupRequest, w io.Writer) error
+	// Restore loads a dump made by Backup from r into req.Target. It must
+	// read r to io.EOF before returning nil: the SDK reports a Restore that
+	// returns early as an error, so data is never dropped silently.
+	Restore(ctx context.Context, req *RestoreRequest, r io.Reader) error
+}
+
+// Info describes a driver.
+type Info struct {
+	// Name is the driver's name, e.g. "hyperbytedb".
+	Name string
+	// Version is the driver's version, e.g. "0.1.0".
+	Version string
+	// Parameters are the parameters Backup and Restore accept. The SDK
+	// fills in defaults and rejects missing required or unknown parameters
+	// before calling the driver.
+	Parameters []Parameter
+	// Capabilities say what the driver can do.
+	Capabilities []Capability
+}
+
+// Parameter declares one parameter of a driver.
+type Parameter struct {
+	// Name is the key in Request.Params.
+	Name string
+	// Usage is a one-line description for users.
+	Usage string
+	// Required parameters must be given (a default does not count).
+	Required bool
+	// Default is used when the parameter is not given.
+	Default string
+}
+
+// Capability is something a driver can do.
+type Capability string
+
+const (
+	// CapabilityBackup means Backup is implemented.
+	CapabilityBackup Capability = "backup"
+	// CapabilityRestore means Restore is implemented.
+	CapabilityRestore Capability = "restore"
+)
+
+// Target is the Kubernetes object a backup or restore works on.
+type Target struct {
+	// APIGroup of the object's kind; empty for the core group.
+	APIGroup string
+	// Kind of the object, e.g. "HyperbytedbCluster" or "Service".
+	Kind string
+	// Name of the object.
+	Name string
+	// Namespace of the object.
+	Namespace string
+}
+
+// Request is what every Backup and Restore call carries.
+type Request struct {
+	// Target is the object to back up or restore.
+	Target Target
+	// Params are the resolved parameters: defaults filled in, required ones
+	// present, no unknown keys.
+	Params map[string]string
+	// Credentials maps a credential name to the path of its mounted Secret
+	// (a file, or a directory with one file per key). Secrets never travel
+	// through params, env or the stream.
+	Credentials map[string]string
+	// Component is the name of the component being backed up or restored.
+	Component string
+}
+
+// BackupRequest is the request of Driver.Backup.
+type BackupRequest struct {
+	Request
+}
+
+// RestoreRequest is the request of Driver.Restore.
+type RestoreRequest struct {
+	Request
+}

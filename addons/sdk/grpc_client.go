@@ -1,0 +1,153 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	driverpb "github.com/keepsake-dev/keepsake/addons/sdk/proto"
+)
+
+// grpcClient is the host-side stub of the gRPC service. Its errors are raw;
+// Client turns them into messages for users.
+type grpcClient struct {
+	rpc driverpb.DriverClient
+}
+
+// errProtocol marks a driver that broke the stream contract.
+var errProtocol = errors.New("driver protocol violation")
+
+func (c *grpcClient) info(ctx context.Context) (Info, error) {
+	resp, err := c.rpc.Info(ctx, &driverpb.InfoRequest{})
+	if err != nil {
+		return Info{}, err
+	}
+	return infoFromProto(resp), nil
+}
+
+// backup copies the driver's dump into w. It returns the bytes copied and
+// nil only when the driver sent its end marker with a matching count and
+// finished the call cleanly.
+func (c *grpcClient) backup(ctx context.Context, req *BackupRequest, w io.Writer) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the driver's stream if we return early
+	stream, err := c.rpc.Backup(ctx, &driverpb.BackupRequest{Request: requestToProto(req.Request)})
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return n, fmt.Errorf("%w: dump stream ended without an end marker after %d bytes", errProtocol, n)
+		}
+		if err != nil {
+			return n, err
+		}
+		switch k := msg.GetKind().(type) {
+		case *driverpb.BackupChunk_Data:
+			if _, err := w.Write(k.Data); err != nil {
+				return n, &sinkError{err: err}
+			}
+			n += uint64(len(k.Data))
+		case *driverpb.BackupChunk_End:
+			return n, finishBackup(stream, n, k.End.GetBytes())
+		}
+	}
+}
+
+// finishBackup checks the end marker and waits for the call's clean end.
+func finishBackup(stream driverpb.Driver_BackupClient, got, sent uint64) error {
+	if got != sent {
+		return fmt.Errorf("%w: received %d dump bytes but the driver sent %d", errProtocol, got, sent)
+	}
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		if err == nil {
+			return fmt.Errorf("%w: data after the end marker", errProtocol)
+		}
+		return err
+	}
+	return nil
+}
+
+// restore streams r into the driver. A read error of r aborts the call, so
+// the driver sees a broken stream rather than a clean end.
+func (c *grpcClient) restore(ctx context.Context, req *RestoreRequest, r io.Reader) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.Restore(ctx)
+	if err != nil {
+		return 0, err
+	}
+	header := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_Header{Header: requestToProto(req.Request)}}
+	if err := stream.Send(header); err != nil {
+		return 0, closeAndRecvError(stream, err)
+	}
+	n, err := sendChunks(stream, r)
+	if err != nil {
+		return n, err
+	}
+	end := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_End{End: &driverpb.End{Bytes: n}}}
+	if err := stream.Send(end); err != nil {
+		return n, closeAndRecvError(stream, err)
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return n, err
+	}
+	if resp.GetBytes() != n {
+		return n, fmt.Errorf("%w: sent %d bytes but the driver read %d", errProtocol, n, resp.GetBytes())
+	}
+	return n, nil
+}
+
+// sendChunks sends r as data messages, each a fresh buffer of up to
+// chunkSize bytes, until r ends.
+func sendChunks(stream driverpb.Driver_RestoreClient, r io.Reader) (uint64, error) {
+	var n uint64
+	for {
+		buf := make([]byte, chunkSize)
+		k, rerr := io.ReadFull(r, buf)
+		if k > 0 {
+			msg := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_Data{Data: buf[:k]}}
+			if err := stream.Send(msg); err != nil {
+				return n, closeAndRecvError(stream, err)
+			}
+			n += uint64(k)
+		}
+		switch {
+		case rerr == nil:
+		case errors.Is(rerr, io.EOF), errors.Is(rerr, io.ErrUnexpectedEOF):
+			return n, nil
+		default:
+			return n, &sourceError{err: rerr}
+		}
+	}
+}
+
+// closeAndRecvError returns the driver's status when Send failed because
+// the driver already ended the call (Send then only says io.EOF).
+func closeAndRecvError(stream driverpb.Driver_RestoreClient, sendErr error) error {
+	if !errors.Is(sendErr, io.EOF) {
+		return sendErr
+	}
+	if _, err := stream.CloseAndRecv(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: driver ended the restore before the end of the stream", errProtocol)
+}
+
+// sinkError is a failure of the host's writer during Backup, not of the
+// driver.
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return "write dump: " + e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+// sourceError is a failure of the host's reader during Restore, not of the
+// driver.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return "read restore stream: " + e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
