@@ -1,0 +1,81 @@
+package main
+
+// Registry is the registry part of every image reference built here. It
+// names no real host: the images exist only in the node's containerd, and
+// pods use them with imagePullPolicy IfNotPresent or Never.
+const Registry = "keepsake.local"
+
+// recipe describes one image: which host files go where, and how it runs.
+type recipe struct {
+	ref        string
+	files      []imageFile
+	symlinks   map[string]string
+	entrypoint []string
+	cmd        []string
+	env        []string
+	// sharedLibs adds the ELF interpreter and libraries (per ldd) of every
+	// file: for Debian's dynamically linked programs such as influxd.
+	sharedLibs bool
+	// applets makes /bin/<applet> links to the busybox file.
+	applets bool
+}
+
+// imageFile is a file taken from the host path given by flag source.
+type imageFile struct {
+	source   string
+	dst      string
+	mode     int64
+	optional bool
+}
+
+const defaultPath = "PATH=/usr/local/bin:/usr/bin:/bin"
+
+// recipes are the images the local cluster and the e2e suites use, by name.
+var recipes = map[string]recipe{
+	"pause": {
+		ref:        Registry + "/pause:3.10",
+		files:      []imageFile{{source: "pause", dst: "/pause", mode: 0o755}},
+		entrypoint: []string{"/pause"},
+	},
+	"busybox": {
+		ref:     Registry + "/busybox:1.35",
+		files:   []imageFile{{source: "busybox", dst: "/bin/busybox", mode: 0o755}},
+		applets: true,
+		cmd:     []string{"/bin/sh"},
+		env:     []string{defaultPath},
+	},
+	"minio": {
+		ref:        Registry + "/minio:dev",
+		files:      []imageFile{{source: "minio", dst: "/usr/bin/minio", mode: 0o755}},
+		entrypoint: []string{"/usr/bin/minio"},
+		env:        []string{defaultPath, "MINIO_BROWSER=off", "MINIO_UPDATE=off"},
+	},
+	"influxdb": {
+		ref:        Registry + "/influxdb:1.6",
+		files:      []imageFile{{source: "influxd", dst: "/usr/bin/influxd", mode: 0o755}},
+		sharedLibs: true,
+		entrypoint: []string{"/usr/bin/influxd"},
+		env: []string{defaultPath, "INFLUXDB_REPORTING_DISABLED=true",
+			"INFLUXDB_META_DIR=/var/lib/influxdb/meta", "INFLUXDB_DATA_DIR=/var/lib/influxdb/data",
+			"INFLUXDB_DATA_WAL_DIR=/var/lib/influxdb/wal", "INFLUXDB_HTTP_BIND_ADDRESS=:8086",
+			"INFLUXDB_BIND_ADDRESS=127.0.0.1:8088"},
+	},
+	"local-path-provisioner": {
+		ref: Registry + "/local-path-provisioner:v0.0.30",
+		files: []imageFile{{source: "local-path-provisioner", dst: "/usr/bin/local-path-provisioner",
+			mode: 0o755}},
+		entrypoint: []string{"/usr/bin/local-path-provisioner"},
+		env:        []string{defaultPath},
+	},
+	// keepsake is a placeholder until the release image exists: the keepsake
+	// binary (and restic, when given) from whatever paths are passed in.
+	"keepsake": {
+		ref: Registry + "/keepsake:dev",
+		files: []imageFile{
+			{source: "keepsake", dst: "/usr/local/bin/keepsake", mode: 0o755},
+			{source: "restic", dst: "/usr/local/bin/restic", mode: 0o755, optional: true},
+		},
+		entrypoint: []string{"/usr/local/bin/keepsake"},
+		env:        []string{defaultPath},
+	},
+}
