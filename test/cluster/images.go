@@ -1,0 +1,62 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// imageSources are the host files test/images builds the cluster's images
+// from, by its flag names. The keepsake image is added by ImportImages when
+// a keepsake binary is given.
+func (c Config) imageSources() map[string]string {
+	src := map[string]string{
+		"pause": c.bin("pause"), "busybox": busyboxBinary,
+		"local-path-provisioner": c.bin("local-path-provisioner"),
+	}
+	if c.Servers {
+		src["minio"] = c.bin("minio")
+		src["influxd"] = influxdBinary
+	}
+	return src
+}
+
+// importImages builds (or takes from the cache) the cluster's images and
+// imports them once containerd answers.
+func (c Config) importImages(ctx context.Context) error {
+	if err := c.waitContainerd(ctx); err != nil {
+		return err
+	}
+	return c.ImportImages(ctx, c.imageSources())
+}
+
+// ImportImages builds images with test/images from the given sources (its
+// flag names: "keepsake", "restic", "minio", ...) and imports them into the
+// node's containerd. E2e suites call it to load a freshly built keepsake
+// binary as keepsake.local/keepsake:dev.
+func (c Config) ImportImages(ctx context.Context, sources map[string]string) error {
+	args := []string{"-out", c.state("image-cache"), "-containerd-address", c.containerdSocket(), "-ctr", ctrBinary}
+	for flag, path := range sources {
+		args = append(args, "-"+flag, path)
+	}
+	cmd := exec.CommandContext(ctx, c.bin("keepsake-images"), args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("keepsake-images: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return os.WriteFile(c.state("logs", "images.log"), out, 0o644)
+}
+
+// waitContainerd waits until containerd answers on its socket.
+func (c Config) waitContainerd(ctx context.Context) error {
+	return poll(ctx, "containerd", 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		out, err := exec.CommandContext(ctx, ctrBinary, "--address", c.containerdSocket(), "version").CombinedOutput()
+		if err != nil {
+			return false, fmt.Errorf("ctr version: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return true, nil
+	})
+}
