@@ -1,9 +1,11 @@
 // Package servers starts the real servers Keepsake's integration tests run
-// against (MinIO, InfluxDB, ...) and finds the pinned tools `make tools`
-// builds into ./bin.
+// against (kube-apiserver, MinIO, InfluxDB, ...) and finds the pinned tools
+// `make tools` builds into ./bin.
 package servers
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,44 +13,64 @@ import (
 	"testing"
 )
 
-// RepoRoot returns the directory holding Keepsake's go.mod, found by walking
-// up from the working directory (go test runs each package in its own dir).
-func RepoRoot(t testing.TB) string {
-	t.Helper()
+const modulePath = "github.com/keepsake-dev/keepsake"
+
+// FindRepoRoot returns the directory holding Keepsake's go.mod, found by
+// walking up from the working directory (go test runs each package in its
+// own directory).
+func FindRepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatalf("getwd: %v", err)
+		return "", fmt.Errorf("getwd: %w", err)
 	}
 	for {
-		if isModuleRoot(dir) {
-			return dir
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(data), "module "+modulePath+"\n") {
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatalf("no go.mod of github.com/keepsake-dev/keepsake above the working directory")
+			return "", errors.New("no go.mod of " + modulePath + " above the working directory")
 		}
 		dir = parent
 	}
 }
 
-func isModuleRoot(dir string) bool {
-	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	return err == nil && strings.HasPrefix(string(data), "module github.com/keepsake-dev/keepsake\n")
+// RepoRoot is FindRepoRoot for tests: it fails the test on error.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
 
-// Bin returns the path of a tool: ./bin/<name> when `make tools` built it,
-// else <name> from PATH (Debian packages such as influxd and etcd). A missing
-// tool fails the test: `make test` installs every tool first, so absence is a
-// broken set-up, never a reason to skip.
-func Bin(t testing.TB, name string) string {
-	t.Helper()
-	local := filepath.Join(RepoRoot(t), "bin", name)
+// FindBin returns the path of a tool: ./bin/<name> when `make tools` built
+// it, else <name> from PATH (Debian packages such as influxd and etcd).
+func FindBin(name string) (string, error) {
+	root, err := FindRepoRoot()
+	if err != nil {
+		return "", err
+	}
+	local := filepath.Join(root, "bin", name)
 	if _, err := os.Stat(local); err == nil {
-		return local
+		return local, nil
 	}
 	if p, err := exec.LookPath(name); err == nil {
-		return p
+		return p, nil
 	}
-	t.Fatalf("tool %q is neither in ./bin nor on PATH: run `make tools`", name)
-	return ""
+	return "", fmt.Errorf("tool %q is neither in ./bin nor on PATH: run `make tools`", name)
+}
+
+// Bin is FindBin for tests. A missing tool fails the test: `make test`
+// installs every tool first, so absence is a broken set-up, never a reason
+// to skip.
+func Bin(t testing.TB, name string) string {
+	t.Helper()
+	p, err := FindBin(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -1,0 +1,131 @@
+# Keepsake: `make demo` runs the main job, `make test` runs every test.
+# Both install what they need (Debian packages, pinned Go tools in ./bin)
+# and are safe to run twice. `make help` lists every target.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+BIN := $(ROOT)/bin
+export PATH := $(BIN):$(PATH)
+
+# Tool versions are pinned in one place: test/tools/go.mod (small tools) and
+# test/tools/kubernetes/go.mod (Kubernetes components, one version).
+TOOLS_MOD := test/tools/go.mod test/tools/go.sum
+K8S_MOD := test/tools/kubernetes/go.mod test/tools/kubernetes/go.sum
+K8S_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2}' test/tools/kubernetes/go.mod)
+K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION)))
+
+# Debian packages the tests and the local cluster need.
+DEBIAN_PACKAGES := etcd-server influxdb influxdb-client containerd runc \
+	containernetworking-plugins iptables protobuf-compiler
+# Go tools built from test/tools into ./bin.
+GO_TOOLS := controller-gen restic minio staticcheck protoc-gen-go protoc-gen-go-grpc
+# Kubernetes components built from test/tools/kubernetes into ./bin.
+K8S_TOOLS := kube-apiserver kubectl
+
+GO_TEST_FLAGS ?= -count=1 -timeout 45m
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+		/^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: generate
+generate: $(BIN)/controller-gen ## Generate deepcopy code and CRDs (charts/keepsake/crds).
+	$(BIN)/controller-gen object paths=./apis/...
+	$(BIN)/controller-gen crd paths=./apis/... output:crd:artifacts:config=charts/keepsake/crds
+
+GENERATED := apis charts/keepsake/crds
+
+.PHONY: verify-generated
+verify-generated: generate ## Fail when generated files differ from what is committed.
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+		echo "generated files are stale; run 'make generate' and commit:"; \
+		git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; \
+	fi
+
+.PHONY: fmt
+fmt: ## Format the code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: $(BIN)/staticcheck ## Run staticcheck and check gofmt.
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(BIN)/staticcheck ./...
+
+.PHONY: build
+build: ## Build static binaries into ./bin.
+	CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/...
+
+##@ Testing
+
+.PHONY: test
+test: tools vet lint verify-generated ## Run every test (installs what it needs first).
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no server (go test -short).
+	go test -short -count=1 ./...
+
+.PHONY: bench
+bench: tools ## Run the benchmarks (ratios against baselines measured in the same run).
+	go test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+##@ Demo
+
+.PHONY: demo
+demo: tools ## Bring up a local cluster, install Keepsake, back up and restore (not yet).
+	@echo "make demo: not yet. The operator (issue 6) and the local cluster (issue 3) have not landed;"
+	@echo "until they do, 'make test' exercises the APIs against a real kube-apiserver."
+	@exit 2
+
+##@ Tools
+
+.PHONY: tools
+tools: debian-packages $(addprefix $(BIN)/,$(GO_TOOLS) $(K8S_TOOLS)) ## Install Debian packages and build pinned tools into ./bin.
+
+.PHONY: debian-packages
+debian-packages: ## Install the Debian packages Keepsake's tests need, if missing.
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq -o DPkg::Lock::Timeout=600; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+			--no-install-recommends $$missing; \
+	fi
+
+$(BIN)/controller-gen: $(TOOLS_MOD)
+	cd test/tools && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
+$(BIN)/restic: $(TOOLS_MOD)
+	cd test/tools && CGO_ENABLED=0 go build -ldflags "-s -w" -o $@ github.com/restic/restic/cmd/restic
+$(BIN)/minio: $(TOOLS_MOD)
+	cd test/tools && CGO_ENABLED=0 go build -ldflags "-s -w" -o $@ github.com/minio/minio
+$(BIN)/staticcheck: $(TOOLS_MOD)
+	cd test/tools && go build -o $@ honnef.co/go/tools/cmd/staticcheck
+$(BIN)/protoc-gen-go: $(TOOLS_MOD)
+	cd test/tools && go build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
+$(BIN)/protoc-gen-go-grpc: $(TOOLS_MOD)
+	cd test/tools && go build -o $@ google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+$(addprefix $(BIN)/,$(K8S_TOOLS)): $(K8S_MOD)
+	cd test/tools/kubernetes && go build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
+
+.PHONY: clean
+clean: ## Remove ./bin.
+	rm -rf $(BIN)

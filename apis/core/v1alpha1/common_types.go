@@ -1,0 +1,28 @@
+package v1alpha1
+
+// AddonInfo selects the Addon and the tasks of it that a session runs.
+type AddonInfo struct {
+	// Name of the Addon, e.g. hyperbytedb.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Tasks of the Addon to run, in order.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	Tasks []TaskReference `json:"tasks"`
+}
+
+// TaskReference is one task of an Addon with its parameters.
+type TaskReference struct {
+	// Name of the task in the Addon, e.g. logical-backup.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// Params are the task's parameters (see the Addon for each task's list);
+	// they replace ${name} in the Function's command and args.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Params map[string]string `json:"params,omitempty"`
+}

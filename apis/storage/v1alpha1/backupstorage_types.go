@@ -1,0 +1,224 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// StorageProvider is the kind of place backups are stored.
+// +kubebuilder:validation:Enum=s3;local
+type StorageProvider string
+
+const (
+	// ProviderS3 stores backups in an S3-compatible bucket.
+	ProviderS3 StorageProvider = "s3"
+	// ProviderLocal stores backups in a directory mounted into Jobs.
+	ProviderLocal StorageProvider = "local"
+)
+
+// BackupStorageDeletionPolicy says what happens to the stored data when a
+// BackupStorage is deleted.
+// +kubebuilder:validation:Enum=Delete;WipeOut
+type BackupStorageDeletionPolicy string
+
+const (
+	// BackupStorageDelete removes the BackupStorage object and keeps the data.
+	BackupStorageDelete BackupStorageDeletionPolicy = "Delete"
+	// BackupStorageWipeOut also deletes every repository stored under the prefix.
+	BackupStorageWipeOut BackupStorageDeletionPolicy = "WipeOut"
+)
+
+// BackupStorageSpec describes where backups are stored and who may use it.
+type BackupStorageSpec struct {
+	// Storage is the backend: an S3-compatible bucket or a local directory.
+	Storage StorageBackend `json:"storage"`
+	// UsagePolicy says which namespaces may store backups here. By default
+	// only this BackupStorage's namespace.
+	// +optional
+	UsagePolicy *UsagePolicy `json:"usagePolicy,omitempty"`
+	// Default marks this storage as the one used when a BackupConfiguration
+	// names none.
+	// +optional
+	Default bool `json:"default,omitempty"`
+	// DeletionPolicy is Delete (keep the data when this object is deleted)
+	// or WipeOut (delete every repository under the prefix too).
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy BackupStorageDeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// StorageBackend is one storage location.
+// +kubebuilder:validation:XValidation:rule="self.provider != 's3' || has(self.s3)",message="provider s3 requires the s3 section"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'local' || has(self.local)",message="provider local requires the local section"
+// +kubebuilder:validation:XValidation:rule="!(has(self.s3) && has(self.local))",message="set only the section of the chosen provider"
+type StorageBackend struct {
+	// Provider is s3 or local.
+	Provider StorageProvider `json:"provider"`
+	// S3 configures an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, ...).
+	// +optional
+	S3 *S3Storage `json:"s3,omitempty"`
+	// Local configures a directory mounted into backup and restore Jobs.
+	// +optional
+	Local *LocalStorage `json:"local,omitempty"`
+}
+
+// S3Storage is an S3-compatible bucket.
+type S3Storage struct {
+	// Endpoint is the URL of the S3 service, e.g. https://s3.amazonaws.com or
+	// http://minio.storage.svc:9000.
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/.*)?$`
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// Bucket is the bucket name; it must already exist.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	Bucket string `json:"bucket"`
+	// Prefix is the directory inside the bucket under which Keepsake stores
+	// everything (metadata.yaml and one folder per namespace).
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/')",message="prefix must not start with /"
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+	// Region of the bucket; us-east-1 when empty.
+	// +optional
+	Region string `json:"region,omitempty"`
+	// ForcePathStyle addresses the bucket as endpoint/bucket rather than
+	// bucket.endpoint, as MinIO and most self-hosted services need.
+	// +optional
+	ForcePathStyle bool `json:"forcePathStyle,omitempty"`
+	// InsecureTLS skips verification of the endpoint's TLS certificate. Use a
+	// caBundle instead wherever possible.
+	// +optional
+	InsecureTLS bool `json:"insecureTLS,omitempty"`
+	// CABundle is a PEM bundle that signs the endpoint's certificate.
+	// +optional
+	CABundle *CABundleSource `json:"caBundle,omitempty"`
+	// SecretName is the Secret in this namespace holding the credentials:
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or access_key_id and
+	// secret_access_key), optionally AWS_REGION and AWS_ENDPOINT_URL.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+	// MaxConnections caps concurrent connections restic opens to the bucket.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	// +optional
+	MaxConnections int32 `json:"maxConnections,omitempty"`
+}
+
+// CABundleSource points at a PEM bundle in a Secret or a ConfigMap.
+// +kubebuilder:validation:XValidation:rule="has(self.secretKeyRef) != has(self.configMapKeyRef)",message="set exactly one of secretKeyRef and configMapKeyRef"
+type CABundleSource struct {
+	// SecretKeyRef selects a key of a Secret in this namespace.
+	// +optional
+	SecretKeyRef *corev1.SecretKeySelector `json:"secretKeyRef,omitempty"`
+	// ConfigMapKeyRef selects a key of a ConfigMap in this namespace.
+	// +optional
+	ConfigMapKeyRef *corev1.ConfigMapKeySelector `json:"configMapKeyRef,omitempty"`
+}
+
+// LocalStorage is a directory mounted into backup and restore Jobs.
+type LocalStorage struct {
+	// MountPath is where the storage is mounted inside Jobs.
+	// +kubebuilder:validation:Pattern=`^/.*`
+	// +kubebuilder:default=/keepsake/storage
+	// +optional
+	MountPath string `json:"mountPath,omitempty"`
+	// SubPath is the directory inside the volume that holds the backups.
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/')",message="subPath must be relative"
+	// +optional
+	SubPath string `json:"subPath,omitempty"`
+	// VolumeSource is the volume holding the backups, e.g. a
+	// persistentVolumeClaim or an nfs share.
+	VolumeSource corev1.VolumeSource `json:"volumeSource"`
+}
+
+// BackupStoragePhase summarises a BackupStorage's state.
+// +kubebuilder:validation:Enum=Ready;NotReady
+type BackupStoragePhase string
+
+const (
+	// BackupStorageReady means the storage was reached and written to.
+	BackupStorageReady BackupStoragePhase = "Ready"
+	// BackupStorageNotReady means it was not; the Ready condition says why.
+	BackupStorageNotReady BackupStoragePhase = "NotReady"
+)
+
+// Reasons of a BackupStorage's Ready condition.
+const (
+	ReasonStorageAvailable   = "StorageAvailable"
+	ReasonBucketNotFound     = "BucketNotFound"
+	ReasonAccessDenied       = "AccessDenied"
+	ReasonUnreachable        = "Unreachable"
+	ReasonSecretMissing      = "SecretMissing"
+	ReasonInvalidCredentials = "InvalidCredentials"
+	ReasonCABundleMissing    = "CABundleMissing"
+	ReasonMetadataWriteError = "MetadataWriteFailed"
+)
+
+// BackupStorageStatus is the observed state of a BackupStorage.
+type BackupStorageStatus struct {
+	// Phase is Ready or NotReady; the Ready condition says why.
+	// +optional
+	Phase BackupStoragePhase `json:"phase,omitempty"`
+	// TotalSize is the size of every repository stored here, e.g. 1.2 GiB.
+	// +optional
+	TotalSize string `json:"totalSize,omitempty"`
+	// Repositories lists the repositories found in this storage.
+	// +optional
+	Repositories []StoredRepository `json:"repositories,omitempty"`
+	// Conditions are the detailed state: Ready.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StoredRepository is a repository found in a BackupStorage.
+type StoredRepository struct {
+	// Name of the Repository object.
+	Name string `json:"name"`
+	// Namespace of the Repository object.
+	Namespace string `json:"namespace"`
+	// Path of the repository inside the storage prefix.
+	Path string `json:"path"`
+	// Size of the repository, e.g. 120 MiB.
+	// +optional
+	Size string `json:"size,omitempty"`
+}
+
+// BackupStorage is a place to store backups: an S3-compatible bucket or a
+// local volume, checked by the operator before any backup uses it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=bs,categories=keepsake
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.storage.provider`
+// +kubebuilder:printcolumn:name="Bucket",type=string,JSONPath=`.spec.storage.s3.bucket`
+// +kubebuilder:printcolumn:name="Default",type=boolean,JSONPath=`.spec.default`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=`.spec.storage.s3.prefix`,priority=1
+// +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.totalSize`,priority=1
+// +kubebuilder:printcolumn:name="Deletion",type=string,JSONPath=`.spec.deletionPolicy`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type BackupStorage struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired storage.
+	Spec BackupStorageSpec `json:"spec"`
+	// Status is the storage as the operator last saw it.
+	// +optional
+	Status BackupStorageStatus `json:"status,omitempty"`
+}
+
+// BackupStorageList is a list of BackupStorage.
+//
+// +kubebuilder:object:root=true
+type BackupStorageList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BackupStorage `json:"items"`
+}

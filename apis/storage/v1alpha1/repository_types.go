@@ -1,0 +1,144 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RepositoryDeletionPolicy says what happens to a restic repository's data
+// when its Repository object is deleted.
+// +kubebuilder:validation:Enum=Delete;WipeOut
+type RepositoryDeletionPolicy string
+
+const (
+	// RepositoryDelete removes the Repository object and its Snapshot objects
+	// but keeps the data in the storage.
+	RepositoryDelete RepositoryDeletionPolicy = "Delete"
+	// RepositoryWipeOut also deletes the restic repository from the storage.
+	RepositoryWipeOut RepositoryDeletionPolicy = "WipeOut"
+)
+
+// RepositorySpec describes one encrypted restic repository inside a
+// BackupStorage.
+type RepositorySpec struct {
+	// StorageRef is the BackupStorage holding this repository.
+	StorageRef ObjectReference `json:"storageRef"`
+	// Path is the repository's directory below <prefix>/<namespace>/ in the
+	// storage.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	Path string `json:"path"`
+	// EncryptionSecret is the Secret whose RESTIC_PASSWORD key encrypts the
+	// repository. Losing it loses the backups.
+	EncryptionSecret ObjectReference `json:"encryptionSecret"`
+	// AppRef is the application whose backups this repository holds.
+	// +optional
+	AppRef *TypedObjectReference `json:"appRef,omitempty"`
+	// DeletionPolicy is Delete (keep the data) or WipeOut (delete it too).
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy RepositoryDeletionPolicy `json:"deletionPolicy,omitempty"`
+	// Paused stops new backups into this repository.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// RepositoryPhase summarises a Repository's state.
+// +kubebuilder:validation:Enum=Ready;NotReady
+type RepositoryPhase string
+
+const (
+	// RepositoryReady means the repository can take backups.
+	RepositoryReady RepositoryPhase = "Ready"
+	// RepositoryNotReady means it cannot; the Ready condition says why.
+	RepositoryNotReady RepositoryPhase = "NotReady"
+)
+
+// Reasons of a Repository's Ready condition.
+const (
+	ReasonRepositoryReady         = "RepositoryReady"
+	ReasonStorageNotReady         = "StorageNotReady"
+	ReasonStorageNotFound         = "StorageNotFound"
+	ReasonStorageNotAllowed       = "StorageNotAllowed"
+	ReasonEncryptionSecretMissing = "EncryptionSecretMissing"
+)
+
+// RepositoryStatus is the observed state of a Repository.
+type RepositoryStatus struct {
+	// Phase is Ready or NotReady.
+	// +optional
+	Phase RepositoryPhase `json:"phase,omitempty"`
+	// SnapshotCount is the number of Snapshots in the repository.
+	// +optional
+	SnapshotCount int32 `json:"snapshotCount,omitempty"`
+	// Size is the repository's size in the storage, e.g. 1.2 GiB.
+	// +optional
+	Size string `json:"size,omitempty"`
+	// SizeBytes is Size in bytes.
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// LastBackupTime is when the latest successful Snapshot was taken.
+	// +optional
+	LastBackupTime *metav1.Time `json:"lastBackupTime,omitempty"`
+	// Integrity is the result of the latest `restic check`; unset until one ran.
+	// +optional
+	Integrity *bool `json:"integrity,omitempty"`
+	// RecentSnapshots lists the newest Snapshots, newest first.
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	RecentSnapshots []SnapshotSummary `json:"recentSnapshots,omitempty"`
+	// Conditions are the detailed state: Ready.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// SnapshotSummary is a short line about one Snapshot.
+type SnapshotSummary struct {
+	// Name of the Snapshot object.
+	Name string `json:"name"`
+	// Phase of the Snapshot.
+	Phase SnapshotPhase `json:"phase"`
+	// SnapshotTime is when the data was taken.
+	// +optional
+	SnapshotTime *metav1.Time `json:"snapshotTime,omitempty"`
+	// Size of the Snapshot, e.g. 12 MiB.
+	// +optional
+	Size string `json:"size,omitempty"`
+}
+
+// Repository is an encrypted, deduplicated restic repository inside a
+// BackupStorage. BackupConfigurations create them; users may create them to
+// re-attach existing backups.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=repo,categories=keepsake
+// +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.spec.storageRef.name`
+// +kubebuilder:printcolumn:name="Snapshots",type=integer,JSONPath=`.status.snapshotCount`
+// +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Last-Backup",type=date,JSONPath=`.status.lastBackupTime`
+// +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.spec.path`,priority=1
+// +kubebuilder:printcolumn:name="Integrity",type=boolean,JSONPath=`.status.integrity`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Repository struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired repository.
+	Spec RepositorySpec `json:"spec"`
+	// Status is the repository as the operator last saw it.
+	// +optional
+	Status RepositoryStatus `json:"status,omitempty"`
+}
+
+// RepositoryList is a list of Repository.
+//
+// +kubebuilder:object:root=true
+type RepositoryList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Repository `json:"items"`
+}

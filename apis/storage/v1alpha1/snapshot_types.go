@@ -1,0 +1,198 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SnapshotType says whether a Snapshot holds everything or builds on the
+// previous one.
+// +kubebuilder:validation:Enum=Full;Incremental
+type SnapshotType string
+
+const (
+	// SnapshotFull holds a full dump.
+	SnapshotFull SnapshotType = "Full"
+	// SnapshotIncremental holds a dump deduplicated against earlier ones.
+	SnapshotIncremental SnapshotType = "Incremental"
+)
+
+// SnapshotDeletionPolicy says what happens to the restic snapshot when its
+// Snapshot object is deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type SnapshotDeletionPolicy string
+
+const (
+	// SnapshotDelete forgets the restic snapshot when the object is deleted.
+	SnapshotDelete SnapshotDeletionPolicy = "Delete"
+	// SnapshotRetain keeps the restic snapshot.
+	SnapshotRetain SnapshotDeletionPolicy = "Retain"
+)
+
+// SnapshotSpec identifies one backup taken into one Repository.
+// +kubebuilder:validation:XValidation:rule="self.repository == oldSelf.repository && self.backupSession == oldSelf.backupSession",message="repository and backupSession are immutable"
+type SnapshotSpec struct {
+	// Repository is the Repository, in this namespace, holding the data.
+	// +kubebuilder:validation:MinLength=1
+	Repository string `json:"repository"`
+	// BackupSession is the BackupSession that took this Snapshot.
+	// +optional
+	BackupSession string `json:"backupSession,omitempty"`
+	// Session is the session of the BackupConfiguration that ran.
+	// +optional
+	Session string `json:"session,omitempty"`
+	// AppRef is the application the data was taken from.
+	// +optional
+	AppRef *TypedObjectReference `json:"appRef,omitempty"`
+	// Type is Full or Incremental.
+	// +kubebuilder:default=Full
+	// +optional
+	Type SnapshotType `json:"type,omitempty"`
+	// DeletionPolicy is Delete (deleting this object forgets the restic
+	// snapshot) or Retain.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy SnapshotDeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// SnapshotPhase is where a Snapshot is in its life.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+type SnapshotPhase string
+
+const (
+	SnapshotPending   SnapshotPhase = "Pending"
+	SnapshotRunning   SnapshotPhase = "Running"
+	SnapshotSucceeded SnapshotPhase = "Succeeded"
+	SnapshotFailed    SnapshotPhase = "Failed"
+)
+
+// ComponentPhase is where one component of a Snapshot or a restore is.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+type ComponentPhase string
+
+const (
+	ComponentPending   ComponentPhase = "Pending"
+	ComponentRunning   ComponentPhase = "Running"
+	ComponentSucceeded ComponentPhase = "Succeeded"
+	ComponentFailed    ComponentPhase = "Failed"
+)
+
+// VerificationStatus is the result of verifying a Snapshot can be restored.
+// +kubebuilder:validation:Enum=NotVerified;Verified;VerificationFailed
+type VerificationStatus string
+
+const (
+	NotVerified        VerificationStatus = "NotVerified"
+	Verified           VerificationStatus = "Verified"
+	VerificationFailed VerificationStatus = "VerificationFailed"
+)
+
+// Condition types and reasons of a Snapshot.
+const (
+	// ConditionBackupCompleted is True once every component succeeded and
+	// False with a reason once one failed.
+	ConditionBackupCompleted = "BackupCompleted"
+
+	ReasonDumpFailed      = "DumpFailed"
+	ReasonUploadFailed    = "UploadFailed"
+	ReasonBackupSucceeded = "BackupSucceeded"
+)
+
+// SnapshotStatus is the observed state of a Snapshot.
+type SnapshotStatus struct {
+	// Phase is Pending, Running, Succeeded or Failed.
+	// +optional
+	Phase SnapshotPhase `json:"phase,omitempty"`
+	// SnapshotTime is when the data was taken.
+	// +optional
+	SnapshotTime *metav1.Time `json:"snapshotTime,omitempty"`
+	// Size is the size of the data, e.g. 1.2 GiB.
+	// +optional
+	Size string `json:"size,omitempty"`
+	// SizeBytes is Size in bytes.
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// TotalComponents is the number of components in this Snapshot.
+	// +optional
+	TotalComponents int32 `json:"totalComponents,omitempty"`
+	// Components holds the result of each component (e.g. one database dump),
+	// keyed by component name.
+	// +optional
+	Components map[string]ComponentStatus `json:"components,omitempty"`
+	// Integrity is true once the stored data was checked and found whole.
+	// +optional
+	Integrity *bool `json:"integrity,omitempty"`
+	// VerificationStatus says whether a restore of this Snapshot was verified.
+	// +optional
+	VerificationStatus VerificationStatus `json:"verificationStatus,omitempty"`
+	// Conditions are the detailed state: BackupCompleted.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ComponentStatus is the result of one component of a Snapshot.
+type ComponentStatus struct {
+	// Phase of this component.
+	// +optional
+	Phase ComponentPhase `json:"phase,omitempty"`
+	// ResticSnapshotID is the restic snapshot holding this component.
+	// +optional
+	ResticSnapshotID string `json:"resticSnapshotID,omitempty"`
+	// Path is the file name of the component inside the restic snapshot.
+	// +optional
+	Path string `json:"path,omitempty"`
+	// Size of the component's data, e.g. 12 MiB.
+	// +optional
+	Size string `json:"size,omitempty"`
+	// SizeBytes is Size in bytes.
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// DataAdded is how much new data this backup added to the repository
+	// after deduplication, e.g. 1.1 MiB.
+	// +optional
+	DataAdded string `json:"dataAdded,omitempty"`
+	// Duration is how long the component took, e.g. 12.5s.
+	// +optional
+	Duration string `json:"duration,omitempty"`
+	// Error says why the component failed.
+	// +optional
+	Error string `json:"error,omitempty"`
+	// Driver names the driver and version that produced the data.
+	// +optional
+	Driver string `json:"driver,omitempty"`
+}
+
+// Snapshot is one backup of an application taken into one Repository.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=snap,categories=keepsake
+// +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.repository`
+// +kubebuilder:printcolumn:name="Session",type=string,JSONPath=`.spec.session`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`
+// +kubebuilder:printcolumn:name="Snapshot-Time",type=date,JSONPath=`.status.snapshotTime`
+// +kubebuilder:printcolumn:name="Backup-Session",type=string,JSONPath=`.spec.backupSession`,priority=1
+// +kubebuilder:printcolumn:name="Verification",type=string,JSONPath=`.status.verificationStatus`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Snapshot struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec identifies the backup.
+	Spec SnapshotSpec `json:"spec"`
+	// Status is the result of the backup.
+	// +optional
+	Status SnapshotStatus `json:"status,omitempty"`
+}
+
+// SnapshotList is a list of Snapshot.
+//
+// +kubebuilder:object:root=true
+type SnapshotList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Snapshot `json:"items"`
+}

@@ -1,0 +1,171 @@
+package apis_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/keepsake-dev/keepsake/test/servers"
+)
+
+// example loads docs/examples/<name>.yaml, the valid manifests the README
+// shows, as an object ready to create in a fresh namespace.
+func example(t *testing.T, name, namespace string) *unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(servers.RepoRoot(t), "docs", "examples", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(data, &obj.Object); err != nil {
+		t.Fatalf("parse example %s: %v", name, err)
+	}
+	if obj.GetNamespace() != "" {
+		obj.SetNamespace(namespace)
+	} else {
+		// Cluster-scoped: give each case its own name.
+		obj.SetName(obj.GetName() + "-" + namespace)
+	}
+	return obj
+}
+
+// mutation changes a valid example into the case under test.
+type mutation func(t *testing.T, obj map[string]any)
+
+// set puts value at the dotted path; a number in the path indexes a list.
+func set(path string, value any) mutation {
+	return func(t *testing.T, obj map[string]any) {
+		t.Helper()
+		parent, last := walk(t, obj, path)
+		parent[last] = value
+	}
+}
+
+// unset removes the field at the dotted path.
+func unset(path string) mutation {
+	return func(t *testing.T, obj map[string]any) {
+		t.Helper()
+		parent, last := walk(t, obj, path)
+		if _, ok := parent[last]; !ok {
+			t.Fatalf("unset %s: no such field in the example", path)
+		}
+		delete(parent, last)
+	}
+}
+
+func walk(t *testing.T, obj map[string]any, path string) (map[string]any, string) {
+	t.Helper()
+	keys := strings.Split(path, ".")
+	cur := obj
+	for _, k := range keys[:len(keys)-1] {
+		next := cur[k]
+		if list, ok := next.([]any); ok {
+			next = list[0]
+		}
+		m, ok := next.(map[string]any)
+		if !ok {
+			t.Fatalf("path %s: %s is not an object in the example", path, k)
+		}
+		cur = m
+	}
+	return cur, keys[len(keys)-1]
+}
+
+// TestSchemaValidation creates each documented example, changed by a
+// mutation, on a real kube-apiserver and checks it is accepted or rejected
+// with the expected message.
+func TestSchemaValidation(t *testing.T) {
+	cases := map[string]struct {
+		example string     // docs/examples/<example>.yaml to start from
+		mutate  []mutation // changes that make the case
+		wantErr string     // substring of the API server's message; "" = accepted
+	}{
+		"storage example":                          {example: "backupstorage"},
+		"storage s3 without bucket":                {example: "backupstorage", mutate: []mutation{unset("spec.storage.s3.bucket")}, wantErr: "spec.storage.s3.bucket: Required value"},
+		"storage s3 provider no section":           {example: "backupstorage", mutate: []mutation{unset("spec.storage.s3")}, wantErr: "provider s3 requires the s3 section"},
+		"storage unknown provider":                 {example: "backupstorage", mutate: []mutation{set("spec.storage.provider", "gcs")}, wantErr: `spec.storage.provider: Unsupported value: "gcs"`},
+		"storage bucket not a bucket name":         {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.bucket", "My_Bucket")}, wantErr: "spec.storage.s3.bucket: Invalid value"},
+		"storage endpoint without scheme":          {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.endpoint", "minio:9000")}, wantErr: "spec.storage.s3.endpoint: Invalid value"},
+		"storage selector policy without selector": {example: "backupstorage", mutate: []mutation{set("spec.usagePolicy.allowedNamespaces.from", "Selector")}, wantErr: "selector is required when from is Selector"},
+		"storage both CA sources": {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.caBundle", map[string]any{
+			"secretKeyRef":    map[string]any{"name": "ca", "key": "ca.crt"},
+			"configMapKeyRef": map[string]any{"name": "ca", "key": "ca.crt"},
+		})}, wantErr: "set exactly one of secretKeyRef and configMapKeyRef"},
+		"storage unknown deletion policy": {example: "backupstorage", mutate: []mutation{set("spec.deletionPolicy", "Shred")}, wantErr: `spec.deletionPolicy: Unsupported value: "Shred"`},
+		"storage too many connections":    {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.maxConnections", int64(1000))}, wantErr: "spec.storage.s3.maxConnections: Invalid value: 1000"},
+
+		"retention example":         {example: "retentionpolicy"},
+		"retention negative last":   {example: "retentionpolicy", mutate: []mutation{set("spec.successfulSnapshots.last", int64(-1))}, wantErr: "spec.successfulSnapshots.last: Invalid value: -1: spec.successfulSnapshots.last in body should be greater than or equal to 0"},
+		"retention negative failed": {example: "retentionpolicy", mutate: []mutation{set("spec.failedSnapshots.last", int64(-3))}, wantErr: "spec.failedSnapshots.last: Invalid value: -3"},
+		"retention period in words": {example: "retentionpolicy", mutate: []mutation{set("spec.maxRetentionPeriod", "30 days")}, wantErr: "spec.maxRetentionPeriod: Invalid value"},
+
+		"configuration example":                {example: "backupconfiguration"},
+		"configuration cron in words":          {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.scheduler.schedule", "every minute")}, wantErr: "schedule must be five cron fields"},
+		"configuration cron six fields":        {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.scheduler.schedule", "0 0 * * * *")}, wantErr: "schedule must be five cron fields"},
+		"configuration cron macro":             {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.scheduler.schedule", "@daily")}},
+		"configuration cron ranges":            {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.scheduler.schedule", "*/15 8-18 * * MON-FRI")}},
+		"configuration empty storage ref":      {example: "backupconfiguration", mutate: []mutation{set("spec.backends.storageRef.name", "")}, wantErr: "spec.backends[0].storageRef.name: Invalid value: \"\""},
+		"configuration unknown backend":        {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.repositories.backend", "gcs")}, wantErr: "every session repository must name a backend listed in spec.backends"},
+		"configuration no sessions":            {example: "backupconfiguration", mutate: []mutation{set("spec.sessions", []any{})}, wantErr: "spec.sessions: Invalid value"},
+		"configuration bad concurrency":        {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.scheduler.concurrencyPolicy", "Sometimes")}, wantErr: `Unsupported value: "Sometimes"`},
+		"configuration timeout not a duration": {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.backupTimeout", "forever")}, wantErr: "spec.sessions[0].backupTimeout: Invalid value"},
+		"configuration too many retries":       {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.retryConfig.maxRetry", int64(11))}, wantErr: "spec.sessions[0].retryConfig.maxRetry: Invalid value: 11"},
+		"configuration without target kind":    {example: "backupconfiguration", mutate: []mutation{unset("spec.target.kind")}, wantErr: "spec.target.kind: Required value"},
+		"configuration without addon tasks":    {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.addon.tasks", []any{})}, wantErr: "spec.sessions[0].addon.tasks: Invalid value"},
+		"configuration session name with caps": {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.name", "Hourly")}, wantErr: "spec.sessions[0].name: Invalid value"},
+
+		"session example":               {example: "backupsession"},
+		"session without configuration": {example: "backupsession", mutate: []mutation{unset("spec.backupConfiguration")}, wantErr: "spec.backupConfiguration: Required value"},
+
+		"restore example":            {example: "restoresession"},
+		"restore without repository": {example: "restoresession", mutate: []mutation{unset("spec.dataSource.repository")}, wantErr: "spec.dataSource.repository: Required value"},
+		"restore bad timeout":        {example: "restoresession", mutate: []mutation{set("spec.restoreTimeout", "1 hour")}, wantErr: "spec.restoreTimeout: Invalid value"},
+
+		"repository example":        {example: "repository"},
+		"repository absolute path":  {example: "repository", mutate: []mutation{set("spec.path", "/metrics")}, wantErr: "spec.path: Invalid value"},
+		"repository without secret": {example: "repository", mutate: []mutation{unset("spec.encryptionSecret")}, wantErr: "spec.encryptionSecret: Required value"},
+
+		"snapshot example":      {example: "snapshot"},
+		"snapshot unknown type": {example: "snapshot", mutate: []mutation{set("spec.type", "Differential")}, wantErr: `spec.type: Unsupported value: "Differential"`},
+
+		"addon example":               {example: "addon"},
+		"addon without tasks":         {example: "addon", mutate: []mutation{unset("spec.backupTasks"), unset("spec.restoreTasks")}, wantErr: "an addon needs at least one backup or restore task"},
+		"addon required with default": {example: "addon", mutate: []mutation{set("spec.backupTasks.parameters", []any{map[string]any{"name": "x", "required": true, "default": "y"}})}, wantErr: "a required parameter cannot have a default"},
+		"addon relative driver path":  {example: "addon", mutate: []mutation{set("spec.backupTasks.driver", "driver")}, wantErr: "spec.backupTasks[0].driver: Invalid value"},
+
+		"function example":       {example: "function"},
+		"function without image": {example: "function", mutate: []mutation{unset("spec.image")}, wantErr: "spec.image: Required value"},
+	}
+	ns := newNamespace(t)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			obj := example(t, tc.example, ns)
+			obj.SetName(obj.GetName() + "-" + strings.ReplaceAll(strings.ToLower(name), " ", "-"))
+			for _, m := range tc.mutate {
+				m(t, obj.Object)
+			}
+			err := k8s.Create(context.Background(), obj)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("valid object rejected: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("invalid object accepted; want error containing %q", tc.wantErr)
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("want an Invalid error, got %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
