@@ -1,0 +1,167 @@
+package restic
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"time"
+)
+
+// InitIfAbsent creates the repository (format version 2, compressed) unless
+// one exists. An existing repository must open with the password: else the
+// error wraps ErrWrongPassword.
+func (r *Repo) InitIfAbsent(ctx context.Context) error {
+	_, err := r.run(ctx, "cat", "config")
+	if err == nil || !errors.Is(err, ErrRepositoryMissing) {
+		return err
+	}
+	_, err = r.run(ctx, "init", "--repository-version", "2")
+	if err == nil {
+		return nil
+	}
+	// Another process may have created it meanwhile.
+	if _, again := r.run(ctx, "cat", "config"); again == nil {
+		return nil
+	}
+	return err
+}
+
+// Dump writes the file filename of snapshot snapshotID ("latest" works) to
+// w, as restic stored it. On error w may hold part of the file.
+func (r *Repo) Dump(ctx context.Context, snapshotID, filename string, w io.Writer) error {
+	stderr := newTailBuffer(stderrTail)
+	cmd := r.command(ctx, "dump", snapshotID, "/"+strings.TrimPrefix(filename, "/"))
+	cmd.Stdout, cmd.Stderr = w, stderr
+	if err := cmd.Run(); err != nil {
+		return r.commandError(ctx, "dump", err, stderr.String())
+	}
+	return nil
+}
+
+// Snapshot is a restic snapshot as `restic snapshots --json` reports it.
+type Snapshot struct {
+	ID       string    `json:"id"`
+	ShortID  string    `json:"short_id"`
+	Time     time.Time `json:"time"`
+	Hostname string    `json:"hostname"`
+	Paths    []string  `json:"paths"`
+	Tags     []string  `json:"tags"`
+	// Summary is set for snapshots made by restic 0.17 or later.
+	Summary *SnapshotSummary `json:"summary,omitempty"`
+}
+
+// SnapshotSummary is the backup statistics restic stores in a snapshot.
+type SnapshotSummary struct {
+	BackupStart         time.Time `json:"backup_start"`
+	BackupEnd           time.Time `json:"backup_end"`
+	DataAdded           uint64    `json:"data_added"`
+	DataAddedPacked     uint64    `json:"data_added_packed"`
+	TotalBytesProcessed uint64    `json:"total_bytes_processed"`
+}
+
+// Snapshots lists the snapshots carrying all the given tags (all snapshots
+// when none are given), oldest first.
+func (r *Repo) Snapshots(ctx context.Context, tags ...string) ([]Snapshot, error) {
+	var snaps []Snapshot
+	if err := r.runJSON(ctx, &snaps, append([]string{"snapshots"}, tagFilter(tags)...)...); err != nil {
+		return nil, err
+	}
+	return snaps, nil
+}
+
+// tagFilter is restic's filter for snapshots carrying all tags.
+func tagFilter(tags []string) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	return []string{"--tag", strings.Join(tags, ",")}
+}
+
+// Forget removes the snapshots p does not keep among those carrying all
+// the given tags, per host and path (restic's default grouping), and
+// returns the removed snapshots' IDs. Data is freed by Prune. An empty
+// policy removes nothing.
+func (r *Repo) Forget(ctx context.Context, p RetentionPolicy, tags ...string) (removed []string, err error) {
+	args, err := p.args()
+	if err != nil || len(args) == 0 {
+		return nil, err
+	}
+	var groups []struct {
+		Remove []Snapshot `json:"remove"`
+	}
+	args = append(append([]string{"forget"}, args...), tagFilter(tags)...)
+	if err := r.runJSON(ctx, &groups, args...); err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		for _, s := range g.Remove {
+			removed = append(removed, s.ID)
+		}
+	}
+	return removed, nil
+}
+
+// Prune deletes data no snapshot references any more.
+func (r *Repo) Prune(ctx context.Context) error {
+	_, err := r.run(ctx, "prune")
+	return err
+}
+
+// Check verifies the repository's structure and, if readDataSubset is not
+// empty (e.g. "10%", "1/5", "500M"), reads and verifies that part of the
+// data too. Damage gives an error wrapping ErrIntegrity.
+func (r *Repo) Check(ctx context.Context, readDataSubset string) error {
+	args := []string{"check"}
+	if readDataSubset != "" {
+		args = append(args, "--read-data-subset", readDataSubset)
+	}
+	_, err := r.run(ctx, args...)
+	return err
+}
+
+// Unlock removes stale locks: those of restic processes that are gone from
+// this host, or that were not refreshed for 30 minutes.
+func (r *Repo) Unlock(ctx context.Context) error {
+	_, err := r.run(ctx, "unlock")
+	return err
+}
+
+// UnlockAll removes every lock. Only safe when the caller knows no other
+// restic works on the repository (e.g. the operator runs one Job at a time).
+func (r *Repo) UnlockAll(ctx context.Context) error {
+	_, err := r.run(ctx, "unlock", "--remove-all")
+	return err
+}
+
+// Locks returns the IDs of the locks in the repository, without locking.
+func (r *Repo) Locks(ctx context.Context) ([]string, error) {
+	out, err := r.run(ctx, "list", "locks", "--no-lock")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// Stats is the repository's size as stored (`restic stats --mode raw-data`).
+type Stats struct {
+	// TotalSize is the size of the stored (compressed, deduplicated) data.
+	TotalSize uint64 `json:"total_size"`
+	// TotalUncompressedSize is that data before compression.
+	TotalUncompressedSize uint64 `json:"total_uncompressed_size"`
+	// CompressionRatio is TotalUncompressedSize / TotalSize.
+	CompressionRatio float64 `json:"compression_ratio"`
+	// BlobCount is the number of data blobs.
+	BlobCount uint64 `json:"total_blob_count"`
+	// SnapshotsCount is the number of snapshots.
+	SnapshotsCount int `json:"snapshots_count"`
+}
+
+// Stats returns the repository's stored size and snapshot count.
+func (r *Repo) Stats(ctx context.Context) (*Stats, error) {
+	var s Stats
+	if err := r.runJSON(ctx, &s, "stats", "--mode", "raw-data"); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

@@ -1,0 +1,153 @@
+// Package restic runs the restic binary against one repository: init,
+// backup from a reader, dump to a writer, snapshots, forget, prune, check,
+// unlock and stats. The password reaches restic only through a file and the
+// storage credentials only through its process environment; nothing secret
+// is logged or put in an error.
+package restic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Config says how to run restic for one repository.
+type Config struct {
+	// Binary is the path of the restic executable.
+	Binary string
+	// Repository is restic's repository string (see storage.ResticRepository).
+	Repository string
+	// PasswordFile holds the repository password (--password-file); the
+	// password is never passed any other way.
+	PasswordFile string
+	// Env is extra KEY=VALUE environment for restic's process only, e.g.
+	// the S3 credentials. It is never logged.
+	Env []string
+	// CacheDir is restic's --cache-dir (Jobs have a read-only root file
+	// system); empty keeps restic's default.
+	CacheDir string
+	// ExtraArgs are global options such as --cacert, --insecure-tls or
+	// -o s3.connections=N.
+	ExtraArgs []string
+}
+
+// Repo runs restic against one repository. It is safe for concurrent use
+// as far as restic's own locking allows.
+type Repo struct {
+	cfg Config
+}
+
+// New returns a Repo for cfg. It does not run restic.
+func New(cfg Config) *Repo {
+	return &Repo{cfg: cfg}
+}
+
+// waitDelay bounds how long a finished or killed restic may keep its output
+// pipes open (through children it forked) before Wait gives up on them.
+const waitDelay = 5 * time.Second
+
+// command builds `restic <args> <global options>` with the child's
+// environment. ctx kills the process (SIGKILL) when done.
+func (r *Repo) command(ctx context.Context, args ...string) *exec.Cmd {
+	full := append([]string{}, args...)
+	full = append(full, "--repo", r.cfg.Repository, "--password-file", r.cfg.PasswordFile)
+	if r.cfg.CacheDir != "" {
+		full = append(full, "--cache-dir", r.cfg.CacheDir)
+	}
+	full = append(full, r.cfg.ExtraArgs...)
+	cmd := exec.CommandContext(ctx, r.cfg.Binary, full...)
+	cmd.Env = childEnv(os.Environ(), r.cfg.Env)
+	cmd.WaitDelay = waitDelay
+	return cmd
+}
+
+// childEnv is the parent's environment without anything restic would take
+// a password, repository or credentials from, plus extra. So the password
+// can only come from the password file, and credentials only from Config.
+func childEnv(parent, extra []string) []string {
+	env := make([]string, 0, len(parent)+len(extra))
+	for _, kv := range parent {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "RESTIC_") || strings.HasPrefix(name, "AWS_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// run runs restic to completion and returns its standard output. Failures
+// are *CommandError values (see classify).
+func (r *Repo) run(ctx context.Context, args ...string) ([]byte, error) {
+	var stdout bytes.Buffer
+	stderr := newTailBuffer(stderrTail)
+	cmd := r.command(ctx, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.Bytes(), r.commandError(ctx, args[0], err, stderr.String())
+	}
+	return stdout.Bytes(), nil
+}
+
+// runJSON runs restic with --json and decodes its standard output into v.
+func (r *Repo) runJSON(ctx context.Context, v any, args ...string) error {
+	out, err := r.run(ctx, append(args, "--json")...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("restic %s %s: decode output: %w", args[0], r.cfg.Repository, err)
+	}
+	return nil
+}
+
+// commandError turns a failed run into a *CommandError, or into ctx's
+// error (still matching the classified kind) when ctx ended the process.
+func (r *Repo) commandError(ctx context.Context, op string, err error, stderr string) error {
+	code := -1
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		code = exitErr.ExitCode()
+	} else if ctx.Err() == nil {
+		return fmt.Errorf("restic %s %s: %w", op, r.cfg.Repository, err)
+	}
+	cerr := &CommandError{
+		Op: op, Repository: r.cfg.Repository, ExitCode: code,
+		Message: lastMessage(stderr), Kind: classify(code, stderr),
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", cerr, context.Cause(ctx))
+	}
+	return cerr
+}
+
+// stderrTail is how much of restic's standard error is kept for errors.
+const stderrTail = 16 << 10
+
+// tailBuffer keeps the last n bytes written to it.
+type tailBuffer struct {
+	n   int
+	buf []byte
+}
+
+func newTailBuffer(n int) *tailBuffer { return &tailBuffer{n: n} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.n; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.buf) }
+
+var _ io.Writer = (*tailBuffer)(nil)
