@@ -2,14 +2,17 @@ package apis_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
@@ -125,17 +128,8 @@ func TestImmutableSpecs(t *testing.T) {
 // TestExplain checks that `kubectl explain` shows the field documentation
 // users rely on.
 func TestExplain(t *testing.T) {
-	kubectl := apiServer.Env.ControlPlane.KubeCtl()
-	stdout, stderr, err := kubectl.Run("explain", "backupconfiguration.spec.sessions")
-	if err != nil {
-		out, _ := io.ReadAll(stderr)
-		t.Fatalf("kubectl explain: %v: %s", err, out)
-	}
-	data, err := io.ReadAll(stdout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := string(data)
+	out := explain(t, "backupconfiguration.spec.sessions")
+	t.Logf("kubectl explain backupconfiguration.spec.sessions:\n%s", out)
 	for _, want := range []string{
 		"GROUP:      core.keepsake.dev",
 		"Sessions are the backups to take, each on its own schedule.",
@@ -145,9 +139,33 @@ func TestExplain(t *testing.T) {
 		"sessionHistoryLimit\t<integer>",
 	} {
 		if !strings.Contains(out, want) {
-			t.Errorf("kubectl explain output lacks %q:\n%s", want, out)
+			t.Errorf("kubectl explain output lacks %q", want)
 		}
 	}
+}
+
+// explain runs `kubectl explain field`, retrying while the API server is
+// still publishing the CRDs' OpenAPI (it lags their Established condition).
+func explain(t *testing.T, field string) string {
+	t.Helper()
+	kubectl := apiServer.Env.ControlPlane.KubeCtl()
+	var out, lastErr string
+	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, time.Minute, true,
+		func(context.Context) (bool, error) {
+			stdout, stderr, err := kubectl.Run("explain", field)
+			if err != nil {
+				data, _ := io.ReadAll(stderr)
+				lastErr = fmt.Sprintf("%v: %s", err, data)
+				return false, nil
+			}
+			data, err := io.ReadAll(stdout)
+			out = string(data)
+			return true, err
+		})
+	if err != nil {
+		t.Fatalf("kubectl explain %s: %v (last attempt: %s)", field, err, lastErr)
+	}
+	return out
 }
 
 func create(t *testing.T, obj *unstructured.Unstructured) {

@@ -52,7 +52,7 @@ type Task struct {
 }
 
 // ParameterDefinition documents one task parameter.
-// +kubebuilder:validation:XValidation:rule="!(self.required && has(self.default))",message="a required parameter cannot have a default"
+// +kubebuilder:validation:XValidation:rule="!(has(self.required) && self.required && has(self.default))",message="a required parameter cannot have a default"
 type ParameterDefinition struct {
 	// Name of the parameter, used as ${name} in the Function.
 	// +kubebuilder:validation:MinLength=1
