@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
@@ -148,9 +149,16 @@ func TestExplain(t *testing.T) {
 // still publishing the CRDs' OpenAPI (it lags their Established condition).
 func explain(t *testing.T, field string) string {
 	t.Helper()
-	kubectl := apiServer.Env.ControlPlane.KubeCtl()
+	admin, err := apiServer.Env.ControlPlane.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl, err := admin.Kubectl()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out, lastErr string
-	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, time.Minute, true,
+	err = wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, time.Minute, true,
 		func(context.Context) (bool, error) {
 			stdout, stderr, err := kubectl.Run("explain", field)
 			if err != nil {

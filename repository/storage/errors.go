@@ -54,12 +54,12 @@ func classifyS3(err error, notFound error) error {
 			return kind
 		}
 	}
+	if isNetworkError(err) {
+		return ErrUnreachable
+	}
 	var respErr *awshttp.ResponseError
 	if errors.As(err, &respErr) {
 		return classifyStatus(respErr.HTTPStatusCode(), notFound)
-	}
-	if isNetworkError(err) {
-		return ErrUnreachable
 	}
 	return nil
 }

@@ -79,12 +79,12 @@ func WriteStorageMetadata(ctx context.Context, s Store, m StorageMetadata) error
 // ReadRepositoryMetadata reads <prefix>/<namespace>/<dir>/repository.yaml;
 // the error wraps ErrNotFound when it does not exist.
 func ReadRepositoryMetadata(ctx context.Context, s Store, namespace, dir string) (*RepositoryMetadata, error) {
-	key, err := cleanKey(namespace, dir, RepositoryMetadataFile)
+	key, err := repositoryKey(namespace, dir)
 	if err != nil {
 		return nil, err
 	}
 	var m RepositoryMetadata
-	if err := readYAML(ctx, s, key, &m); err != nil {
+	if err := readYAML(ctx, s, path.Join(key, RepositoryMetadataFile), &m); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -92,11 +92,11 @@ func ReadRepositoryMetadata(ctx context.Context, s Store, namespace, dir string)
 
 // WriteRepositoryMetadata writes <prefix>/<namespace>/<dir>/repository.yaml.
 func WriteRepositoryMetadata(ctx context.Context, s Store, namespace, dir string, m RepositoryMetadata) error {
-	key, err := cleanKey(namespace, dir, RepositoryMetadataFile)
+	key, err := repositoryKey(namespace, dir)
 	if err != nil {
 		return err
 	}
-	return writeYAML(ctx, s, key, m)
+	return writeYAML(ctx, s, path.Join(key, RepositoryMetadataFile), m)
 }
 
 // maxRepositoryDepth bounds how deep below a namespace ListRepositories

@@ -36,9 +36,9 @@ func ResticRepository(cfg Config, namespace, dir string) (ResticTarget, error) {
 	if err := cfg.Validate(); err != nil {
 		return ResticTarget{}, fmt.Errorf("restic repository: %w", err)
 	}
-	rel, err := cleanKey(namespace, dir)
-	if err != nil || namespace == "" || dir == "" {
-		return ResticTarget{}, fmt.Errorf("restic repository %q/%q: needs a namespace and a directory inside the prefix", namespace, dir)
+	rel, err := repositoryKey(namespace, dir)
+	if err != nil {
+		return ResticTarget{}, fmt.Errorf("restic repository: %w", err)
 	}
 	if cfg.Provider == ProviderLocal {
 		return ResticTarget{Repository: filepath.Join(cfg.Local.Path, filepath.FromSlash(rel))}, nil

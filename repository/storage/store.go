@@ -49,16 +49,28 @@ func Open(cfg Config) (Store, error) {
 const probeKey = ".keepsake-probe"
 
 // cleanKey joins key parts into a key without leading, trailing or double
-// slashes, refusing ".." so that a key never leaves the prefix.
+// slashes. It refuses ".." anywhere, so that no part can climb out of the
+// one before it (a repository directory out of its namespace, say).
 func cleanKey(parts ...string) (string, error) {
-	k := strings.Trim(path.Join(parts...), "/")
-	for _, p := range strings.Split(k, "/") {
-		if p == ".." {
-			return "", fmt.Errorf("key %q leaves the storage prefix", k)
+	for _, part := range parts {
+		for _, seg := range strings.Split(part, "/") {
+			if seg == ".." {
+				return "", fmt.Errorf("key part %q contains \"..\"", part)
+			}
 		}
 	}
+	k := strings.Trim(path.Join(parts...), "/")
 	if k == "." {
 		k = ""
 	}
 	return k, nil
+}
+
+// repositoryKey is the key of repository dir in namespace, relative to the
+// prefix. The namespace is one path segment and dir stays inside it.
+func repositoryKey(namespace, dir string) (string, error) {
+	if namespace == "" || strings.Contains(namespace, "/") || strings.Trim(dir, "/") == "" {
+		return "", fmt.Errorf("repository %q in namespace %q: need a namespace and a directory", dir, namespace)
+	}
+	return cleanKey(namespace, dir)
 }
