@@ -1,0 +1,92 @@
+// Package hyperbytedb is Keepsake's driver for HyperbyteDB in logical mode:
+// it dumps databases over the InfluxDB v1 HTTP API (which HyperbyteDB
+// speaks, and so does InfluxDB 1.x) into the InfluxDB export format, and
+// loads such dumps back. The driver binary is cmd/hyperbytedb-driver; the
+// Addon and Function manifests are in manifests/.
+package hyperbytedb
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/internal/export"
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/internal/influx"
+	"github.com/keepsake-dev/keepsake/addons/sdk"
+)
+
+// Name and Version identify the driver.
+const (
+	Name    = "hyperbytedb"
+	Version = "0.1.0"
+)
+
+// Driver implements sdk.Driver.
+type Driver struct{}
+
+var _ sdk.Driver = Driver{}
+
+// Info implements sdk.Driver.
+func (Driver) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{
+		Name:         Name,
+		Version:      Version,
+		Parameters:   parameters,
+		Capabilities: []sdk.Capability{sdk.CapabilityBackup, sdk.CapabilityRestore},
+	}, nil
+}
+
+// Backup implements sdk.Driver: a logical dump of the selected databases.
+func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) error {
+	opts, err := dumpOptions(req.Params)
+	if err != nil {
+		return err
+	}
+	c, err := client(ctx, req.Request)
+	if err != nil {
+		return err
+	}
+	if err := export.Dump(ctx, c, opts, w); err != nil {
+		return fmt.Errorf("dump: %w", err)
+	}
+	return nil
+}
+
+// Restore implements sdk.Driver: loads a dump made by Backup.
+func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) error {
+	opts, err := loadOptions(req.Params)
+	if err != nil {
+		return err
+	}
+	c, err := client(ctx, req.Request)
+	if err != nil {
+		return err
+	}
+	stats, err := export.Load(ctx, c, opts, r)
+	if err != nil {
+		return fmt.Errorf("restore after %d points: %w", stats.Points, err)
+	}
+	sdk.Logger().Info("restored", "databases", stats.Databases, "points", stats.Points, "skippedPoints", stats.Skipped)
+	return nil
+}
+
+// client connects to the server and checks it answers, so a wrong URL
+// fails before any stream starts.
+func client(ctx context.Context, req sdk.Request) (*influx.Client, error) {
+	url, err := serverURL(req)
+	if err != nil {
+		return nil, err
+	}
+	user, pass, err := credentials(req)
+	if err != nil {
+		return nil, err
+	}
+	c, err := influx.New(url, user, pass)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("ping %s: %w", url, err)
+	}
+	return c, nil
+}

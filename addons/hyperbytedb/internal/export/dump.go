@@ -1,0 +1,221 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/influxdata/influxql"
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/internal/influx"
+)
+
+// DumpOptions selects what Dump writes.
+type DumpOptions struct {
+	// Databases to dump; empty means all but _internal.
+	Databases []string
+	// Start and End bound point times to [Start, End); zero means
+	// unbounded.
+	Start, End time.Time
+	// ChunkSize is the number of rows per chunk of a query answer, which
+	// bounds the dumper's memory; 0 means DefaultChunkSize.
+	ChunkSize int
+}
+
+// DefaultChunkSize is the rows per query chunk unless DumpOptions says.
+const DefaultChunkSize = 10000
+
+// Dump writes every point of the selected databases to w in the export
+// format, in a deterministic order (database, retention policy,
+// measurement, series, time), so a dump of unchanged data is byte for byte
+// the same and deduplicates completely.
+func Dump(ctx context.Context, c *influx.Client, opts DumpOptions, w io.Writer) error {
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	dbs, err := selectDatabases(ctx, c, opts.Databases)
+	if err != nil {
+		return err
+	}
+	schemas, err := dumpSchemas(ctx, c, dbs)
+	if err != nil {
+		return err
+	}
+	d := &dumper{client: c, opts: opts, out: bufio.NewWriterSize(w, 256<<10)}
+	d.enc.SetPrecision(lineprotocol.Nanosecond)
+	d.text(exportHeader(opts.Start, opts.End), ddlMarker)
+	for _, s := range schemas {
+		d.text(ddlStatements(s.name, s.policies)...)
+	}
+	d.text(dmlMarker)
+	for _, s := range schemas {
+		if err := d.database(ctx, s); err != nil {
+			return err
+		}
+	}
+	if err := d.out.Flush(); err != nil {
+		return fmt.Errorf("write dump: %w", err)
+	}
+	return nil
+}
+
+func dumpSchemas(ctx context.Context, c *influx.Client, dbs []string) ([]databaseSchema, error) {
+	var out []databaseSchema
+	for _, db := range dbs {
+		if err := contextName("database", db); err != nil {
+			return nil, err
+		}
+		policies, err := retentionPolicies(ctx, c, db)
+		if err != nil {
+			return nil, err
+		}
+		for _, rp := range policies {
+			if err := contextName("retention policy", rp.Name); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, databaseSchema{name: db, policies: policies})
+	}
+	return out, nil
+}
+
+// dumper writes one dump.
+type dumper struct {
+	client *influx.Client
+	opts   DumpOptions
+	out    *bufio.Writer
+	enc    lineprotocol.Encoder
+	tags   []string // sorted tag keys of the current series chunk
+	kinds  []lineprotocol.ValueKind
+}
+
+// text writes whole lines; write errors surface at the final Flush (a
+// bufio.Writer keeps its first error).
+func (d *dumper) text(lines ...string) {
+	for _, l := range lines {
+		_, _ = d.out.WriteString(l)
+		_ = d.out.WriteByte('\n')
+	}
+}
+
+func (d *dumper) database(ctx context.Context, s databaseSchema) error {
+	d.text(contextDB + s.name)
+	for _, rp := range s.policies {
+		d.text(contextRP + rp.Name)
+		fields, err := fieldTypes(ctx, d.client, s.name, rp.Name)
+		if err != nil {
+			return err
+		}
+		measurements := make([]string, 0, len(fields))
+		for m := range fields {
+			measurements = append(measurements, m)
+		}
+		sort.Strings(measurements)
+		for _, m := range measurements {
+			if err := d.measurement(ctx, s.name, rp.Name, m, fields[m]); err != nil {
+				return fmt.Errorf("dump %s: %w", influxql.QuoteIdent(s.name, rp.Name, m), err)
+			}
+		}
+	}
+	return nil
+}
+
+// measurement dumps one measurement with one chunked query; GROUP BY *
+// returns tags per series (not as columns, where a tag and a field of the
+// same name would clash) and orders rows by series, then time.
+func (d *dumper) measurement(ctx context.Context, db, rp, m string, kinds map[string]lineprotocol.ValueKind) error {
+	q := "SELECT * FROM " + influxql.QuoteIdent(db, rp, m) + d.where() + " GROUP BY *"
+	return d.client.Stream(ctx, q, d.opts.ChunkSize, func(s *influx.Series) error {
+		return d.series(s, kinds)
+	})
+}
+
+func (d *dumper) where() string {
+	switch {
+	case !d.opts.Start.IsZero() && !d.opts.End.IsZero():
+		return fmt.Sprintf(" WHERE time >= %d AND time < %d", d.opts.Start.UnixNano(), d.opts.End.UnixNano())
+	case !d.opts.Start.IsZero():
+		return fmt.Sprintf(" WHERE time >= %d", d.opts.Start.UnixNano())
+	case !d.opts.End.IsZero():
+		return fmt.Sprintf(" WHERE time < %d", d.opts.End.UnixNano())
+	}
+	return ""
+}
+
+// series writes the rows of one series chunk as points.
+func (d *dumper) series(s *influx.Series, kinds map[string]lineprotocol.ValueKind) error {
+	if err := d.prepare(s, kinds); err != nil {
+		return err
+	}
+	for _, row := range s.Values {
+		if len(row) != len(s.Columns) {
+			return fmt.Errorf("row of %d values for %d columns", len(row), len(s.Columns))
+		}
+		if err := d.point(s, row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare computes what is the same for every row of a chunk: sorted
+// non-empty tags (an empty value means the series lacks that tag) and the
+// kind of each column.
+func (d *dumper) prepare(s *influx.Series, kinds map[string]lineprotocol.ValueKind) error {
+	if len(s.Columns) == 0 || s.Columns[0] != "time" {
+		return fmt.Errorf("answer columns %v do not start with time", s.Columns)
+	}
+	d.tags = d.tags[:0]
+	for k, v := range s.Tags {
+		if v != "" {
+			d.tags = append(d.tags, k)
+		}
+	}
+	sort.Strings(d.tags)
+	d.kinds = d.kinds[:0]
+	for _, col := range s.Columns[1:] {
+		kind, ok := kinds[col]
+		if !ok {
+			return fmt.Errorf("column %q is not a field of the measurement (SHOW FIELD KEYS)", col)
+		}
+		d.kinds = append(d.kinds, kind)
+	}
+	return nil
+}
+
+func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
+	ts, err := lineprotocol.NewValueFromBytes(lineprotocol.Int, row[0])
+	if err != nil {
+		return fmt.Errorf("time %s: %w", row[0], err)
+	}
+	d.enc.Reset()
+	d.enc.StartLine(s.Name)
+	for _, k := range d.tags {
+		d.enc.AddTag(k, s.Tags[k])
+	}
+	fields := 0
+	for i, raw := range row[1:] {
+		v, ok, err := fieldValue(d.kinds[i], raw)
+		if err != nil {
+			return fmt.Errorf("field %q at time %d: %w", s.Columns[i+1], ts.IntV(), err)
+		}
+		if ok {
+			d.enc.AddField(s.Columns[i+1], v)
+			fields++
+		}
+	}
+	if fields == 0 {
+		return nil // an all-null row is no point: InfluxDB stores none
+	}
+	d.enc.EndLine(time.Unix(0, ts.IntV()))
+	if err := d.enc.Err(); err != nil {
+		return fmt.Errorf("encode point of series %v at time %d: %w", s.Tags, ts.IntV(), err)
+	}
+	_, err = d.out.Write(d.enc.Bytes())
+	return err
+}

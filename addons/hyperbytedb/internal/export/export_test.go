@@ -1,0 +1,243 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/internal/influx"
+	"github.com/keepsake-dev/keepsake/test/servers"
+)
+
+// Integration tests against a real InfluxDB 1.x (Debian influxd).
+
+type server struct {
+	*servers.InfluxDB
+	api    hyperbytedbtest.Server
+	client *influx.Client
+}
+
+func startServer(t *testing.T) server {
+	t.Helper()
+	s := servers.StartInfluxDB(t)
+	c, err := influx.New(s.URL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server{InfluxDB: s, api: hyperbytedbtest.Server{URL: s.URL}, client: c}
+}
+
+func dump(t *testing.T, s server, opts DumpOptions) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Dump(context.Background(), s.client, opts, &buf); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	return buf.Bytes()
+}
+
+func load(t *testing.T, s server, opts LoadOptions, data []byte) LoadStats {
+	t.Helper()
+	stats, err := Load(context.Background(), s.client, opts, bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return stats
+}
+
+func assertContents(t *testing.T, s server, want hyperbytedbtest.Contents) {
+	t.Helper()
+	if diff := hyperbytedbtest.Diff(want, hyperbytedbtest.ReadContents(t, s.api), 10); diff != "" {
+		t.Fatal(diff)
+	}
+}
+
+// withInternal adds an _internal database, which a default dump skips.
+func withInternal(t *testing.T, s server) {
+	s.api.Exec(t, `CREATE DATABASE "_internal"`)
+	s.api.Write(t, "_internal", "", "runtime alloc=1i 1\n")
+}
+
+func TestDumpRestoreExact(t *testing.T) {
+	src, dst := startServer(t), startServer(t)
+	ds := hyperbytedbtest.Mixed(time.Now())
+	ds.Write(t, src.api)
+	withInternal(t, src)
+	want := ds.Contents()
+	assertContents(t, src, want) // the dataset itself went in exactly
+
+	first := dump(t, src, DumpOptions{ChunkSize: 3})
+	if second := dump(t, src, DumpOptions{}); !bytes.Equal(first, second) {
+		t.Fatal("two dumps of unchanged data differ")
+	}
+	if bytes.Contains(first, []byte("_internal")) {
+		t.Fatal("default dump contains _internal")
+	}
+
+	stats := load(t, dst, LoadOptions{Mode: ModeMerge}, first)
+	if stats.Points != int64(len(ds.Points)) || stats.Databases != 3 {
+		t.Fatalf("stats %+v, want %d points in 3 databases", stats, len(ds.Points))
+	}
+	assertContents(t, dst, want)
+	if again := dump(t, dst, DumpOptions{}); !bytes.Equal(first, again) {
+		t.Fatalf("dump of the restored server differs from the original dump:\n%s\n---\n%s", first, again)
+	}
+
+	// Drop everything on the source and restore there too.
+	for _, db := range ds.Databases {
+		src.api.Exec(t, "DROP DATABASE "+quote(db.Name))
+	}
+	load(t, src, LoadOptions{Mode: ModeReplace, BatchSize: 2}, first)
+	want.Schema["_internal"] = nil // untouched by the restore
+	delete(want.Schema, "_internal")
+	assertContents(t, src, want)
+}
+
+func quote(name string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+}
+
+func TestDumpSelectedDatabases(t *testing.T) {
+	src, dst := startServer(t), startServer(t)
+	ds := hyperbytedbtest.Mixed(time.Now())
+	ds.Write(t, src.api)
+	data := dump(t, src, DumpOptions{Databases: []string{"events", hyperbytedbtest.WeirdDB}})
+	for _, other := range []string{"metrics", `"cpu"`, "CONTEXT-DATABASE:metrics"} {
+		if bytes.Contains(data, []byte(other)) {
+			t.Fatalf("dump of selected databases contains %q", other)
+		}
+	}
+	load(t, dst, LoadOptions{Mode: ModeMerge}, data)
+	assertContents(t, dst, only(ds, "events", hyperbytedbtest.WeirdDB).Contents())
+
+	_, err := Load(context.Background(), dst.client, LoadOptions{Mode: ModeMerge, Databases: []string{"metrics"}}, bytes.NewReader(data))
+	assertErr(t, err, "databases not in the backup: metrics")
+	err = Dump(context.Background(), src.client, DumpOptions{Databases: []string{"nope"}}, io.Discard)
+	assertErr(t, err, "databases not found on the server: nope")
+}
+
+// only returns the part of ds in the given databases.
+func only(ds hyperbytedbtest.Dataset, dbs ...string) hyperbytedbtest.Dataset {
+	keep := map[string]bool{}
+	for _, db := range dbs {
+		keep[db] = true
+	}
+	var out hyperbytedbtest.Dataset
+	for _, db := range ds.Databases {
+		if keep[db.Name] {
+			out.Databases = append(out.Databases, db)
+		}
+	}
+	for _, p := range ds.Points {
+		if keep[p.DB] {
+			out.Points = append(out.Points, p)
+		}
+	}
+	return out
+}
+
+func assertErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one containing %q", err, want)
+	}
+}
+
+func TestReplaceAndMerge(t *testing.T) {
+	s := startServer(t)
+	ds := only(hyperbytedbtest.Mixed(time.Now()), "events", "metrics")
+	ds.Write(t, s.api)
+	data := dump(t, s, DumpOptions{})
+	extra := hyperbytedbtest.Point{DB: "events", RP: "autogen", Measurement: "log",
+		Fields: map[string]any{"msg": "not in the backup"}, Time: time.Unix(0, 42)}
+	other := hyperbytedbtest.Point{DB: "other", RP: "autogen", Measurement: "m",
+		Fields: map[string]any{"v": int64(1)}, Time: time.Unix(0, 7)}
+	more := ds
+	more.Databases = append(append([]hyperbytedbtest.Database(nil), ds.Databases...), hyperbytedbtest.Database{Name: "other", Policies: []hyperbytedbtest.Policy{{Name: "autogen"}}})
+	more.Points = append(append([]hyperbytedbtest.Point(nil), ds.Points...), extra, other)
+	hyperbytedbtest.Dataset{Databases: more.Databases[2:], Points: []hyperbytedbtest.Point{extra, other}}.Write(t, s.api)
+
+	load(t, s, LoadOptions{Mode: ModeMerge}, data)
+	assertContents(t, s, more.Contents()) // merge keeps the extra point
+
+	load(t, s, LoadOptions{Mode: ModeReplace}, data)
+	want := ds
+	want.Databases = more.Databases
+	want.Points = append(append([]hyperbytedbtest.Point(nil), ds.Points...), other)
+	assertContents(t, s, want.Contents()) // replace removed it; "other" was not restored, so untouched
+}
+
+func TestRestoreRenamed(t *testing.T) {
+	s := startServer(t)
+	ds := only(hyperbytedbtest.Mixed(time.Now()), "events", "metrics")
+	ds.Write(t, s.api)
+	data := dump(t, s, DumpOptions{})
+	load(t, s, LoadOptions{Mode: ModeReplace, Databases: []string{"events"}, Rename: map[string]string{"events": "events copy"}}, data)
+
+	want := ds.Contents()
+	renamed := only(ds, "events")
+	renamed.Databases[0].Name = "events copy"
+	for i := range renamed.Points {
+		renamed.Points[i].DB = "events copy"
+	}
+	maps.Copy(want.Points, renamed.Contents().Points)
+	want.Schema["events copy"] = want.Schema["events"]
+	assertContents(t, s, want)
+
+	_, err := Load(context.Background(), s.client, LoadOptions{Mode: ModeMerge, Rename: map[string]string{"events": "metrics"}}, bytes.NewReader(data))
+	assertErr(t, err, `databases "events" and "metrics" would both be restored as "metrics"`)
+}
+
+func TestDumpTimeWindow(t *testing.T) {
+	s := startServer(t)
+	ds := only(hyperbytedbtest.Mixed(time.Now()), "events")
+	ds.Write(t, s.api)
+	start, end := ds.Points[2].Time, ds.Points[5].Time
+	data := dump(t, s, DumpOptions{Start: start, End: end})
+	if got := bytes.Count(data, []byte("\nlog,")); got != 3 {
+		t.Fatalf("window [%s, %s) dumped %d points, want 3:\n%s", start, end, got, data)
+	}
+	if !bytes.HasPrefix(data, []byte(headerPrefix+start.UTC().Format(time.RFC3339Nano))) {
+		t.Fatalf("header does not state the window: %q", data[:80])
+	}
+}
+
+func TestDumpFailsWhenServerDies(t *testing.T) {
+	s := startServer(t)
+	var lines strings.Builder
+	for i := range 200000 {
+		fmt.Fprintf(&lines, "m,s=%d v=%di %d\n", i%10, i, i)
+	}
+	s.api.Exec(t, "CREATE DATABASE big")
+	s.api.Write(t, "big", "autogen", lines.String())
+	w := &killingWriter{kill: s.Kill, after: 64 << 10}
+	err := Dump(context.Background(), s.client, DumpOptions{ChunkSize: 100}, w)
+	if err == nil {
+		t.Fatalf("dump succeeded after the server was killed (%d bytes)", w.n)
+	}
+	if !strings.Contains(err.Error(), `dump "big"."autogen".m: query`) {
+		t.Fatalf("error does not say what failed: %v", err)
+	}
+}
+
+// killingWriter calls kill once after bytes have been written.
+type killingWriter struct {
+	kill  func()
+	after int
+	n     int
+}
+
+func (w *killingWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	if w.n >= w.after && w.kill != nil {
+		w.kill()
+		w.kill = nil
+	}
+	return len(p), nil
+}

@@ -1,0 +1,132 @@
+package export
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+)
+
+func TestDDLRoundTrip(t *testing.T) {
+	week := 7 * 24 * time.Hour
+	tests := map[string]struct {
+		db       string            // database name
+		policies []RetentionPolicy // as SHOW RETENTION POLICIES reports them
+		want     []string          // the DDL lines
+	}{
+		"default autogen and a finite policy": {
+			db: "metrics",
+			policies: []RetentionPolicy{
+				{Name: "week", Duration: week, ShardDuration: 24 * time.Hour, Replication: 1},
+				{Name: "autogen", ShardDuration: week, Replication: 1, Default: true},
+			},
+			want: []string{
+				"CREATE DATABASE metrics WITH DURATION INF REPLICATION 1 SHARD DURATION 1w NAME autogen",
+				"CREATE RETENTION POLICY week ON metrics DURATION 1w REPLICATION 1 SHARD DURATION 1d",
+			},
+		},
+		"names needing quotes": {
+			db:       `a "b", c=d ü`,
+			policies: []RetentionPolicy{{Name: "one hour", Duration: time.Hour, ShardDuration: time.Hour, Replication: 2, Default: true}},
+			want:     []string{`CREATE DATABASE "a \"b\", c=d ü" WITH DURATION 1h REPLICATION 2 SHARD DURATION 1h NAME "one hour"`},
+		},
+		"no policies": {
+			db:   "bare",
+			want: []string{"CREATE DATABASE bare"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := ddlStatements(tc.db, tc.policies)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("DDL:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			var parsed []RetentionPolicy
+			for _, line := range got {
+				db, rp, err := parseDDL(line)
+				if err != nil || db != tc.db {
+					t.Fatalf("parse %q: database %q, %v", line, db, err)
+				}
+				if rp != nil {
+					parsed = append(parsed, *rp)
+				}
+			}
+			if again := ddlStatements(tc.db, parsed); strings.Join(again, "\n") != strings.Join(got, "\n") {
+				t.Fatalf("parsed DDL renders differently:\n%s", strings.Join(again, "\n"))
+			}
+		})
+	}
+}
+
+func TestToWire(t *testing.T) {
+	tests := map[string]struct {
+		line string // a dump line (v2 dialect)
+		want string // what /write of InfluxDB 1.x gets; "" when verbatim
+		err  string // expected error substring
+	}{
+		"plain point is copied":              {line: `m,t=a\ b f=1.5,i=-2i,s="x \"y\" \\z",b=true 10`},
+		"newline in string is re-encoded":    {line: `m s="a\nb" 1`, want: "m s=\"a\nb\" 1"},
+		"tab and CR are re-encoded":          {line: `m s="a\tb\r" 1`, want: "m s=\"a\tb\r\" 1"},
+		"quote in a field key is re-encoded": {line: `m k"ey=1i 1`, want: `m k\"ey=1i 1`},
+		"missing timestamp":                  {line: `m v=1`, err: "no timestamp"},
+		"bad number":                         {line: `m v=1x 1`, err: "invalid"},
+		"two points":                         {line: "m v=1 1\nm v=2 2", err: "more than one point"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := toWire([]byte("prev\n"), []byte(tc.line))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			want := tc.want
+			if want == "" {
+				want = tc.line
+			}
+			if err != nil || string(got) != "prev\n"+want+"\n" {
+				t.Fatalf("got %q (%v), want %q", got, err, "prev\n"+want+"\n")
+			}
+		})
+	}
+}
+
+func TestFieldValue(t *testing.T) {
+	tests := map[string]struct {
+		kind lineprotocol.ValueKind // declared field type
+		raw  string                 // JSON value from the query answer
+		want string                 // line-protocol form; "" for absent
+		err  bool                   // conversion must fail
+	}{
+		"whole float stays float":     {kind: lineprotocol.Float, raw: `1`, want: `1`},
+		"float exponent":              {kind: lineprotocol.Float, raw: `1e+21`, want: `1e+21`},
+		"integer":                     {kind: lineprotocol.Int, raw: `-9223372036854775808`, want: `-9223372036854775808i`},
+		"boolean":                     {kind: lineprotocol.Bool, raw: `false`, want: `false`},
+		"string with JSON escapes":    {kind: lineprotocol.String, raw: `"a\"b\\c\nd\u003c"`, want: `"a\"b\\c\nd<"`},
+		"string without escapes":      {kind: lineprotocol.String, raw: `"ü x"`, want: `"ü x"`},
+		"null is absent":              {kind: lineprotocol.Int, raw: `null`},
+		"integer given as float":      {kind: lineprotocol.Int, raw: `1.5`, err: true},
+		"string that is not a string": {kind: lineprotocol.String, raw: `12`, err: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			v, ok, err := fieldValue(tc.kind, json.RawMessage(tc.raw))
+			if tc.err {
+				if err == nil {
+					t.Fatalf("no error for %s", tc.raw)
+				}
+				return
+			}
+			got := ""
+			if ok {
+				got = v.String()
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q (%v), want %q", got, err, tc.want)
+			}
+		})
+	}
+}

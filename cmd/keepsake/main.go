@@ -1,0 +1,62 @@
+// Command keepsake is Keepsake's one binary: the in-Job runtime (`keepsake
+// run backup|restore`) and, later, the operator. main only dispatches to a
+// subcommand; each lives in its own package.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/keepsake-dev/keepsake/functions"
+)
+
+const usage = `usage: keepsake <command> [arguments]
+
+commands:
+  run backup|restore   run a backup or restore task (inside a Job)
+  version              print the version`
+
+// version is set at build time: -ldflags "-X main.version=v0.1.0".
+var version = "dev"
+
+// subcommands maps a command name to its entry point.
+var subcommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"run": functions.Main,
+	"version": func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+		_, err := fmt.Fprintln(stdout, "keepsake", version)
+		return err
+	},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	cmd, ok := subcommands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "keepsake: unknown command %q\n%s\n", args[0], usage)
+		return 2
+	}
+	if err := cmd(ctx, args[1:], stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		fmt.Fprintln(stderr, "keepsake:", err)
+		return 1
+	}
+	return 0
+}

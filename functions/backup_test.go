@@ -1,0 +1,220 @@
+package functions
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
+)
+
+// Integration tests: real InfluxDB, MinIO, restic and driver binary.
+
+func TestBackupRestoreRoundTrip(t *testing.T) {
+	s := newStand(t)
+	ds := hyperbytedbtest.Mixed(time.Now())
+	ds.Write(t, s.api)
+	want := ds.Contents()
+	primary, offsite := s.repo(t, "primary"), s.repo(t, "offsite")
+
+	var out bytes.Buffer
+	err := RunBackup(context.Background(), BackupConfig{
+		Common: s.common(t, &out, nil), Repositories: []RepositorySpec{primary, offsite}, Session: "nightly-1",
+	})
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	comps, done := events(t, &out)
+	if len(comps) != 2 || len(done) != 1 || done[0].Phase != PhaseSucceeded {
+		t.Fatalf("report: %+v %+v", comps, done)
+	}
+	for _, c := range comps {
+		if c.Phase != PhaseSucceeded || c.SnapshotID == "" || c.Size == 0 || c.Size != comps[0].Size || c.Driver != "hyperbytedb 0.1.0" {
+			t.Fatalf("component result %+v", c)
+		}
+	}
+	for _, spec := range []RepositorySpec{primary, offsite} {
+		snaps := s.snapshots(t, spec)
+		if len(snaps) != 1 || snaps[0].Hostname != "prod/db" ||
+			!slices.Equal(snaps[0].Tags, []string{"keepsake", "component=dump", "session=nightly-1"}) {
+			t.Fatalf("snapshots of %s: %+v", spec.Name, snaps)
+		}
+	}
+
+	for _, db := range ds.Databases {
+		s.api.Exec(t, "DROP DATABASE "+quoteIdent(db.Name))
+	}
+	restoreFrom(t, s, offsite, "latest", map[string]string{"mode": "replace"})
+	assertContents(t, s, want)
+
+	// Merge keeps points the backup does not have; replace removes them.
+	extra := hyperbytedbtest.Point{DB: "events", RP: "autogen", Measurement: "log",
+		Fields: map[string]any{"msg": "written after the backup"}, Time: time.Unix(0, 5)}
+	s.api.Write(t, "events", "autogen", "log msg=\"written after the backup\" 5\n")
+	restoreFrom(t, s, primary, comps[0].SnapshotID, map[string]string{"mode": "merge"})
+	withExtra := ds
+	withExtra.Points = append(slices.Clone(ds.Points), extra)
+	assertContents(t, s, withExtra.Contents())
+	restoreFrom(t, s, primary, "latest", map[string]string{"mode": "replace"})
+	assertContents(t, s, want)
+}
+
+func quoteIdent(name string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+}
+
+func restoreFrom(t *testing.T, s *stand, repo RepositorySpec, snapshot string, params map[string]string) {
+	t.Helper()
+	var out bytes.Buffer
+	err := RunRestore(context.Background(), RestoreConfig{Common: s.common(t, &out, params), Repository: repo, Snapshot: snapshot})
+	if err != nil {
+		t.Fatalf("restore %s of %s: %v", snapshot, repo.Name, err)
+	}
+	comps, done := events(t, &out)
+	if len(comps) != 1 || comps[0].Phase != PhaseSucceeded || comps[0].SnapshotID == "" || len(done) != 1 {
+		t.Fatalf("restore report: %+v %+v", comps, done)
+	}
+}
+
+func assertContents(t *testing.T, s *stand, want hyperbytedbtest.Contents) {
+	t.Helper()
+	if diff := hyperbytedbtest.Diff(want, hyperbytedbtest.ReadContents(t, s.api), 10); diff != "" {
+		t.Fatal(diff)
+	}
+}
+
+func TestBackupSelectedDatabases(t *testing.T) {
+	s := newStand(t)
+	hyperbytedbtest.Mixed(time.Now()).Write(t, s.api)
+	repo := s.repo(t, "primary")
+	var out bytes.Buffer
+	if err := RunBackup(context.Background(), BackupConfig{
+		Common: s.common(t, &out, map[string]string{"databases": "events"}), Repositories: []RepositorySpec{repo},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dump := s.dump(t, repo, "latest")
+	var contexts []string
+	for _, line := range strings.Split(string(dump), "\n") {
+		if strings.HasPrefix(line, "# CONTEXT-DATABASE:") || strings.HasPrefix(line, "CREATE DATABASE") {
+			contexts = append(contexts, line)
+		}
+	}
+	want := []string{"CREATE DATABASE events WITH DURATION INF REPLICATION 1 SHARD DURATION 1w NAME autogen", "# CONTEXT-DATABASE:events"}
+	if !slices.Equal(contexts, want) {
+		t.Fatalf("databases in the snapshot: %q, want %q", contexts, want)
+	}
+}
+
+// dump returns the component file of a snapshot.
+func (s *stand) dump(t testing.TB, spec RepositorySpec, snapshot string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := s.resticRepo(t, spec).Dump(context.Background(), snapshot, "dump", &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// bigStand is a stand holding n generated points, each with a pad-byte
+// string field.
+func bigStand(t *testing.T, n, pad int) (*stand, hyperbytedbtest.Bulk) {
+	t.Helper()
+	s := newStand(t)
+	b := hyperbytedbtest.Bulk{DB: "big", N: n, Series: 10, Pad: pad}
+	b.Write(t, s.api, 0, n)
+	return s, b
+}
+
+// A dump that fails half way must leave no snapshot: first the driver is
+// killed, then InfluxDB.
+func TestFailedDumpLeavesNoSnapshot(t *testing.T) {
+	s, _ := bigStand(t, 200_000, 0)
+	repo := s.repo(t, "primary")
+	t.Run("driver killed", func(t *testing.T) {
+		var out bytes.Buffer
+		cfg := BackupConfig{Common: s.common(t, &out, nil), Repositories: []RepositorySpec{repo}}
+		go killWhenWritten(t, cfg.Driver, 2<<20, func(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) })
+		err := RunBackup(context.Background(), cfg)
+		assertFailedWithoutSnapshot(t, s, repo, &out, err, "driver process hyperbytedb-driver crashed (signal: killed)")
+	})
+	t.Run("influxdb stopped", func(t *testing.T) {
+		var out bytes.Buffer
+		cfg := BackupConfig{Common: s.common(t, &out, nil), Repositories: []RepositorySpec{repo}}
+		go killWhenWritten(t, cfg.Driver, 2<<20, func(int) { s.influx.Kill() })
+		err := RunBackup(context.Background(), cfg)
+		assertFailedWithoutSnapshot(t, s, repo, &out, err,
+			`backup: dump: dump "big"."autogen".bulk: query "SELECT * FROM \"big\".\"autogen\".bulk GROUP BY *": `)
+	})
+}
+
+func assertFailedWithoutSnapshot(t *testing.T, s *stand, repo RepositorySpec, out *bytes.Buffer, err error, want string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("backup error %v, want one containing %q", err, want)
+	}
+	comps, done := events(t, out)
+	if len(comps) != 1 || comps[0].Phase != PhaseFailed || comps[0].SnapshotID != "" || !strings.Contains(comps[0].Error, want) {
+		t.Fatalf("component result %+v", comps)
+	}
+	if len(done) != 1 || done[0].Phase != PhaseFailed {
+		t.Fatalf("run result %+v", done)
+	}
+	if snaps := s.snapshots(t, repo); len(snaps) != 0 {
+		t.Fatalf("a failed dump became snapshot(s) %+v", snaps)
+	}
+	t.Logf("error: %v", err)
+}
+
+func TestIncrementalBackupDeduplicates(t *testing.T) {
+	// restic cuts chunks of 0.5 to 8 MiB (about 1.5 MiB on average), so
+	// any change adds a few MiB: the dump must be large for a 1% change to
+	// add little. Fat points reach ~100 MB with few points.
+	const n = 250_000
+	s, b := bigStand(t, n, 300)
+	repo := s.repo(t, "primary")
+	backup := func() ComponentResult {
+		t.Helper()
+		var out bytes.Buffer
+		if err := RunBackup(context.Background(), BackupConfig{Common: s.common(t, &out, nil), Repositories: []RepositorySpec{repo}}); err != nil {
+			t.Fatal(err)
+		}
+		comps, _ := events(t, &out)
+		return comps[0]
+	}
+	first, second := backup(), backup()
+	if sha256.Sum256(s.dump(t, repo, first.SnapshotID)) != sha256.Sum256(s.dump(t, repo, second.SnapshotID)) {
+		t.Fatal("two dumps of unchanged data differ")
+	}
+	unchanged := ratio(second.DataAdded, second.Size)
+
+	b.Version = 1
+	b.WritePoints(t, s.api, b.SeriesRange(3, 5000, n/100))
+	changed := backup()
+	changedRatio := ratio(changed.DataAdded, changed.Size)
+
+	b.Version = 2
+	var scattered []int // every 101st point: all series, all times
+	for k := 0; k < n; k += 101 {
+		scattered = append(scattered, k)
+	}
+	b.WritePoints(t, s.api, scattered)
+	spread := backup()
+	t.Logf("dump %d bytes (%d points); first backup added %d (%d packed); unchanged: added %d bytes = %.4f%%; "+
+		"1%% of points changed in one time range: added %d = %.2f%%; 1%% changed scattered (every 101st point): added %d = %.1f%%",
+		first.Size, n, first.DataAdded, first.DataAddedPacked, second.DataAdded, 100*unchanged,
+		changed.DataAdded, 100*changedRatio, spread.DataAdded, 100*ratio(spread.DataAdded, spread.Size))
+	if unchanged >= 0.01 {
+		t.Errorf("unchanged data added %.2f%% of the dump, want < 1%%", 100*unchanged)
+	}
+	if changedRatio >= 0.10 {
+		t.Errorf("1%% changed points added %.2f%% of the dump, want < 10%%", 100*changedRatio)
+	}
+}
+
+func ratio(a, b uint64) float64 { return float64(a) / float64(b) }

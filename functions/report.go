@@ -1,0 +1,154 @@
+package functions
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// Reporter receives what a run does, as it happens. The Kubernetes
+// implementation patches the session's objects (BackupSession, Snapshot,
+// RestoreSession); StdoutReporter prints JSON lines for local use and tests.
+type Reporter interface {
+	// Progress reports how far one component has got. It is called often
+	// and must return quickly; an implementation may drop updates.
+	Progress(ctx context.Context, p Progress)
+	// Component reports the final result of one component in one
+	// repository.
+	Component(ctx context.Context, r ComponentResult) error
+	// Done reports the end of the run.
+	Done(ctx context.Context, r RunResult) error
+}
+
+// Phase is the outcome of a component or a run.
+type Phase string
+
+const (
+	// PhaseSucceeded means the data is safely stored (backup) or loaded
+	// (restore).
+	PhaseSucceeded Phase = "Succeeded"
+	// PhaseFailed means it is not; Error says why.
+	PhaseFailed Phase = "Failed"
+)
+
+// Progress is a component's progress in one repository.
+type Progress struct {
+	// Operation is "backup" or "restore".
+	Operation string `json:"operation"`
+	// Repository is the repository's name.
+	Repository string `json:"repository"`
+	// Component is the component's name.
+	Component string `json:"component"`
+	// Bytes is how much of the stream has been processed.
+	Bytes uint64 `json:"bytes"`
+}
+
+// ComponentResult is the outcome of one component in one repository; for a
+// backup it becomes the Snapshot's status.components entry.
+type ComponentResult struct {
+	// Operation is "backup" or "restore".
+	Operation string `json:"operation"`
+	// Repository is the repository's name.
+	Repository string `json:"repository"`
+	// Component is the component's name (the file in the restic snapshot).
+	Component string `json:"component"`
+	// Driver is the driver's name and version, e.g. "hyperbytedb 0.1.0".
+	Driver string `json:"driver,omitempty"`
+	// Phase is Succeeded or Failed.
+	Phase Phase `json:"phase"`
+	// SnapshotID is the restic snapshot made (backup) or read (restore).
+	SnapshotID string `json:"resticSnapshotID,omitempty"`
+	// Size is the size of the dump in bytes.
+	Size uint64 `json:"size"`
+	// DataAdded is what the backup added to the repository, before and
+	// after compression.
+	DataAdded       uint64 `json:"dataAdded,omitempty"`
+	DataAddedPacked uint64 `json:"dataAddedPacked,omitempty"`
+	// Duration is how long the component took.
+	Duration Duration `json:"duration"`
+	// Error says why the component failed.
+	Error string `json:"error,omitempty"`
+}
+
+// RunResult is the outcome of a whole run.
+type RunResult struct {
+	// Operation is "backup" or "restore".
+	Operation string `json:"operation"`
+	// Phase is Succeeded when every component succeeded.
+	Phase Phase `json:"phase"`
+	// Duration is how long the run took.
+	Duration Duration `json:"duration"`
+	// Error says why the run failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Duration is a time.Duration that reads as "1.5s" in JSON.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// StdoutReporter writes one Event per line as JSON, e.g.
+// {"event":"component","component":{"repository":"primary",...}}.
+type StdoutReporter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewStdoutReporter returns a reporter writing to w.
+func NewStdoutReporter(w io.Writer) *StdoutReporter {
+	return &StdoutReporter{w: w}
+}
+
+var _ Reporter = (*StdoutReporter)(nil)
+
+// Progress implements Reporter.
+func (s *StdoutReporter) Progress(_ context.Context, p Progress) {
+	_ = s.emit(Event{Event: "progress", Progress: &p})
+}
+
+// Component implements Reporter.
+func (s *StdoutReporter) Component(_ context.Context, r ComponentResult) error {
+	return s.emit(Event{Event: "component", Component: &r})
+}
+
+// Done implements Reporter.
+func (s *StdoutReporter) Done(_ context.Context, r RunResult) error {
+	return s.emit(Event{Event: "done", Done: &r})
+}
+
+// Event is one line of StdoutReporter's output: its kind, and the field of
+// that name.
+type Event struct {
+	// Event is "progress", "component" or "done".
+	Event     string           `json:"event"`
+	Progress  *Progress        `json:"progress,omitempty"`
+	Component *ComponentResult `json:"component,omitempty"`
+	Done      *RunResult       `json:"done,omitempty"`
+}
+
+func (s *StdoutReporter) emit(e Event) error {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err = s.w.Write(append(line, '\n'))
+	return err
+}
