@@ -1,0 +1,151 @@
+package functions
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"maps"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseRepositorySpec(t *testing.T) {
+	tests := map[string]struct {
+		value string         // the --repository value
+		want  RepositorySpec // expected spec
+		err   string         // expected error substring
+	}{
+		"storage form": {
+			value: "name=primary, storage=/s.json,credentials=/c,namespace=prod,directory=db/p,password-file=/pw",
+			want: RepositorySpec{Name: "primary", StorageFile: "/s.json", CredentialsDir: "/c", Namespace: "prod",
+				Directory: "db/p", PasswordFile: "/pw"},
+		},
+		"restic form": {
+			value: "name=local,restic=/backups/db,password-file=/pw",
+			want:  RepositorySpec{Name: "local", Restic: "/backups/db", PasswordFile: "/pw"},
+		},
+		"unknown key":         {value: "name=a,repo=/x,password-file=/p", err: `"repo=/x" is not one of`},
+		"both locations":      {value: "name=a,restic=/x,storage=/s,namespace=n,directory=d,password-file=/p", err: "exactly one of restic and storage"},
+		"storage without dir": {value: "name=a,storage=/s,password-file=/p", err: "storage needs namespace and directory"},
+		"nothing":             {value: "name=", err: "no name; no password-file; exactly one of"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := ParseRepositorySpec(tc.value)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v (%v), want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	const repo = "name=r,restic=/r,password-file=/p"
+	tests := map[string]struct {
+		args  []string          // command line after the operation
+		env   map[string]string // environment
+		check func(*runFlags) bool
+		err   string // expected error substring
+	}{
+		"flags only": {
+			args: []string{"--driver=/d", "--component=dump", "--repository", repo, "--param", "a=1", "--param", "b=x=y",
+				"--secret", "auth=/s", "--target-name", "db"},
+			check: func(f *runFlags) bool {
+				return f.driver == "/d" && maps.Equal(f.params, keyValues{"a": "1", "b": "x=y"}) &&
+					f.secrets["auth"] == "/s" && f.target.Name == "db" && f.snapshot == "latest" && len(f.repositories) == 1
+			},
+		},
+		"environment fills what flags leave out, one value per line for repeated flags": {
+			args: []string{"--driver=/flag"},
+			env: map[string]string{"KEEPSAKE_DRIVER": "/env", "KEEPSAKE_COMPONENT": "dump",
+				"KEEPSAKE_REPOSITORY": repo + "\nname=s,restic=/s,password-file=/p\n", "KEEPSAKE_PARAM": "a=1\nb=2"},
+			check: func(f *runFlags) bool {
+				return f.driver == "/flag" && f.component == "dump" && len(f.repositories) == 2 && len(f.params) == 2
+			},
+		},
+		"missing required":        {args: []string{"--component=x"}, err: "missing --driver, --repository"},
+		"bad param":               {args: []string{"--param", "novalue"}, err: `"novalue" is not name=value`},
+		"repository twice":        {args: []string{"--repository", repo, "--repository", repo}, err: "repository r given twice"},
+		"kubernetes not yet":      {args: []string{"--driver=/d", "--component=c", "--repository", repo, "--report-to=kubernetes"}, err: "only stdout"},
+		"stray argument":          {args: []string{"--driver=/d", "extra"}, err: `unexpected arguments ["extra"]`},
+		"bad repository from env": {env: map[string]string{"KEEPSAKE_REPOSITORY": "name=x"}, err: "KEEPSAKE_REPOSITORY: repository x"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			env := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+			f, err := parseFlags("backup", tc.args, env, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !tc.check(f) {
+				t.Fatalf("flags %+v (%v)", f, err)
+			}
+		})
+	}
+}
+
+// drain reads r to the end into got, sleeping delay before each read of
+// at most 1000 bytes.
+func drain(t *testing.T, r io.Reader, delay time.Duration, got *bytes.Buffer, wg *sync.WaitGroup) {
+	defer wg.Done()
+	buf := make([]byte, 1000)
+	for {
+		time.Sleep(delay)
+		n, err := r.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			return
+		}
+	}
+}
+
+func TestFanout(t *testing.T) {
+	f := newFanout(2)
+	var wg sync.WaitGroup
+	var fast, slow bytes.Buffer
+	wg.Add(2)
+	go drain(t, f.reader(0), 0, &fast, &wg)
+	go drain(t, f.reader(1), 10*time.Millisecond, &slow, &wg)
+	data := bytes.Repeat([]byte("0123456789"), 500)
+	start := time.Now()
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 40*time.Millisecond {
+		t.Fatalf("Write returned after %s, before the slow reader could take 5000 bytes", took)
+	}
+	f.finish(nil)
+	wg.Wait()
+	if !bytes.Equal(fast.Bytes(), data) || !bytes.Equal(slow.Bytes(), data) {
+		t.Fatal("a reader got different bytes")
+	}
+}
+
+func TestFanoutDropsFailedReaders(t *testing.T) {
+	f := newFanout(2)
+	failed := errors.New("restic died")
+	_ = f.reader(0).CloseWithError(failed)
+	var wg sync.WaitGroup
+	var got bytes.Buffer
+	wg.Add(1)
+	go drain(t, f.reader(1), 0, &got, &wg)
+	if _, err := f.Write([]byte("abc")); err != nil {
+		t.Fatalf("one live reader left, yet Write failed: %v", err)
+	}
+	_ = f.reader(1).CloseWithError(failed)
+	wg.Wait()
+	if _, err := f.Write([]byte("def")); !errors.Is(err, errNoSinks) || !errors.Is(err, failed) {
+		t.Fatalf("Write with no readers left: %v", err)
+	}
+}
