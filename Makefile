@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 # test/tools/kubernetes/go.mod (Kubernetes components, one version).
 TOOLS_MOD := test/tools/go.mod test/tools/go.sum
 K8S_MOD := test/tools/kubernetes/go.mod test/tools/kubernetes/go.sum
-K8S_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2}' test/tools/kubernetes/go.mod)
+K8S_VERSION := $(shell awk '{for (i = 1; i < NF; i++) if ($$i == "k8s.io/kubernetes") print $$(i+1)}' test/tools/kubernetes/go.mod)
 K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION)))

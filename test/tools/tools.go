@@ -7,8 +7,8 @@ package tools
 import (
 	_ "github.com/minio/minio"
 	_ "github.com/restic/restic/cmd/restic"
-	_ "honnef.co/go/tools/cmd/staticcheck"
 	_ "google.golang.org/grpc/cmd/protoc-gen-go-grpc"
 	_ "google.golang.org/protobuf/cmd/protoc-gen-go"
+	_ "honnef.co/go/tools/cmd/staticcheck"
 	_ "sigs.k8s.io/controller-tools/cmd/controller-gen"
 )
