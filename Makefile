@@ -44,7 +44,7 @@ generate: $(BIN)/controller-gen ## Generate deepcopy code and CRDs (charts/keeps
 	$(BIN)/controller-gen object paths=./apis/...
 	$(BIN)/controller-gen crd paths=./apis/... output:crd:artifacts:config=charts/keepsake/crds
 
-GENERATED := apis charts/keepsake/crds
+GENERATED := ':(glob)apis/**/zz_generated.deepcopy.go' charts/keepsake/crds
 
 .PHONY: verify-generated
 verify-generated: generate ## Fail when generated files differ from what is committed.
