@@ -94,7 +94,7 @@ func addApplets(r *recipe, sources map[string]string) error {
 // source file's path, size and modification time.
 func inputKey(r recipe, sources map[string]string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q %q %q %q %v %v\n", r.ref, r.entrypoint, r.cmd, r.env, r.sharedLibs, r.symlinks)
+	fmt.Fprintf(h, "v2 %q %q %q %q %v\n", r.ref, r.entrypoint, r.cmd, r.env, r.symlinks)
 	for _, f := range r.files {
 		st, err := os.Stat(sources[f.dst])
 		if err != nil {

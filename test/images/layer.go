@@ -120,7 +120,8 @@ func baseLayer() ([]byte, error) {
 }
 
 // contentLayer returns the tarball holding a recipe's files, links and, for
-// dynamically linked programs, the libraries ldd resolves for them.
+// dynamically linked programs (Debian's influxd, a cgo-built minio), the ELF
+// interpreter and libraries ldd resolves for them on this machine.
 func contentLayer(r recipe, sources map[string]string) ([]byte, error) {
 	var buf bytes.Buffer
 	t := newTarWriter(&buf)
@@ -130,13 +131,11 @@ func contentLayer(r recipe, sources map[string]string) ([]byte, error) {
 		if err := t.hostFile(src, f.dst, f.mode); err != nil {
 			return nil, fmt.Errorf("add %s as %s: %w", src, f.dst, err)
 		}
-		if r.sharedLibs {
-			deps, err := sharedLibraries(src)
-			if err != nil {
-				return nil, err
-			}
-			libs = append(libs, deps...)
+		deps, err := sharedLibraries(src)
+		if err != nil {
+			return nil, err
 		}
+		libs = append(libs, deps...)
 	}
 	for _, lib := range dedupe(libs) {
 		if err := t.hostFile(lib, lib, 0o755); err != nil {

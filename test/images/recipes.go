@@ -13,9 +13,6 @@ type recipe struct {
 	entrypoint []string
 	cmd        []string
 	env        []string
-	// sharedLibs adds the ELF interpreter and libraries (per ldd) of every
-	// file: for Debian's dynamically linked programs such as influxd.
-	sharedLibs bool
 	// applets makes /bin/<applet> links to the busybox file.
 	applets bool
 }
@@ -53,7 +50,6 @@ var recipes = map[string]recipe{
 	"influxdb": {
 		ref:        Registry + "/influxdb:1.6",
 		files:      []imageFile{{source: "influxd", dst: "/usr/bin/influxd", mode: 0o755}},
-		sharedLibs: true,
 		entrypoint: []string{"/usr/bin/influxd"},
 		env: []string{defaultPath, "INFLUXDB_REPORTING_DISABLED=true",
 			"INFLUXDB_META_DIR=/var/lib/influxdb/meta", "INFLUXDB_DATA_DIR=/var/lib/influxdb/data",
