@@ -96,6 +96,9 @@ const (
 	ConditionReady         = "Ready"
 	ReasonFunctionsFound   = "FunctionsFound"
 	ReasonFunctionNotFound = "FunctionNotFound"
+	// ReasonFunctionAccepted is a Function's Ready reason once the
+	// operator accepted it.
+	ReasonFunctionAccepted = "FunctionAccepted"
 )
 
 // Addon is the catalog entry for one kind of database: the backup and

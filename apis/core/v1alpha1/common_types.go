@@ -26,3 +26,17 @@ type TaskReference struct {
 	// +optional
 	Params map[string]string `json:"params,omitempty"`
 }
+
+// Labels and annotations the operator and the trigger put on the objects
+// they create, so they can be found from their BackupConfiguration.
+const (
+	// LabelBackupConfiguration names the BackupConfiguration an object
+	// (BackupSession, CronJob, Job) belongs to.
+	LabelBackupConfiguration = "core.keepsake.dev/backup-configuration"
+	// LabelSession names the session of that BackupConfiguration.
+	LabelSession = "core.keepsake.dev/session"
+	// AnnotationFirstBackupSession, on a session's CronJob, names the
+	// immediate first BackupSession the operator created for the session,
+	// so that it is created once only.
+	AnnotationFirstBackupSession = "core.keepsake.dev/first-backup-session"
+)

@@ -75,6 +75,13 @@ const (
 	RetentionPolicyInvalid RetentionPolicyPhase = "Invalid"
 )
 
+// Reasons of a RetentionPolicy's Ready condition.
+const (
+	// ReasonPolicyAccepted: the API server validated the policy and the
+	// operator accepted it.
+	ReasonPolicyAccepted = "PolicyAccepted"
+)
+
 // RetentionPolicyStatus is the observed state of a RetentionPolicy.
 type RetentionPolicyStatus struct {
 	// Phase is Ready or Invalid.

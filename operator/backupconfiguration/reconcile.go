@@ -1,0 +1,189 @@
+package backupconfiguration
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+)
+
+// Options configure what the reconciler creates.
+type Options struct {
+	// Image is the keepsake image the CronJobs' pods run.
+	Image string
+	// ServiceAccount is the ServiceAccount those pods run as, in the
+	// BackupConfiguration's namespace; the namespace default when empty.
+	ServiceAccount string
+}
+
+// Reconciler turns BackupConfigurations into Repositories, CronJobs and a
+// first BackupSession per session.
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads targets and namespaces without caching them.
+	APIReader client.Reader
+	// RESTMapper maps a target's group and kind to its resource.
+	RESTMapper meta.RESTMapper
+	// Events records what users should see in `kubectl describe`.
+	Events events.EventRecorder
+	// Options are the image and ServiceAccount of the CronJobs.
+	Options Options
+}
+
+// pass is one reconciliation of one BackupConfiguration, filled in step by
+// step.
+type pass struct {
+	bc  *corev1alpha1.BackupConfiguration
+	now time.Time
+	// schedules and locations are the parsed schedule and time zone of
+	// each session, by session name.
+	schedules map[string]cron.Schedule
+	locations map[string]*time.Location
+	// cronJobs are the sessions' CronJobs as last written, by session name.
+	cronJobs map[string]*batchv1.CronJob
+}
+
+// step is one stage of a pass. It returns a non-nil result to stop the pass
+// with that result.
+type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
+
+// Reconcile validates the configuration, creates what it needs and records
+// the outcome in its status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var bc corev1alpha1.BackupConfiguration
+	if err := r.Client.Get(ctx, req.NamespacedName, &bc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !bc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	patcher := status.NewPatcher(&bc)
+	p := &pass{
+		bc:        &bc,
+		now:       time.Now(),
+		schedules: map[string]cron.Schedule{},
+		locations: map[string]*time.Location{},
+		cronJobs:  map[string]*batchv1.CronJob{},
+	}
+	result, err := r.run(ctx, p)
+	if _, perr := patcher.Patch(ctx, r.Client, &bc); perr != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	return result, err
+}
+
+// run goes through the steps in the order of DESIGN.md's flow: validate,
+// then Repositories, CronJobs, the first BackupSessions, and the summary.
+func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
+	for _, s := range []step{
+		r.validate,
+		r.ensureRepositories,
+		r.ensureCronJobs,
+		r.ensureFirstSessions,
+		r.summarizeSessions,
+		r.setReady,
+	} {
+		result, err := s(ctx, p)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if result != nil {
+			return *result, nil
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// validate runs every check, so that each condition tells the truth even
+// when an earlier one failed, and stops the pass at the first problem.
+func (r *Reconciler) validate(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	var first *problem
+	for _, c := range r.checks() {
+		prob, err := c.run(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if prob == nil {
+			r.setCondition(p, c.condType, nil, c.okReason, c.okMessage)
+			continue
+		}
+		r.setCondition(p, c.condType, prob, "", "")
+		if first == nil || (prob.invalid && !first.invalid) {
+			first = prob
+		}
+	}
+	if first == nil {
+		return nil, nil
+	}
+	return r.fail(p, first), nil
+}
+
+// fail records a problem in the phase and the Ready condition. A spec that
+// must change waits for that change; a missing dependency is checked again
+// with backoff.
+func (r *Reconciler) fail(p *pass, prob *problem) *ctrl.Result {
+	bc := p.bc
+	bc.Status.Phase = corev1alpha1.BackupConfigurationNotReady
+	if prob.invalid {
+		bc.Status.Phase = corev1alpha1.BackupConfigurationInvalid
+	}
+	r.setCondition(p, corev1alpha1.ConditionReady, prob, "", "")
+	if prob.invalid {
+		return &ctrl.Result{}
+	}
+	return &ctrl.Result{RequeueAfter: status.Backoff(bc.Status.Conditions, corev1alpha1.ConditionReady, p.now)}
+}
+
+// setReady sums the conditions up: Ready, or Paused when spec.paused is set.
+// It requeues at the next schedule so that status.sessions stays current.
+func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) {
+	bc := p.bc
+	if bc.Spec.Paused {
+		bc.Status.Phase = corev1alpha1.BackupConfigurationPaused
+		r.setCondition(p, corev1alpha1.ConditionReady,
+			missing(corev1alpha1.ReasonPaused, "spec.paused is set: no session is scheduled"), "", "")
+		return &ctrl.Result{}, nil
+	}
+	bc.Status.Phase = corev1alpha1.BackupConfigurationReady
+	r.setCondition(p, corev1alpha1.ConditionReady, nil, corev1alpha1.ReasonAllReady,
+		"repositories, CronJobs and the first backups are in place")
+	return &ctrl.Result{RequeueAfter: untilNextSchedule(bc.Status.Sessions, p.now)}, nil
+}
+
+// setCondition sets one condition, passed when prob is nil, and records an
+// Event when its status or reason changes.
+func (r *Reconciler) setCondition(p *pass, condType string, prob *problem, okReason, okMessage string) {
+	reason, msg, evType := okReason, okMessage, corev1.EventTypeNormal
+	if prob != nil {
+		reason, msg, evType = prob.reason, prob.message, corev1.EventTypeWarning
+	}
+	if status.Set(&p.bc.Status.Conditions, p.bc.Generation, condType, prob == nil, reason, msg) {
+		r.Events.Eventf(p.bc, nil, evType, reason, "Reconcile", msg)
+	}
+}
+
+// untilNextSchedule is how long until the earliest next schedule, or zero
+// (no requeue) when no session is scheduled.
+func untilNextSchedule(sessions []corev1alpha1.SessionStatus, now time.Time) time.Duration {
+	var d time.Duration
+	for _, s := range sessions {
+		if s.NextSchedule == nil {
+			continue
+		}
+		if until := s.NextSchedule.Sub(now) + time.Second; d == 0 || until < d {
+			d = max(until, time.Second)
+		}
+	}
+	return d
+}

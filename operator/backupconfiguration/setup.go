@@ -1,0 +1,131 @@
+// Package backupconfiguration reconciles BackupConfigurations: it checks the
+// target, storages, addon and schedules, then creates the Repositories, one
+// CronJob per session that runs `keepsake trigger`, and one immediate first
+// BackupSession per session.
+package backupconfiguration
+
+import (
+	"context"
+
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+)
+
+// Field indexes the reconciler looks objects up by.
+const (
+	// IndexBackupSessionConfiguration indexes BackupSessions by
+	// spec.backupConfiguration.
+	IndexBackupSessionConfiguration = "spec.backupConfiguration"
+	// indexDependencies indexes BackupConfigurations by what they depend
+	// on, as "<Kind>/<namespace>/<name>" (no namespace for Addons).
+	indexDependencies = "keepsake.dev/dependencies"
+)
+
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations/finalizers,verbs=update
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages;retentionpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups=*,resources=*,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Setup registers the BackupConfiguration reconciler with mgr. A
+// configuration is reconciled again when a storage, retention policy or
+// addon it uses changes, and when its Repositories, CronJobs or
+// BackupSessions do. Targets are of any kind and are not watched: a missing
+// target is checked again with backoff.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &corev1alpha1.BackupSession{}, IndexBackupSessionConfiguration,
+		func(o client.Object) []string {
+			return []string{o.(*corev1alpha1.BackupSession).Spec.BackupConfiguration}
+		}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &corev1alpha1.BackupConfiguration{}, indexDependencies, dependencies); err != nil {
+		return err
+	}
+	r := &Reconciler{
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		RESTMapper: mgr.GetRESTMapper(),
+		Events:     mgr.GetEventRecorder("keepsake-backupconfiguration"),
+		Options:    opts,
+	}
+	byDependency := handler.EnqueueRequestsFromMapFunc(dependents(mgr.GetClient()))
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("backupconfiguration").
+		For(&corev1alpha1.BackupConfiguration{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&storagev1alpha1.Repository{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&batchv1.CronJob{}).
+		Watches(&corev1alpha1.BackupSession{}, handler.EnqueueRequestsFromMapFunc(configurationOf)).
+		Watches(&storagev1alpha1.BackupStorage{}, byDependency).
+		Watches(&storagev1alpha1.RetentionPolicy{}, byDependency).
+		Watches(&addonsv1alpha1.Addon{}, byDependency).
+		Complete(r)
+}
+
+// dependencies returns the index keys of what a configuration uses.
+func dependencies(o client.Object) []string {
+	bc := o.(*corev1alpha1.BackupConfiguration)
+	var keys []string
+	for _, b := range bc.Spec.Backends {
+		keys = append(keys, "BackupStorage/"+namespaceOr(b.StorageRef.Namespace, bc.Namespace)+"/"+b.StorageRef.Name)
+		if rp := b.RetentionPolicy; rp != nil {
+			keys = append(keys, "RetentionPolicy/"+namespaceOr(rp.Namespace, bc.Namespace)+"/"+rp.Name)
+		}
+	}
+	for _, s := range bc.Spec.Sessions {
+		keys = append(keys, "Addon//"+s.Addon.Name)
+	}
+	return keys
+}
+
+// dependents maps a storage, retention policy or addon to the
+// configurations that use it.
+func dependents(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var kind string
+		switch o.(type) {
+		case *storagev1alpha1.BackupStorage:
+			kind = "BackupStorage"
+		case *storagev1alpha1.RetentionPolicy:
+			kind = "RetentionPolicy"
+		case *addonsv1alpha1.Addon:
+			kind = "Addon"
+		}
+		var list corev1alpha1.BackupConfigurationList
+		key := kind + "/" + o.GetNamespace() + "/" + o.GetName()
+		if err := c.List(ctx, &list, client.MatchingFields{indexDependencies: key}); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, bc := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&bc)})
+		}
+		return reqs
+	}
+}
+
+// configurationOf maps a BackupSession to its configuration.
+func configurationOf(_ context.Context, o client.Object) []reconcile.Request {
+	b := o.(*corev1alpha1.BackupSession)
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{
+		Namespace: b.Namespace, Name: b.Spec.BackupConfiguration,
+	}}}
+}

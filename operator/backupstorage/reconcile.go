@@ -1,0 +1,254 @@
+package backupstorage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/repository/storage"
+)
+
+const (
+	// checkTimeout bounds one check of the storage, so that an endpoint that
+	// never answers cannot hold a worker.
+	checkTimeout = 30 * time.Second
+	// RecheckInterval is how often a Ready storage is checked again, so that
+	// a bucket deleted or credentials revoked later show up.
+	RecheckInterval = 10 * time.Minute
+)
+
+// Reconciler checks BackupStorages.
+type Reconciler struct {
+	// Client reads BackupStorages from the cache and patches their status.
+	Client client.Client
+	// APIReader reads Secrets and ConfigMaps without caching them.
+	APIReader client.Reader
+	// Events records what users should see in `kubectl describe`.
+	Events events.EventRecorder
+}
+
+// check is one pass over one BackupStorage, filled in step by step.
+type check struct {
+	bs    *storagev1alpha1.BackupStorage
+	cfg   storage.Config
+	store storage.Store
+}
+
+// step is one stage of the check. It returns a non-nil result to stop the
+// pass, with that result.
+type step func(ctx context.Context, c *check) (*ctrl.Result, error)
+
+// Reconcile checks the storage and records the outcome in its status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var bs storagev1alpha1.BackupStorage
+	if err := r.Client.Get(ctx, req.NamespacedName, &bs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !bs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	patcher := status.NewPatcher(&bs)
+	result, err := r.run(ctx, &check{bs: &bs})
+	if _, perr := patcher.Patch(ctx, r.Client, &bs); perr != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	return result, err
+}
+
+// run goes through the steps, in the order of DESIGN.md's flow.
+func (r *Reconciler) run(ctx context.Context, c *check) (ctrl.Result, error) {
+	for _, s := range []step{
+		r.readCredentials,
+		r.readCABundle,
+		r.openStore,
+		r.checkBucket,
+		r.writeMetadata,
+		r.setReady,
+	} {
+		result, err := s(ctx, c)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if result != nil {
+			return *result, nil
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// readCredentials resolves the credentials Secret of an S3 storage.
+func (r *Reconciler) readCredentials(ctx context.Context, c *check) (*ctrl.Result, error) {
+	s3 := c.bs.Spec.Storage.S3
+	if c.bs.Spec.Storage.Provider != storagev1alpha1.ProviderS3 || s3 == nil || s3.SecretName == "" {
+		return nil, nil
+	}
+	var secret corev1.Secret
+	key := types.NamespacedName{Namespace: c.bs.Namespace, Name: s3.SecretName}
+	if err := r.APIReader.Get(ctx, key, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return r.notReady(c, storagev1alpha1.ReasonSecretMissing,
+				fmt.Sprintf("secret %s not found", key)), nil
+		}
+		return nil, fmt.Errorf("get credentials secret %s: %w", key, err)
+	}
+	creds, err := storage.CredentialsFromSecretData(secret.Data)
+	if err != nil {
+		return r.notReady(c, storagev1alpha1.ReasonSecretMissing,
+			fmt.Sprintf("secret %s: %v", key, err)), nil
+	}
+	c.cfg.Credentials = creds
+	return nil, nil
+}
+
+// readCABundle resolves the CA bundle of an S3 storage from its Secret or
+// ConfigMap.
+func (r *Reconciler) readCABundle(ctx context.Context, c *check) (*ctrl.Result, error) {
+	s3 := c.bs.Spec.Storage.S3
+	if s3 == nil || s3.CABundle == nil {
+		return nil, nil
+	}
+	pem, where, err := r.caBundle(ctx, c.bs.Namespace, s3.CABundle)
+	switch {
+	case apierrors.IsNotFound(err):
+		return r.notReady(c, storagev1alpha1.ReasonCABundleMissing, where+" not found"), nil
+	case err != nil:
+		return nil, fmt.Errorf("get CA bundle %s: %w", where, err)
+	case len(pem) == 0:
+		return r.notReady(c, storagev1alpha1.ReasonCABundleMissing, where+" is empty or absent"), nil
+	}
+	c.cfg.S3.CABundle = pem
+	return nil, nil
+}
+
+// caBundle reads the selected key of a Secret or ConfigMap; where names it
+// for messages.
+func (r *Reconciler) caBundle(ctx context.Context, ns string, src *storagev1alpha1.CABundleSource) (pem []byte, where string, err error) {
+	if ref := src.SecretKeyRef; ref != nil {
+		where = fmt.Sprintf("key %s of secret %s/%s", ref.Key, ns, ref.Name)
+		var s corev1.Secret
+		err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &s)
+		return s.Data[ref.Key], where, err
+	}
+	ref := src.ConfigMapKeyRef
+	where = fmt.Sprintf("key %s of configmap %s/%s", ref.Key, ns, ref.Name)
+	var cm corev1.ConfigMap
+	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm)
+	return []byte(cm.Data[ref.Key]), where, err
+}
+
+// openStore builds the storage configuration. A local storage is only
+// mounted into Jobs, so the operator cannot reach it: it is Ready as soon
+// as it is well-formed.
+func (r *Reconciler) openStore(_ context.Context, c *check) (*ctrl.Result, error) {
+	sb := c.bs.Spec.Storage
+	if sb.Provider == storagev1alpha1.ProviderLocal {
+		return r.ready(c, "local storage is checked by the Jobs that mount it"), nil
+	}
+	c.cfg.Provider = storage.ProviderS3
+	c.cfg.S3 = storage.S3Config{
+		Endpoint:       sb.S3.Endpoint,
+		Bucket:         sb.S3.Bucket,
+		Prefix:         sb.S3.Prefix,
+		Region:         sb.S3.Region,
+		ForcePathStyle: sb.S3.ForcePathStyle,
+		InsecureTLS:    sb.S3.InsecureTLS,
+		CABundle:       c.cfg.S3.CABundle,
+		MaxConnections: int(sb.S3.MaxConnections),
+	}
+	store, err := storage.Open(c.cfg)
+	if err != nil {
+		return r.notReady(c, reasonOf(err), err.Error()), nil
+	}
+	c.store = store
+	return nil, nil
+}
+
+// checkBucket makes sure the bucket exists and a probe object can be
+// written, read and deleted.
+func (r *Reconciler) checkBucket(ctx context.Context, c *check) (*ctrl.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	if err := c.store.Check(ctx); err != nil {
+		return r.notReady(c, reasonOf(err), err.Error()), nil
+	}
+	return nil, nil
+}
+
+// writeMetadata writes <prefix>/metadata.yaml naming this BackupStorage,
+// unless it already does.
+func (r *Reconciler) writeMetadata(ctx context.Context, c *check) (*ctrl.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	old, err := storage.ReadStorageMetadata(ctx, c.store)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return r.notReady(c, reasonOf(err), err.Error()), nil
+	}
+	if old != nil && old.UID == string(c.bs.UID) {
+		return nil, nil
+	}
+	m := storage.StorageMetadata{
+		Kind:      "BackupStorage",
+		Name:      c.bs.Name,
+		Namespace: c.bs.Namespace,
+		UID:       string(c.bs.UID),
+		CreatedAt: time.Now().UTC(),
+	}
+	if err := storage.WriteStorageMetadata(ctx, c.store, m); err != nil {
+		return r.notReady(c, storagev1alpha1.ReasonMetadataWriteError, err.Error()), nil
+	}
+	return nil, nil
+}
+
+// setReady records a storage that passed every check.
+func (r *Reconciler) setReady(_ context.Context, c *check) (*ctrl.Result, error) {
+	where := path.Join(c.cfg.S3.Bucket, c.cfg.S3.Prefix)
+	return r.ready(c, fmt.Sprintf("bucket %s is reachable and writable", where)), nil
+}
+
+// ready marks the storage Ready and schedules the next periodic check.
+func (r *Reconciler) ready(c *check, message string) *ctrl.Result {
+	bs := c.bs
+	bs.Status.Phase = storagev1alpha1.BackupStorageReady
+	if status.Set(&bs.Status.Conditions, bs.Generation, storagev1alpha1.ConditionReady, true,
+		storagev1alpha1.ReasonStorageAvailable, message) {
+		r.Events.Eventf(bs, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonStorageAvailable, "Check", message)
+	}
+	return &ctrl.Result{RequeueAfter: RecheckInterval}
+}
+
+// notReady marks the storage NotReady for a reason the user can fix, and
+// schedules another check with backoff: user mistakes never become errors
+// that crash-loop the reconciler.
+func (r *Reconciler) notReady(c *check, reason, message string) *ctrl.Result {
+	bs := c.bs
+	bs.Status.Phase = storagev1alpha1.BackupStorageNotReady
+	if status.Set(&bs.Status.Conditions, bs.Generation, storagev1alpha1.ConditionReady, false, reason, message) {
+		r.Events.Eventf(bs, nil, corev1.EventTypeWarning, reason, "Check", message)
+	}
+	return &ctrl.Result{RequeueAfter: status.Backoff(bs.Status.Conditions, storagev1alpha1.ConditionReady, time.Now())}
+}
+
+// reasonOf maps a storage error to the reason of the Ready condition.
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, storage.ErrBucketNotFound):
+		return storagev1alpha1.ReasonBucketNotFound
+	case errors.Is(err, storage.ErrAccessDenied):
+		return storagev1alpha1.ReasonAccessDenied
+	case errors.Is(err, storage.ErrInvalidCredentials):
+		return storagev1alpha1.ReasonInvalidCredentials
+	default:
+		return storagev1alpha1.ReasonUnreachable
+	}
+}

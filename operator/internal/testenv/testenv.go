@@ -1,0 +1,202 @@
+// Package testenv runs the operator's reconcilers in tests against a real
+// kube-apiserver and etcd (envtest), with the real manager: what a test
+// observes is what a cluster would do, less the built-in controllers
+// (no garbage collection, no CronJob or Job controller).
+package testenv
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/keepsake-dev/keepsake/operator"
+	"github.com/keepsake-dev/keepsake/test/servers"
+)
+
+// Options are the operator options tests run with.
+var Options = operator.Options{
+	MetricsBindAddress:     "0",
+	HealthProbeBindAddress: "0",
+	Image:                  "registry.local/keepsake:test",
+	TriggerServiceAccount:  "keepsake-trigger",
+	Logger:                 logr.Discard(),
+}
+
+// Env is a running API server with the operator's manager.
+type Env struct {
+	// API is the kube-apiserver and etcd.
+	API *servers.APIServer
+	// Client talks to the API server directly, without a cache, so tests
+	// read what is stored.
+	Client client.Client
+
+	stop context.CancelFunc
+	done chan error
+}
+
+// Default is the environment Main started.
+var Default *Env
+
+// Main starts the API server and the manager, runs the package's tests and
+// stops both; TestMain calls os.Exit(testenv.Main(m)). In -short mode it
+// runs nothing: these tests need kube-apiserver and etcd.
+func Main(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("skipping operator tests in -short mode: they need kube-apiserver and etcd")
+		return 0
+	}
+	api, err := servers.StartAPIServer()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := api.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop envtest:", err)
+		}
+	}()
+	Default, err = start(api)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := Default.StopManager(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop manager:", err)
+		}
+	}()
+	return m.Run()
+}
+
+func start(api *servers.APIServer) (*Env, error) {
+	scheme, err := operator.Scheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(api.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("new client: %w", err)
+	}
+	e := &Env{API: api, Client: c}
+	return e, e.StartManager()
+}
+
+// StartManager starts a new manager with every reconciler, as a freshly
+// started operator pod would, and waits until its caches are synced.
+func (e *Env) StartManager() error {
+	mgr, err := operator.New(e.API.Config, Options)
+	if err != nil {
+		return err
+	}
+	if err := operator.Setup(mgr, Options); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop, e.done = cancel, make(chan error, 1)
+	go func() { e.done <- mgr.Start(ctx) }()
+	syncCtx, syncCancel := context.WithTimeout(ctx, 60*time.Second)
+	defer syncCancel()
+	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
+		cancel()
+		return errors.Join(errors.New("manager caches did not sync"), <-e.done)
+	}
+	return nil
+}
+
+// StopManager stops the manager and waits until it has returned.
+func (e *Env) StopManager() error {
+	if e.stop == nil {
+		return nil
+	}
+	e.stop()
+	e.stop = nil
+	return <-e.done
+}
+
+// RestartManager stops the manager and starts a new one, as when the
+// operator pod is killed and rescheduled.
+func (e *Env) RestartManager(t testing.TB) {
+	t.Helper()
+	if err := e.StopManager(); err != nil {
+		t.Fatalf("stop manager: %v", err)
+	}
+	if err := e.StartManager(); err != nil {
+		t.Fatalf("start manager: %v", err)
+	}
+}
+
+// Namespace creates a namespace of its own for a test, with labels, and
+// returns its name. envtest has no namespace controller, so it is not
+// deleted: every test simply uses a fresh one.
+func (e *Env) Namespace(t testing.TB, labels map[string]string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "test-", Labels: labels}}
+	if err := e.Client.Create(context.Background(), ns); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	return ns.Name
+}
+
+// Create creates objects, failing the test on error.
+func (e *Env) Create(t testing.TB, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := e.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+// WaitTimeout bounds every wait: generous, because the machines running
+// tests are small and shared.
+const WaitTimeout = 60 * time.Second
+
+// Eventually polls cond until it returns true, and fails the test with the
+// last description cond gave when WaitTimeout passes first.
+func Eventually(t testing.TB, cond func(ctx context.Context) (ok bool, last string)) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, WaitTimeout, true,
+		func(ctx context.Context) (bool, error) {
+			ok, desc := cond(ctx)
+			last = desc
+			return ok, nil
+		})
+	if err != nil {
+		t.Fatalf("gave up after %s: %s", WaitTimeout, last)
+	}
+}
+
+// WaitCondition re-reads obj until its condition condType, as conds returns
+// it from obj, has status want and reason. It returns that condition.
+func (e *Env) WaitCondition(t testing.TB, obj client.Object, conds func() []metav1.Condition,
+	condType string, want metav1.ConditionStatus, reason string) metav1.Condition {
+	t.Helper()
+	var found metav1.Condition
+	Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := e.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(conds(), condType)
+		if c == nil {
+			return false, fmt.Sprintf("%s has no %s condition; conditions: %+v", obj.GetName(), condType, conds())
+		}
+		found = *c
+		return c.Status == want && c.Reason == reason && c.ObservedGeneration == obj.GetGeneration(),
+			fmt.Sprintf("%s condition %s is %s/%s (%s) at generation %d, want %s/%s at %d",
+				obj.GetName(), condType, c.Status, c.Reason, c.Message, c.ObservedGeneration, want, reason, obj.GetGeneration())
+	})
+	return found
+}
