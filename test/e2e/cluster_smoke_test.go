@@ -62,6 +62,11 @@ func TestLocalClusterSmoke(t *testing.T) {
 		waitClaimsBound(t, c, ns, "app="+sts, time.Minute)
 	})
 	t.Run("teardown leaves nothing behind", func(t *testing.T) {
+		// The leak check must see a running cluster, or its silence later
+		// proves nothing.
+		if held := c.Leftovers(); len(held) < 10 {
+			t.Fatalf("a running cluster should hold processes, mounts, chains and links; Leftovers sees only %q", held)
+		}
 		c.Stop(t)
 		if left := c.Leftovers(); len(left) > 0 {
 			t.Fatalf("left behind after down: %s", strings.Join(left, "; "))

@@ -60,9 +60,12 @@ func withSecretVolume(secret string) podOption {
 	}
 }
 
+// createPrivilegedPod creates a valid pod that the restricted (indeed even
+// the baseline) Pod Security level forbids.
 func createPrivilegedPod(t *testing.T, c *cluster.Cluster, ns string) error {
 	spec := restrictedPod("true")
-	spec.Containers[0].SecurityContext.Privileged = ptr.To(true)
+	spec.SecurityContext = nil
+	spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 	_, err := c.Client.CoreV1().Pods(ns).Create(testContext(t, time.Minute), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "privileged"}, Spec: spec}, metav1.CreateOptions{})
 	return err
