@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/keepsake-dev/keepsake/addons/sdk"
@@ -22,11 +23,19 @@ Runs inside a Job: starts the driver and streams between it and restic.
 Every flag can also come from the environment variable KEEPSAKE_<FLAG>
 (upper case, - as _); a repeated flag takes one value per line there.`
 
+// memoryLimit is the runtime's soft heap limit unless GOMEMLIMIT is set:
+// its live data is a few stream chunks, and the limit keeps the garbage
+// collector from letting the heap double between collections.
+const memoryLimit = 40 << 20
+
 // Main runs `keepsake run <args>`; args start with "backup" or "restore".
 // Results are reported to stdout as JSON lines; logs go to stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "backup" && args[0] != "restore") {
 		return errors.New(RunUsage)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
 	}
 	f, err := parseFlags(args[0], args[1:], os.LookupEnv, stderr)
 	if err != nil {

@@ -17,34 +17,40 @@ type batch struct {
 	db, rp string
 	buf    []byte
 	lines  []int // dump line number of each point
-	starts []int // offset of each point in buf
 }
 
-func (b *batch) add(lineNo int, point func([]byte) ([]byte, error)) error {
-	start := len(b.buf)
-	buf, err := point(b.buf)
-	if err != nil {
-		return err
-	}
-	b.buf = buf
+// add appends a point line of the dump; it is checked when the batch is
+// sent.
+func (b *batch) add(lineNo int, line []byte) {
 	b.lines = append(b.lines, lineNo)
-	b.starts = append(b.starts, start)
+	b.buf = append(append(b.buf, line...), '\n')
+}
+
+// send checks the batch, converts it for InfluxDB 1.x and writes it.
+func (b *batch) send(ctx context.Context, c *influx.Client) error {
+	wire, err := toWire(b.buf)
+	if err != nil {
+		return fmt.Errorf("database %q, retention policy %q: %w", b.db, b.rp, lineError(b.lines, err))
+	}
+	if err := c.Write(ctx, b.db, b.rp, wire); err != nil {
+		return b.explain(wire, err)
+	}
 	return nil
 }
 
 func (b *batch) reset(db, rp string) {
 	b.db, b.rp = db, rp
-	b.buf, b.lines, b.starts = b.buf[:0], b.lines[:0], b.starts[:0]
+	b.buf, b.lines = b.buf[:0], b.lines[:0]
 }
 
 // explain turns a write error into one naming the dump lines: the exact
 // line when the server quotes it ("unable to parse '<point>': ..."), else
 // the batch's range.
-func (b *batch) explain(err error) error {
+func (b *batch) explain(wire []byte, err error) error {
 	where := fmt.Sprintf("lines %d-%d", b.lines[0], b.lines[len(b.lines)-1])
 	var se *influx.StatusError
 	if errors.As(err, &se) {
-		if n, ok := b.quotedLine(se.Message); ok {
+		if n, ok := b.quotedLine(wire, se.Message); ok {
 			where = fmt.Sprintf("line %d", n)
 		}
 	}
@@ -52,7 +58,8 @@ func (b *batch) explain(err error) error {
 		len(b.lines), b.db, b.rp, where, err)
 }
 
-func (b *batch) quotedLine(msg string) (int, bool) {
+// quotedLine finds the line the server quotes in wire, the buffer sent.
+func (b *batch) quotedLine(wire []byte, msg string) (int, bool) {
 	const prefix = "unable to parse '"
 	i := strings.Index(msg, prefix)
 	if i < 0 {
@@ -62,12 +69,8 @@ func (b *batch) quotedLine(msg string) (int, bool) {
 	if j := strings.LastIndex(quoted, "': "); j >= 0 {
 		quoted = quoted[:j]
 	}
-	for k, start := range b.starts {
-		end := len(b.buf)
-		if k+1 < len(b.starts) {
-			end = b.starts[k+1]
-		}
-		if bytes.Equal(bytes.TrimRight(b.buf[start:end], "\n"), []byte(quoted)) {
+	for k, line := range bytes.SplitAfter(wire, []byte{'\n'}) {
+		if k < len(b.lines) && bytes.Equal(bytes.TrimSuffix(line, []byte{'\n'}), []byte(quoted)) {
 			return b.lines[k], true
 		}
 	}
@@ -105,8 +108,8 @@ func (p *writerPool) work(ctx context.Context) {
 	defer p.wg.Done()
 	for b := range p.jobs {
 		if p.failed() == nil {
-			if err := p.client.Write(ctx, b.db, b.rp, b.buf); err != nil {
-				p.fail(b.explain(err))
+			if err := b.send(ctx, p.client); err != nil {
+				p.fail(err)
 			}
 		}
 		p.free <- b

@@ -62,33 +62,37 @@ func TestDDLRoundTrip(t *testing.T) {
 
 func TestToWire(t *testing.T) {
 	tests := map[string]struct {
-		line string // a dump line (v2 dialect)
-		want string // what /write of InfluxDB 1.x gets; "" when verbatim
-		err  string // expected error substring
+		lines []string // dump lines of a batch (v2 dialect)
+		want  []string // what /write of InfluxDB 1.x gets; nil when verbatim
+		err   string   // expected error, with lines numbered from 10
 	}{
-		"plain point is copied":              {line: `m,t=a\ b f=1.5,i=-2i,s="x \"y\" \\z",b=true 10`},
-		"newline in string is re-encoded":    {line: `m s="a\nb" 1`, want: "m s=\"a\nb\" 1"},
-		"tab and CR are re-encoded":          {line: `m s="a\tb\r" 1`, want: "m s=\"a\tb\r\" 1"},
-		"quote in a field key is re-encoded": {line: `m k"ey=1i 1`, want: `m k\"ey=1i 1`},
-		"missing timestamp":                  {line: `m v=1`, err: "no timestamp"},
-		"bad number":                         {line: `m v=1x 1`, err: "invalid"},
-		"two points":                         {line: "m v=1 1\nm v=2 2", err: "more than one point"},
+		"plain points are copied": {
+			lines: []string{`m,t=a\ b f=1.5,i=-2i,s="x \"y\" \\z",b=true 10`, `m v=1 2`},
+		},
+		"only points with newline, tab, CR or quoted keys are re-encoded": {
+			lines: []string{`m s="a\nb" 1`, `m v=1 2`, `m s="a\tb\r" 1`, `m k"ey=1i 1`},
+			want:  []string{"m s=\"a\nb\" 1", `m v=1 2`, "m s=\"a\tb\r\" 1", `m k\"ey=1i 1`},
+		},
+		"missing timestamp": {lines: []string{`m v=1 1`, `m v=1`}, err: "line 11: point has no timestamp"},
+		"bad number":        {lines: []string{`m v=1x 1`}, err: "line 10, column 5: "},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := toWire([]byte("prev\n"), []byte(tc.line))
+			buf := []byte(strings.Join(tc.lines, "\n") + "\n")
+			got, err := toWire(buf)
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
+				err = lineError([]int{10, 11, 12, 13}, err)
+				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
 				}
 				return
 			}
-			want := tc.want
-			if want == "" {
-				want = tc.line
+			want := tc.lines
+			if tc.want != nil {
+				want = tc.want
 			}
-			if err != nil || string(got) != "prev\n"+want+"\n" {
-				t.Fatalf("got %q (%v), want %q", got, err, "prev\n"+want+"\n")
+			if err != nil || string(got) != strings.Join(want, "\n")+"\n" {
+				t.Fatalf("got %q (%v), want %q", got, err, want)
 			}
 		})
 	}

@@ -136,11 +136,12 @@ func (l *loader) run(ctx context.Context, r io.Reader) error {
 }
 
 func (l *loader) line(ctx context.Context, line []byte) error {
+	trimmed := bytes.TrimLeft(line, " \t")
 	switch {
-	case len(bytes.TrimSpace(line)) == 0:
+	case len(bytes.TrimSpace(trimmed)) == 0:
 		return nil
-	case line[0] == '#':
-		return l.directive(ctx, string(line))
+	case trimmed[0] == '#':
+		return l.directive(ctx, string(trimmed))
 	case l.section == sectionDDL:
 		return l.ddl(string(line))
 	case l.section == sectionDML:
@@ -197,9 +198,7 @@ func (l *loader) point(ctx context.Context, line []byte) error {
 		l.stats.Skipped++
 		return nil
 	}
-	if err := l.batch.add(l.lineNo, func(dst []byte) ([]byte, error) { return toWire(dst, line) }); err != nil {
-		return lineError(l.lineNo, err)
-	}
+	l.batch.add(l.lineNo, line)
 	l.stats.Points++
 	if len(l.batch.lines) >= l.opts.BatchSize {
 		return l.switchBatch(ctx)

@@ -10,41 +10,60 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
 
-// toWire validates one point line of a dump and appends it to dst, with a
-// newline, in the dialect InfluxDB 1.x's /write parses. The two dialects
-// agree on everything but string fields holding a newline, tab or carriage
-// return (v2 escapes them, 1.x keeps the backslash) and field keys holding
-// a double quote; only such points are re-encoded, by InfluxDB 1.x's own
-// line-protocol package. Every other line is copied as is.
-func toWire(dst, line []byte) ([]byte, error) {
-	reencode, err := inspectPoint(line)
-	if err != nil {
-		return dst, err
+// The dump's points are v2 line protocol, one per line; InfluxDB 1.x's
+// /write parses a dialect that agrees on everything but string fields
+// holding a newline, tab or carriage return (v2 escapes them, 1.x keeps the
+// backslash) and field keys holding a double quote. toWire validates a
+// batch of dump lines and re-encodes just those points, with InfluxDB
+// 1.x's own line-protocol package; every other line goes out as is.
+
+// toWire checks every point of buf (dump lines, each ending in '\n') and
+// returns the buffer to send, which is buf itself unless some point needs
+// re-encoding. A failure names the point's index and column.
+func toWire(buf []byte) ([]byte, error) {
+	dec := lineprotocol.NewDecoderWithBytes(buf)
+	var reencode []int
+	for i := 0; dec.Next(); i++ {
+		again, err := inspectPoint(dec)
+		if err != nil {
+			return nil, &pointError{index: i, err: err}
+		}
+		if again {
+			reencode = append(reencode, i)
+		}
 	}
-	if !reencode {
-		dst = append(dst, line...)
-		return append(dst, '\n'), nil
+	if err := dec.Err(); err != nil {
+		return nil, err
 	}
-	p, err := point1x(line)
-	if err != nil {
-		return dst, err
+	if len(reencode) == 0 {
+		return buf, nil
 	}
-	dst = p.AppendString(dst)
-	return append(dst, '\n'), nil
+	return reencodeLines(buf, reencode)
 }
 
-// inspectPoint decodes line fully (so every syntax error is caught here,
-// with its column) and reports whether it needs re-encoding for 1.x.
-func inspectPoint(line []byte) (reencode bool, err error) {
-	dec := lineprotocol.NewDecoderWithBytes(line)
-	if !dec.Next() {
-		return false, errors.New("no point on the line")
-	}
+// pointError is a point toWire rejected.
+type pointError struct {
+	index int // of the point in the batch
+	err   error
+}
+
+func (e *pointError) Error() string { return e.err.Error() }
+func (e *pointError) Unwrap() error { return e.err }
+
+// inspectPoint decodes the decoder's current point fully (so every syntax
+// error is caught here) and reports whether it needs re-encoding for 1.x.
+func inspectPoint(dec *lineprotocol.Decoder) (reencode bool, err error) {
 	if _, err := dec.Measurement(); err != nil {
 		return false, err
 	}
-	if err := skipTags(dec); err != nil {
-		return false, err
+	for {
+		key, _, err := dec.NextTag()
+		if err != nil {
+			return false, err
+		}
+		if key == nil {
+			break
+		}
 	}
 	for {
 		key, v, err := dec.NextField()
@@ -57,38 +76,39 @@ func inspectPoint(line []byte) (reencode bool, err error) {
 		reencode = reencode || bytes.IndexByte(key, '"') >= 0 ||
 			(v.Kind() == lineprotocol.String && bytes.ContainsAny(v.BytesV(), "\n\r\t"))
 	}
-	if err := checkTimeAndEnd(dec); err != nil {
+	t, err := dec.Time(lineprotocol.Nanosecond, time.Time{})
+	if err != nil {
 		return false, err
+	}
+	if t.IsZero() {
+		return false, errors.New("point has no timestamp")
 	}
 	return reencode, nil
 }
 
-func skipTags(dec *lineprotocol.Decoder) error {
-	for {
-		key, _, err := dec.NextTag()
-		if err != nil || key == nil {
-			return err
+// reencodeLines copies buf, replacing the listed lines with their 1.x form.
+func reencodeLines(buf []byte, lines []int) ([]byte, error) {
+	out := make([]byte, 0, len(buf)+len(buf)/8)
+	next := 0
+	for i, rest := 0, buf; len(rest) > 0; i++ {
+		end := bytes.IndexByte(rest, '\n') + 1
+		line := rest[:end]
+		rest = rest[end:]
+		if next < len(lines) && lines[next] == i {
+			next++
+			p, err := point1x(bytes.TrimSuffix(line, []byte{'\n'}))
+			if err != nil {
+				return nil, &pointError{index: i, err: err}
+			}
+			out = append(p.AppendString(out), '\n')
+			continue
 		}
+		out = append(out, line...)
 	}
+	return out, nil
 }
 
-// checkTimeAndEnd requires a timestamp (without one the server would stamp
-// the point with its own clock) and nothing after the point.
-func checkTimeAndEnd(dec *lineprotocol.Decoder) error {
-	t, err := dec.Time(lineprotocol.Nanosecond, time.Time{})
-	if err != nil {
-		return err
-	}
-	if t.IsZero() {
-		return errors.New("point has no timestamp")
-	}
-	if dec.Next() {
-		return errors.New("more than one point on the line")
-	}
-	return dec.Err()
-}
-
-// point1x decodes line into an InfluxDB 1.x point.
+// point1x decodes one line into an InfluxDB 1.x point.
 func point1x(line []byte) (models.Point, error) {
 	dec := lineprotocol.NewDecoderWithBytes(line)
 	dec.Next()
@@ -130,12 +150,16 @@ func point1x(line []byte) (models.Point, error) {
 	return p, nil
 }
 
-// lineError places a decoding error of one line at its line number in the
-// dump.
-func lineError(lineNo int, err error) error {
+// lineError places an error of the point at index i of a batch at its dump
+// line, with the column when the decoder knows it.
+func lineError(lines []int, err error) error {
+	var pe *pointError
 	var de *lineprotocol.DecodeError
-	if errors.As(err, &de) {
-		return fmt.Errorf("line %d, column %d: %w", lineNo, de.Column, de.Err)
+	switch {
+	case errors.As(err, &de) && int(de.Line) >= 1 && int(de.Line) <= len(lines):
+		return fmt.Errorf("line %d, column %d: %w", lines[de.Line-1], de.Column, de.Err)
+	case errors.As(err, &pe) && pe.index < len(lines):
+		return fmt.Errorf("line %d: %w", lines[pe.index], pe.err)
 	}
-	return fmt.Errorf("line %d: %w", lineNo, err)
+	return err
 }
