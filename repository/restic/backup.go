@@ -71,6 +71,7 @@ func (r *Repo) Backup(ctx context.Context, src io.Reader, opts BackupOptions, pr
 	if err != nil {
 		return nil, fmt.Errorf("restic backup %s: %w", opts.Filename, err)
 	}
+	growPipe(pw)
 	interval := opts.ProgressInterval
 	if interval <= 0 {
 		interval = time.Second
