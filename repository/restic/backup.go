@@ -140,41 +140,47 @@ func (r *Repo) feedAndWait(ctx context.Context, cmd *exec.Cmd, src io.Reader, st
 	go func() { fed <- feed(stdin, src) }()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	fail := func(err error) error { return r.commandError(ctx, "backup", err, stderr.String()) }
-
 	select {
 	case err := <-exited: // restic quit before the input ended: a failure
 		_ = stdin.Close()
 		if err == nil {
 			err = errors.New("restic exited before the end of its input")
 		}
-		return fail(err)
+		return r.commandError(ctx, "backup", err, stderr.String())
 	case err := <-fed:
-		var rerr *readError
-		if err == nil && ctx.Err() == nil {
-			_ = stdin.Close() // the input is complete: let restic finish
-			if werr := <-exited; werr != nil {
-				return fail(werr)
-			}
-			return nil
-		}
-		if errors.As(err, &rerr) || err == nil {
-			_ = cmd.Process.Kill() // before restic can see EOF
-			<-exited
-			_ = stdin.Close()
-			if rerr == nil {
-				return fmt.Errorf("restic backup %s: %w", r.cfg.Repository, context.Cause(ctx))
-			}
-			r.removeStaleLocks(ctx)
-			return fmt.Errorf("restic backup %s: %w", r.cfg.Repository, rerr)
-		}
-		werr := <-exited // restic stopped reading: it failed
-		_ = stdin.Close()
-		if werr == nil {
-			werr = fmt.Errorf("restic stopped reading its input: %w", err)
-		}
-		return fail(werr)
+		return r.finishBackup(ctx, cmd, err, stdin, exited, stderr)
 	}
+}
+
+// finishBackup ends a backup whose feeding stopped with err: nil at the end
+// of the input, a *readError when the source failed, or the error writing
+// to restic, which stopped reading.
+func (r *Repo) finishBackup(ctx context.Context, cmd *exec.Cmd, err error, stdin *os.File, exited <-chan error, stderr *tailBuffer) error {
+	var rerr *readError
+	switch {
+	case err == nil && ctx.Err() == nil:
+		_ = stdin.Close() // the input is complete: let restic finish
+		err = <-exited
+	case err == nil || errors.As(err, &rerr):
+		_ = cmd.Process.Kill() // before restic can see EOF
+		<-exited
+		_ = stdin.Close()
+		if rerr == nil {
+			return fmt.Errorf("restic backup %s: %w", r.cfg.Repository, context.Cause(ctx))
+		}
+		r.removeStaleLocks(ctx)
+		return fmt.Errorf("restic backup %s: %w", r.cfg.Repository, rerr)
+	default:
+		werr := <-exited
+		_ = stdin.Close()
+		if err = werr; err == nil {
+			err = errors.New("restic stopped reading its input")
+		}
+	}
+	if err != nil {
+		return r.commandError(ctx, "backup", err, stderr.String())
+	}
+	return nil
 }
 
 // unlockTimeout bounds the clean-up after a killed backup.

@@ -3,6 +3,7 @@ package restic
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -31,12 +32,31 @@ func (r *Repo) InitIfAbsent(ctx context.Context) error {
 // w, as restic stored it. On error w may hold part of the file.
 func (r *Repo) Dump(ctx context.Context, snapshotID, filename string, w io.Writer) error {
 	stderr := newTailBuffer(stderrTail)
+	out := &recordingWriter{w: w}
 	cmd := r.command(ctx, "dump", snapshotID, "/"+strings.TrimPrefix(filename, "/"))
-	cmd.Stdout, cmd.Stderr = w, stderr
-	if err := cmd.Run(); err != nil {
+	cmd.Stdout, cmd.Stderr = out, stderr
+	err := cmd.Run()
+	if out.err != nil { // restic died of the closed pipe: the writer's error is the news
+		return fmt.Errorf("restic dump %s %s: write: %w", r.cfg.Repository, snapshotID, out.err)
+	}
+	if err != nil {
 		return r.commandError(ctx, "dump", err, stderr.String())
 	}
 	return nil
+}
+
+// recordingWriter remembers the first error of the writer it wraps.
+type recordingWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // Snapshot is a restic snapshot as `restic snapshots --json` reports it.

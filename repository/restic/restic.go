@@ -3,6 +3,11 @@
 // unlock and stats. The password reaches restic only through a file and the
 // storage credentials only through its process environment; nothing secret
 // is logged or put in an error.
+//
+// restic retries a failing storage for up to 15 minutes, so every call is
+// bounded by its context: give each one a deadline. A context that ends
+// kills restic; the error then matches both the context's error and, when
+// restic's output says, ErrUnreachable and friends.
 package restic
 
 import (

@@ -126,6 +126,37 @@ func TestBackupOfEmptyInputIsRefused(t *testing.T) {
 	assertLaterBackupWorks(t, repo)
 }
 
+// failingWriter accepts limit bytes, then fails with err.
+type failingWriter struct {
+	limit int64
+	err   error
+}
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if f.limit -= int64(len(p)); f.limit < 0 {
+		return 0, f.err
+	}
+	return len(p), nil
+}
+
+func TestDumpReturnsTheWritersError(t *testing.T) {
+	env := testrepo.Start(t)
+	ctx := testContext(t)
+	repo := initRepo(t, env, "dump-fail")
+	sum, err := repo.Backup(ctx, testrepo.Stream(5, 20*MiB), restic.BackupOptions{Filename: "f"}, nil)
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	restoreFailed := errors.New("driver: restore failed")
+	err = repo.Dump(ctx, sum.SnapshotID, "f", &failingWriter{limit: 2 * MiB, err: restoreFailed})
+	if !errors.Is(err, restoreFailed) {
+		t.Fatalf("dump: got %v, want the writer's error", err)
+	}
+	if err := repo.Dump(ctx, sum.SnapshotID, "missing", io.Discard); err == nil {
+		t.Fatal("dump of a file the snapshot lacks succeeded")
+	}
+}
+
 // failingReader yields data, then fails with err after limit bytes.
 type failingReader struct {
 	r     io.Reader

@@ -36,18 +36,18 @@ func (l *localStore) Check(ctx context.Context) error {
 	case !info.IsDir():
 		return fmt.Errorf("check directory %s: not a directory: %w", l.root, ErrBucketNotFound)
 	}
-	data := []byte("keepsake storage probe\n")
-	if err := l.Put(ctx, probeKey, data); err != nil {
+	probe, data := probeKey(), []byte("keepsake storage probe\n")
+	if err := l.Put(ctx, probe, data); err != nil {
 		return fmt.Errorf("check directory %s: %w", l.root, err)
 	}
-	got, err := l.Get(ctx, probeKey)
+	got, err := l.Get(ctx, probe)
 	if err == nil && !bytes.Equal(got, data) {
 		err = errors.New("probe file read back differs")
 	}
 	if err != nil {
 		return fmt.Errorf("check directory %s: %w", l.root, err)
 	}
-	return l.Delete(ctx, probeKey)
+	return l.Delete(ctx, probe)
 }
 
 // Get reads a file.

@@ -104,18 +104,18 @@ func (s *s3Store) Check(ctx context.Context) error {
 	if err != nil {
 		return s.explainHeadBucket(ctx, err)
 	}
-	data := []byte("keepsake storage probe\n")
-	if err := s.Put(ctx, probeKey, data); err != nil {
+	probe, data := probeKey(), []byte("keepsake storage probe\n")
+	if err := s.Put(ctx, probe, data); err != nil {
 		return fmt.Errorf("check bucket %s: %w", s.bucket, err)
 	}
-	got, err := s.Get(ctx, probeKey)
+	got, err := s.Get(ctx, probe)
 	if err != nil {
 		return fmt.Errorf("check bucket %s: %w", s.bucket, err)
 	}
 	if !bytes.Equal(got, data) {
 		return fmt.Errorf("check bucket %s: probe object read back differs", s.bucket)
 	}
-	if err := s.Delete(ctx, probeKey); err != nil {
+	if err := s.Delete(ctx, probe); err != nil {
 		return fmt.Errorf("check bucket %s: %w", s.bucket, err)
 	}
 	return nil

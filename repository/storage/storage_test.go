@@ -68,6 +68,10 @@ func TestCheckS3(t *testing.T) {
 			}
 		})
 	}
+	s, _ := storage.Open(env.Storage)
+	if files, _, err := s.ListDir(testContext(t), ""); err != nil || len(files) != 0 {
+		t.Fatalf("after checks: files %v, %v; want every probe removed", files, err)
+	}
 }
 
 func credentialsFor(t *testing.T, env *testrepo.Env, policy string) storage.Credentials {

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"path"
 	"strings"
@@ -45,8 +47,13 @@ func Open(cfg Config) (Store, error) {
 	return newS3Store(cfg)
 }
 
-// probeKey is the object Check writes and removes again.
-const probeKey = ".keepsake-probe"
+// probeKey returns the name of the object Check writes and removes again,
+// unique so that concurrent checks of one storage do not collide.
+func probeKey() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return ".keepsake-probe-" + hex.EncodeToString(b)
+}
 
 // cleanKey joins key parts into a key without leading, trailing or double
 // slashes. It refuses ".." anywhere, so that no part can climb out of the
