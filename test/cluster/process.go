@@ -183,29 +183,35 @@ func processes() []processInfo {
 }
 
 // strayProcesses lists processes of the cluster that no PID file names:
-// containerd shims, which re-parent themselves, and anything still running a
-// binary from BinDir or referring to the state or run directories.
+// containerd shims, which re-parent themselves, and any part left by a run
+// whose PID files are gone. A process counts only if it runs one of the
+// cluster's programs AND its command line refers to the state or run
+// directories (every part is started with its configuration there): envtest
+// runs the same kube-apiserver from ./bin for other tests, and a shell may
+// be reading the cluster's logs.
 func (c Config) strayProcesses() []processInfo {
+	recorded := map[int]bool{}
+	for _, name := range stopOrder {
+		if pid, ok := c.running(name); ok {
+			recorded[pid] = true
+		}
+	}
 	var out []processInfo
 	for _, p := range processes() {
-		switch {
-		case strings.HasPrefix(p.exe, c.BinDir+"/") && isClusterBinary(filepath.Base(p.exe)):
-		case strings.Contains(p.cmdline, c.StateDir+"/"), strings.Contains(p.cmdline, c.RunDir+"/"):
-		default:
+		if recorded[p.pid] {
 			continue
 		}
-		out = append(out, p)
+		refers := strings.Contains(p.cmdline, c.StateDir+"/") || strings.Contains(p.cmdline, c.RunDir+"/")
+		if refers && clusterPrograms[filepath.Base(p.exe)] {
+			out = append(out, p)
+		}
 	}
 	return out
 }
 
-// isClusterBinary names the binaries only the cluster runs from BinDir (not
-// minio or restic, which integration tests also start on the host).
-func isClusterBinary(name string) bool {
-	switch name {
-	case "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
-		"coredns", "local-path-provisioner", "pause":
-		return true
-	}
-	return false
+// clusterPrograms are the programs the cluster's processes run.
+var clusterPrograms = map[string]bool{
+	"kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true, "kubelet": true,
+	"kube-proxy": true, "coredns": true, "etcd": true, "containerd": true, "containerd-shim-runc-v2": true,
+	"postgres": true,
 }

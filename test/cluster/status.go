@@ -7,8 +7,14 @@ import (
 )
 
 // Status writes which parts run and whether the node is Ready, and reports
-// whether the cluster is healthy.
-func (c Config) Status(ctx context.Context, w io.Writer) bool {
+// whether the cluster is healthy. Verbose also lists everything the cluster
+// holds on the machine (what Down removes).
+func (c Config) Status(ctx context.Context, w io.Writer, verbose bool) bool {
+	if verbose {
+		for _, l := range c.Leftovers() {
+			fmt.Fprintln(w, "  holds:", l)
+		}
+	}
 	for _, name := range stopOrder {
 		if pid, ok := c.running(name); ok {
 			fmt.Fprintf(w, "%-24s running (pid %d)\n", name, pid)
@@ -22,8 +28,10 @@ func (c Config) Status(ctx context.Context, w io.Writer) bool {
 		return true
 	}
 	fmt.Fprintln(w, "cluster is not up")
-	for _, l := range c.Leftovers() {
-		fmt.Fprintln(w, "  held:", l)
+	if !verbose {
+		for _, l := range c.Leftovers() {
+			fmt.Fprintln(w, "  holds:", l)
+		}
 	}
 	return false
 }

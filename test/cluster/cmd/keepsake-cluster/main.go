@@ -3,7 +3,7 @@
 //
 //	keepsake-cluster up [-no-servers]   start (or keep) the cluster; prints time to Ready node
 //	keepsake-cluster down [-purge]      stop it and remove everything it holds on the machine
-//	keepsake-cluster status             show what runs; exit 1 when not up
+//	keepsake-cluster status [-v]        show what runs (-v: and what it holds); exit 1 when not up
 //	keepsake-cluster images -keepsake PATH [-restic PATH]
 //	                                    (re)build and import the keepsake image
 //
@@ -46,6 +46,7 @@ func run(ctx context.Context, command string, args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Minute, "up: give up after this long")
 	keepsake := fs.String("keepsake", "", "images: keepsake binary for keepsake.local/keepsake:dev")
 	restic := fs.String("restic", "", "images: restic binary to add to the keepsake image")
+	verbose := fs.Bool("v", false, "status: also list what the cluster holds on the machine")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func run(ctx context.Context, command string, args []string) error {
 	case "down":
 		return cfg.Down(ctx, os.Stdout, *purge)
 	case "status":
-		if !cfg.Status(ctx, os.Stdout) {
+		if !cfg.Status(ctx, os.Stdout, *verbose) {
 			os.Exit(1)
 		}
 		return nil
