@@ -93,11 +93,30 @@ func (c Config) removeHostFiles() error {
 			_ = os.Remove(l)
 		}
 	}
-	results, _ := filepath.Glob("/var/lib/cni/results/keepsake-*")
-	for _, r := range results {
-		_ = os.Remove(r)
+	for _, r := range c.cniResults() {
+		if err := os.Remove(r); err != nil && !os.IsNotExist(err) {
+			return err
+		}
 	}
 	return nil
+}
+
+// cniResults lists the CNI result cache entries of the cluster's pods: those
+// of its network and the loopback ones whose sandbox is one of its network
+// namespaces (containerd 1.6 never deletes the latter).
+func (c Config) cniResults() []string {
+	files, _ := filepath.Glob("/var/lib/cni/results/*")
+	var out []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(filepath.Base(f), "keepsake-") || strings.Contains(string(data), `"sandbox":"`+c.RunDir+"/") {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Leftovers lists anything of the cluster still on the machine: running
@@ -130,6 +149,9 @@ func (c Config) Leftovers() []string {
 	}
 	for _, cg := range ownedCgroups() {
 		left = append(left, "cgroup "+cg)
+	}
+	for _, r := range c.cniResults() {
+		left = append(left, "CNI result cache "+r)
 	}
 	if _, err := os.Stat(c.state("sysctl.orig")); err == nil {
 		left = append(left, "sysctls not restored ("+c.state("sysctl.orig")+")")

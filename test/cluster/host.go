@@ -84,15 +84,16 @@ func (c Config) unmountAll() error {
 }
 
 // cgroupHierarchies lists the mounted cgroup v1 hierarchies (cpu, memory,
-// name=systemd, ...) by directory.
-func cgroupHierarchies() []string {
+// name=systemd, ...) by directory; withUnified adds the cgroup v2 hierarchy
+// of a hybrid set-up, where runc also creates the pods' cgroups.
+func cgroupHierarchies(withUnified bool) []string {
 	entries, err := os.ReadDir("/sys/fs/cgroup")
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() && e.Name() != "unified" {
+		if e.IsDir() && (withUnified || e.Name() != "unified") {
 			out = append(out, filepath.Join("/sys/fs/cgroup", e.Name()))
 		}
 	}
@@ -103,7 +104,7 @@ func cgroupHierarchies() []string {
 // cgroupRoot that does not exist. cpuset children start empty, so copy the
 // parent's CPUs and memory nodes.
 func createCgroupRoot() error {
-	for _, h := range cgroupHierarchies() {
+	for _, h := range cgroupHierarchies(false) {
 		dir := filepath.Join(h, cgroupRoot)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create cgroup %s: %w", dir, err)
@@ -127,7 +128,7 @@ func createCgroupRoot() error {
 // ownedCgroups lists the cgroup directories below /keepsake, deepest first.
 func ownedCgroups() []string {
 	var out []string
-	for _, h := range cgroupHierarchies() {
+	for _, h := range cgroupHierarchies(true) {
 		root := filepath.Join(h, cgroupRoot)
 		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
