@@ -56,6 +56,12 @@ func (c Config) apiServer() process {
 		"--service-account-key-file=" + pki + "/sa.pub",
 		"--service-account-signing-key-file=" + pki + "/sa.key",
 		"--authorization-mode=Node,RBAC",
+		"--requestheader-client-ca-file=" + pki + "/front-proxy-ca.crt",
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + pki + "/front-proxy-client.crt",
+		"--proxy-client-key-file=" + pki + "/front-proxy-client.key",
 		// PodSecurity is on by default; NodeRestriction is not.
 		"--enable-admission-plugins=NodeRestriction",
 		"--allow-privileged=true", "--profiling=false", "--v=1",

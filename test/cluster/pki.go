@@ -19,7 +19,11 @@ import (
 // identity is one certificate the cluster's parts present: a client
 // identity (user CN, groups O) or a server name.
 type identity struct {
-	file   string
+	file string
+	// frontProxy issues it from the front-proxy CA, which the API server
+	// trusts for requests proxied to extension API servers.
+	frontProxy bool
+	// the rest are the certificate's subject and names.
 	cn     string
 	groups []string
 	server bool
@@ -42,40 +46,59 @@ func (c Config) identities() []identity {
 		{file: "kubelet", cn: "system:node:" + c.NodeName, groups: []string{"system:nodes"}},
 		{file: "kubelet-server", cn: c.NodeName, server: true, ips: []string{c.NodeIP}, dns: []string{c.NodeName}},
 		{file: "coredns", cn: "keepsake:coredns"},
+		{file: "front-proxy-client", cn: "front-proxy-client", frontProxy: true},
 	}
 }
 
-// writePKI creates a fresh CA, every identity's key and certificate, and the
-// service-account signing key under StateDir/pki.
+// writePKI creates a fresh cluster CA and front-proxy CA, every identity's
+// key and certificate, and the service-account signing key under
+// StateDir/pki.
 func (c Config) writePKI() error {
 	dir := c.state("pki")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	caKey, err := newKey()
+	ca, caKey, err := newCA(filepath.Join(dir, "ca"), "keepsake-cluster-ca")
 	if err != nil {
 		return err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "keepsake-cluster-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	proxyCA, proxyKey, err := newCA(filepath.Join(dir, "front-proxy-ca"), "keepsake-front-proxy-ca")
 	if err != nil {
-		return fmt.Errorf("self-sign CA: %w", err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	if err := writeKeyPair(filepath.Join(dir, "ca"), caDER, caKey); err != nil {
 		return err
 	}
 	for i, id := range c.identities() {
-		if err := issue(filepath.Join(dir, id.file), id, int64(i+2), ca, caKey); err != nil {
+		issuer, key := ca, caKey
+		if id.frontProxy {
+			issuer, key = proxyCA, proxyKey
+		}
+		if err := issue(filepath.Join(dir, id.file), id, int64(i+2), issuer, key); err != nil {
 			return fmt.Errorf("issue %s certificate: %w", id.file, err)
 		}
 	}
 	return writeServiceAccountKey(filepath.Join(dir, "sa"))
+}
+
+// newCA writes a self-signed CA as base.crt and base.key.
+func newCA(base, name string) (*x509.Certificate, crypto.Signer, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("self-sign %s: %w", name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cert, key, writeKeyPair(base, der, key)
 }
 
 func issue(base string, id identity, serial int64, ca *x509.Certificate, caKey crypto.Signer) error {
