@@ -21,11 +21,11 @@ K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) 
 
 # Debian packages the tests and the local cluster need.
 DEBIAN_PACKAGES := etcd-server influxdb influxdb-client containerd runc \
-	containernetworking-plugins iptables protobuf-compiler
+	containernetworking-plugins iptables busybox-static postgresql protobuf-compiler
 # Go tools built from test/tools into ./bin.
 GO_TOOLS := controller-gen restic minio staticcheck protoc-gen-go protoc-gen-go-grpc
 # Kubernetes components built from test/tools/kubernetes into ./bin.
-K8S_TOOLS := kube-apiserver kubectl
+K8S_TOOLS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
 
@@ -96,7 +96,7 @@ demo: tools ## Bring up a local cluster, install Keepsake, back up and restore (
 ##@ Tools
 
 .PHONY: tools
-tools: debian-packages $(addprefix $(BIN)/,$(GO_TOOLS) $(K8S_TOOLS)) ## Install Debian packages and build pinned tools into ./bin.
+tools: debian-packages $(addprefix $(BIN)/,$(GO_TOOLS) $(K8S_TOOLS) $(CLUSTER_TOOLS)) ## Install Debian packages and build pinned tools into ./bin.
 
 .PHONY: debian-packages
 debian-packages: ## Install the Debian packages Keepsake's tests need, if missing.
@@ -125,6 +125,8 @@ $(BIN)/protoc-gen-go-grpc: $(TOOLS_MOD)
 
 $(addprefix $(BIN)/,$(K8S_TOOLS)): $(K8S_MOD)
 	cd test/tools/kubernetes && go build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
+
+include test/cluster/cluster.mk
 
 .PHONY: clean
 clean: ## Remove ./bin.
