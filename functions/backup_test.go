@@ -218,3 +218,32 @@ func TestIncrementalBackupDeduplicates(t *testing.T) {
 }
 
 func ratio(a, b uint64) float64 { return float64(a) / float64(b) }
+
+// A repository that cannot be opened fails alone: the others still get
+// their snapshot, and the run reports both outcomes.
+func TestBackupRepositoryFailsAlone(t *testing.T) {
+	s := newStand(t)
+	hyperbytedbtest.Mixed(time.Now()).Write(t, s.api)
+	good, bad := s.repo(t, "good"), s.repo(t, "bad")
+	var out bytes.Buffer
+	wrong := bad
+	wrong.PasswordFile = s.file(t, "other-password", "not the password")
+	if err := s.resticRepo(t, bad).InitIfAbsent(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err := RunBackup(context.Background(), BackupConfig{Common: s.common(t, &out, nil), Repositories: []RepositorySpec{good, wrong}})
+	if err == nil || !strings.Contains(err.Error(), "backup failed in 1 of 2 repositories: bad: open repository bad") {
+		t.Fatalf("backup error: %v", err)
+	}
+	comps, done := events(t, &out)
+	if len(comps) != 2 || comps[0].Phase != PhaseSucceeded || comps[0].SnapshotID == "" ||
+		comps[1].Phase != PhaseFailed || comps[1].SnapshotID != "" || !strings.Contains(comps[1].Error, "password") {
+		t.Fatalf("component results %+v", comps)
+	}
+	if len(done) != 1 || done[0].Phase != PhaseFailed {
+		t.Fatalf("run result %+v", done)
+	}
+	if n := len(s.snapshots(t, good)); n != 1 {
+		t.Fatalf("good repository has %d snapshots, want 1", n)
+	}
+}

@@ -32,7 +32,8 @@ const memoryLimit = 40 << 20
 // Results are reported to stdout as JSON lines; logs go to stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "backup" && args[0] != "restore") {
-		return errors.New(RunUsage)
+		fmt.Fprintln(stderr, RunUsage)
+		return errors.New("run: want backup or restore")
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)

@@ -55,12 +55,53 @@ type Series struct {
 
 // response is one JSON document of /query: the whole answer, or one chunk.
 type response struct {
-	Results []struct {
-		Series  []Series `json:"series"`
-		Error   string   `json:"error"`
-		Partial bool     `json:"partial"`
-	} `json:"results"`
-	Error string `json:"error"`
+	Results []result `json:"results"`
+	Error   string   `json:"error"`
+}
+
+type result struct {
+	Series  []Series `json:"series"`
+	Error   string   `json:"error"`
+	Partial bool     `json:"partial"`
+}
+
+// reset prepares r for decoding the next chunk into it. encoding/json
+// reuses the slices' memory (which saves most of the allocations of a
+// dump) but leaves fields a document omits as they were, and adds to maps:
+// so every field of every reusable element is cleared first.
+func (r *response) reset() {
+	r.Error = ""
+	results := r.Results[:cap(r.Results)]
+	for i := range results {
+		res := &results[i]
+		res.Error, res.Partial = "", false
+		series := res.Series[:cap(res.Series)]
+		for j := range series {
+			s := &series[j]
+			s.Name, s.Partial = "", false
+			clear(s.Tags)
+			s.Columns, s.Values = s.Columns[:0], s.Values[:0]
+		}
+	}
+}
+
+// clone returns a copy of s that shares no memory with it.
+func (s *Series) clone() Series {
+	out := Series{Name: s.Name, Partial: s.Partial, Columns: append([]string(nil), s.Columns...)}
+	if s.Tags != nil {
+		out.Tags = make(map[string]string, len(s.Tags))
+		for k, v := range s.Tags {
+			out.Tags[k] = v
+		}
+	}
+	for _, row := range s.Values {
+		cp := make([]json.RawMessage, len(row))
+		for i, v := range row {
+			cp[i] = append(json.RawMessage(nil), v...)
+		}
+		out.Values = append(out.Values, cp)
+	}
+	return out
 }
 
 // Ping checks the server answers.
@@ -84,14 +125,15 @@ func (c *Client) Exec(ctx context.Context, q string) error {
 func (c *Client) Query(ctx context.Context, q string) ([]Series, error) {
 	var all []Series
 	err := c.stream(ctx, q, 0, func(s *Series) error {
-		all = append(all, *s)
+		all = append(all, s.clone())
 		return nil
 	})
 	return all, err
 }
 
 // Stream runs q with chunked results of chunkSize rows and calls fn for
-// every series chunk in order. fn must not keep s. Stream fails if the
+// every series chunk in order. fn must not keep s or anything in it: the
+// next chunk is decoded into the same memory. Stream fails if the
 // answer ends before its last chunk, so a server that dies mid-query is
 // an error rather than a short result.
 func (c *Client) Stream(ctx context.Context, q string, chunkSize int, fn func(s *Series) error) error {
@@ -122,8 +164,9 @@ func (c *Client) stream(ctx context.Context, q string, chunkSize int, fn func(*S
 func decodeChunks(body io.Reader, fn func(*Series) error) error {
 	dec := json.NewDecoder(body)
 	partial := true
+	var doc response
 	for {
-		var doc response
+		doc.reset()
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
 			if partial {
