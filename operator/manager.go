@@ -21,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -60,7 +61,12 @@ type Options struct {
 	// namespace, that the CronJobs' pods run as; the namespace default when
 	// empty.
 	TriggerServiceAccount string
-	// Logger receives structured logs; JSON to stderr when unset.
+	// SkipControllerNameValidation lets one process build several managers
+	// in turn, as tests that restart the operator do; controller names are
+	// otherwise unique per process.
+	SkipControllerNameValidation bool
+	// Logger receives structured logs; JSON to stderr when it has no sink
+	// (the zero Logger, as well as logr.Discard()).
 	Logger logr.Logger
 }
 
@@ -101,6 +107,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		Logger:                  logger,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsBindAddress},
 		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
+		Controller:              config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -30,7 +32,9 @@ var Options = operator.Options{
 	HealthProbeBindAddress: "0",
 	Image:                  "registry.local/keepsake:test",
 	TriggerServiceAccount:  "keepsake-trigger",
-	Logger:                 logr.Discard(),
+	// Tests restart the manager in one process.
+	SkipControllerNameValidation: true,
+	Logger:                       logr.FromSlogHandler(slog.NewTextHandler(io.Discard, nil)),
 }
 
 // Env is a running API server with the operator's manager.
@@ -85,6 +89,8 @@ func start(api *servers.APIServer) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Parallel tests poll: lift client-go's default 5 requests a second.
+	api.Config.QPS, api.Config.Burst = 1000, 2000
 	c, err := client.New(api.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("new client: %w", err)

@@ -1,0 +1,194 @@
+package backupconfiguration_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m))
+}
+
+// TestInvalidConfigurations checks, for each kind of mistake, the condition
+// and reason users see, the phase, and that nothing is scheduled.
+func TestInvalidConfigurations(t *testing.T) {
+	env := testenv.Default
+	tests := map[string]struct {
+		// mutate breaks the valid configuration of namespace ns.
+		mutate func(t *testing.T, ns string, bc *corev1alpha1.BackupConfiguration)
+		// wantCondition is the condition that reports the mistake.
+		wantCondition string
+		// wantReason is that condition's reason, and the Ready condition's.
+		wantReason string
+		// wantPhase is Invalid when the spec must change, NotReady when a
+		// dependency is missing.
+		wantPhase corev1alpha1.BackupConfigurationPhase
+	}{
+		"unknown addon": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Sessions[0].Addon.Name = "no-such-addon"
+			},
+			wantCondition: corev1alpha1.ConditionAddonResolved,
+			wantReason:    corev1alpha1.ReasonAddonNotFound,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
+		"unknown task": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Sessions[0].Addon.Tasks[0].Name = "physical-backup"
+			},
+			wantCondition: corev1alpha1.ConditionAddonResolved,
+			wantReason:    corev1alpha1.ReasonTaskNotFound,
+			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
+		},
+		"missing required parameter": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Sessions[0].Addon.Tasks[0].Params = nil
+			},
+			wantCondition: corev1alpha1.ConditionAddonResolved,
+			wantReason:    corev1alpha1.ReasonMissingRequiredParameter,
+			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
+		},
+		"unknown parameter": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Sessions[0].Addon.Tasks[0].Params["colour"] = "blue"
+			},
+			wantCondition: corev1alpha1.ConditionAddonResolved,
+			wantReason:    corev1alpha1.ReasonUnknownParameter,
+			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
+		},
+		"minute out of range": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Sessions[0].Scheduler.Schedule = "61 * * * *"
+			},
+			wantCondition: corev1alpha1.ConditionScheduleReady,
+			wantReason:    corev1alpha1.ReasonInvalidSchedule,
+			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
+		},
+		"unknown time zone": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Sessions[0].Scheduler.TimeZone = ptr.To("Mars/Olympus")
+			},
+			wantCondition: corev1alpha1.ConditionScheduleReady,
+			wantReason:    corev1alpha1.ReasonInvalidTimeZone,
+			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
+		},
+		"missing target": {
+			mutate:        func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) { bc.Spec.Target.Name = "no-such-db" },
+			wantCondition: corev1alpha1.ConditionTargetFound,
+			wantReason:    corev1alpha1.ReasonTargetNotFound,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
+		"target of an unknown kind": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Target.APIGroup, bc.Spec.Target.Kind = "hyperbytedb.example.com", "HyperbytedbCluster"
+			},
+			wantCondition: corev1alpha1.ConditionTargetFound,
+			wantReason:    corev1alpha1.ReasonTargetNotFound,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
+		"missing storage": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Backends[0].StorageRef.Name = "no-such-storage"
+			},
+			wantCondition: corev1alpha1.ConditionStorageReady,
+			wantReason:    corev1alpha1.ReasonStorageNotFound,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
+		"storage of another namespace that allows only its own": {
+			mutate: func(t *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				other := testenv.Default.Namespace(t, nil)
+				testenv.Default.Create(t, localStorage(other, "shared", &storagev1alpha1.UsagePolicy{
+					AllowedNamespaces: storagev1alpha1.AllowedNamespaces{From: storagev1alpha1.NamespacesFromSame},
+				}))
+				bc.Spec.Backends[0].StorageRef = storagev1alpha1.ObjectReference{Namespace: other, Name: "shared"}
+			},
+			wantCondition: corev1alpha1.ConditionStorageReady,
+			wantReason:    corev1alpha1.ReasonStorageNotAllowed,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
+		"storage not ready": {
+			mutate: func(t *testing.T, ns string, bc *corev1alpha1.BackupConfiguration) {
+				testenv.Default.Create(t, &storagev1alpha1.BackupStorage{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s3-without-secret"},
+					Spec: storagev1alpha1.BackupStorageSpec{Storage: storagev1alpha1.StorageBackend{
+						Provider: storagev1alpha1.ProviderS3,
+						S3: &storagev1alpha1.S3Storage{
+							Endpoint: "http://127.0.0.1:1", Bucket: "backups", SecretName: "no-such-secret",
+						},
+					}},
+				})
+				bc.Spec.Backends[0].StorageRef.Name = "s3-without-secret"
+			},
+			wantCondition: corev1alpha1.ConditionStorageReady,
+			wantReason:    corev1alpha1.ReasonStorageNotReady,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
+		"missing retention policy": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Backends[0].RetentionPolicy.Name = "no-such-policy"
+			},
+			wantCondition: corev1alpha1.ConditionStorageReady,
+			wantReason:    corev1alpha1.ReasonRetentionPolicyNotFound,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ns := fixtures(t)
+			bc := validConfig(ns)
+			tc.mutate(t, ns, bc)
+			env.Create(t, bc)
+			conds := func() []metav1.Condition { return bc.Status.Conditions }
+			env.WaitCondition(t, bc, conds, tc.wantCondition, metav1.ConditionFalse, tc.wantReason)
+			env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionFalse, tc.wantReason)
+			if bc.Status.Phase != tc.wantPhase {
+				t.Errorf("phase = %s, want %s", bc.Status.Phase, tc.wantPhase)
+			}
+			assertNothingScheduled(t, ns)
+		})
+	}
+}
+
+// TestStorageOfAnotherNamespaceThatAllowsAll checks the usage policy's
+// positive side: a storage shared with every namespace can be used.
+func TestStorageOfAnotherNamespaceThatAllowsAll(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	other := env.Namespace(t, nil)
+	env.Create(t, localStorage(other, "shared", &storagev1alpha1.UsagePolicy{
+		AllowedNamespaces: storagev1alpha1.AllowedNamespaces{From: storagev1alpha1.NamespacesFromAll},
+	}))
+	bc := validConfig(ns)
+	bc.Spec.Backends[0].StorageRef = storagev1alpha1.ObjectReference{Namespace: other, Name: "shared"}
+	env.Create(t, bc)
+	env.WaitCondition(t, bc, func() []metav1.Condition { return bc.Status.Conditions },
+		corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)
+}
+
+// assertNothingScheduled fails when ns holds a CronJob or a BackupSession.
+func assertNothingScheduled(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	var cronJobs batchv1.CronJobList
+	var sessions corev1alpha1.BackupSessionList
+	for _, list := range []client.ObjectList{&cronJobs, &sessions} {
+		if err := testenv.Default.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(cronJobs.Items)+len(sessions.Items) > 0 {
+		t.Errorf("an invalid configuration scheduled %d CronJobs and %d BackupSessions",
+			len(cronJobs.Items), len(sessions.Items))
+	}
+}
