@@ -119,3 +119,12 @@ func mustJSON(v any) string {
 	}
 	return string(data)
 }
+
+func clientKey(o client.Object) client.ObjectKey { return client.ObjectKeyFromObject(o) }
+
+func errString(err error) string {
+	if err == nil {
+		return "found"
+	}
+	return err.Error()
+}

@@ -2,11 +2,14 @@ package backupstorage_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
@@ -126,8 +129,57 @@ func TestBackupStorage(t *testing.T) {
 			if bs.Status.Phase != wantPhase {
 				t.Errorf("phase = %s, want %s", bs.Status.Phase, wantPhase)
 			}
+			waitEvent(t, bs, tc.wantReason)
 		})
 	}
+}
+
+// TestStorageRecovers checks that a storage waiting for its Secret becomes
+// Ready once the Secret is created, by the backoff re-check alone.
+func TestStorageRecovers(t *testing.T) {
+	env := testenv.Default
+	minio := servers.StartMinIO(t)
+	minio.CreateBucket(t, "late")
+	ns := env.Namespace(t, nil)
+	bs := &storagev1alpha1.BackupStorage{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "minio"},
+		Spec: storagev1alpha1.BackupStorageSpec{Storage: storagev1alpha1.StorageBackend{
+			Provider: storagev1alpha1.ProviderS3,
+			S3: &storagev1alpha1.S3Storage{
+				Endpoint: minio.Endpoint, Bucket: "late", ForcePathStyle: true, SecretName: "late-creds",
+			},
+		}},
+	}
+	env.Create(t, bs)
+	conds := func() []metav1.Condition { return bs.Status.Conditions }
+	env.WaitCondition(t, bs, conds, storagev1alpha1.ConditionReady, metav1.ConditionFalse, storagev1alpha1.ReasonSecretMissing)
+	env.Create(t, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "late-creds"},
+		StringData: map[string]string{"AWS_ACCESS_KEY_ID": minio.AccessKey, "AWS_SECRET_ACCESS_KEY": minio.SecretKey},
+	})
+	env.WaitCondition(t, bs, conds, storagev1alpha1.ConditionReady, metav1.ConditionTrue, storagev1alpha1.ReasonStorageAvailable)
+	waitEvent(t, bs, storagev1alpha1.ReasonStorageAvailable)
+}
+
+// waitEvent waits until an Event about obj has the given reason.
+func waitEvent(t *testing.T, obj client.Object, reason string) {
+	t.Helper()
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		var list eventsv1.EventList
+		if err := testenv.Default.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, ev := range list.Items {
+			if ev.Regarding.Name == obj.GetName() {
+				if ev.Reason == reason {
+					return true, ""
+				}
+				seen = append(seen, ev.Reason)
+			}
+		}
+		return false, fmt.Sprintf("events about %s have reasons %v, want %s", obj.GetName(), seen, reason)
+	})
 }
 
 // checkMetadata reads <prefix>/metadata.yaml back from MinIO.

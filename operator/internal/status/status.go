@@ -46,7 +46,11 @@ func (p *Patcher[T]) Patch(ctx context.Context, c client.Client, obj T) (bool, e
 // does, and reports whether the status or the reason changed: that is when a
 // user should get an Event.
 func Set(conds *[]metav1.Condition, gen int64, condType string, ok bool, reason, message string) bool {
-	old := meta.FindStatusCondition(*conds, condType)
+	// Copy the old condition: SetStatusCondition changes it in place.
+	var old *metav1.Condition
+	if c := meta.FindStatusCondition(*conds, condType); c != nil {
+		old = c.DeepCopy()
+	}
 	st := metav1.ConditionFalse
 	if ok {
 		st = metav1.ConditionTrue

@@ -1,0 +1,102 @@
+package backupconfiguration_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
+	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
+)
+
+// TestAddonInstalledLater checks that a configuration waiting for its Addon
+// does not stay NotReady once the Addon appears (the dependency watch
+// reacts at once; the backoff re-check would also get there).
+func TestAddonInstalledLater(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	late := "late-" + ns
+	bc := validConfig(ns)
+	bc.Spec.Sessions[0].Addon.Name = late
+	env.Create(t, bc)
+	conds := func() []metav1.Condition { return bc.Status.Conditions }
+	env.WaitCondition(t, bc, conds, corev1alpha1.ConditionAddonResolved, metav1.ConditionFalse, corev1alpha1.ReasonAddonNotFound)
+	env.Create(t, &addonsv1alpha1.Addon{
+		ObjectMeta: metav1.ObjectMeta{Name: late},
+		Spec: addonsv1alpha1.AddonSpec{BackupTasks: []addonsv1alpha1.Task{{
+			Name: taskName, Function: addonName + "-backup", Driver: "/drivers/db",
+			Parameters: []addonsv1alpha1.ParameterDefinition{{Name: "url", Required: true}},
+		}}},
+	})
+	env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)
+}
+
+// TestSessionSummary checks that status.sessions reports the newest
+// BackupSessions and the latest success.
+func TestSessionSummary(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	bc := validConfig(ns)
+	env.Create(t, bc)
+	first := &corev1alpha1.BackupSession{}
+	first.Namespace, first.Name = ns, backupconfiguration.FirstSessionName(bc.Name, sessionName)
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		err := env.Client.Get(ctx, clientKey(first), first)
+		return err == nil, "first BackupSession: " + errString(err)
+	})
+	done := metav1.NewTime(time.Now().Truncate(time.Second))
+	first.Status.Phase = corev1alpha1.BackupSessionSucceeded
+	first.Status.CompletionTime = &done
+	first.Status.Duration = "42s"
+	if err := env.Client.Status().Update(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := env.Client.Get(ctx, clientKey(bc), bc); err != nil {
+			return false, err.Error()
+		}
+		if len(bc.Status.Sessions) != 1 {
+			return false, "no session status"
+		}
+		s := bc.Status.Sessions[0]
+		ok := s.LastSuccessfulBackup != nil && s.LastSuccessfulBackup.Equal(&done) && len(s.RecentBackups) == 1 &&
+			s.RecentBackups[0].Phase == corev1alpha1.BackupSessionSucceeded && s.RecentBackups[0].Duration == "42s"
+		return ok, "session status: " + mustJSON(s)
+	})
+}
+
+// TestCronJobName checks the names of CronJobs and first BackupSessions.
+func TestCronJobName(t *testing.T) {
+	long := strings.Repeat("a", 60)
+	tests := map[string]struct {
+		// config and session name the CronJob.
+		config, session string
+		// want is the expected name; empty means only its length and
+		// uniqueness are checked.
+		want string
+	}{
+		"short":         {config: "db-backup", session: "frequent", want: "db-backup-frequent"},
+		"exactly 52":    {config: strings.Repeat("b", 43), session: "12345678", want: strings.Repeat("b", 43) + "-12345678"},
+		"too long":      {config: long, session: "frequent"},
+		"too long, too": {config: long, session: "daily"},
+	}
+	seen := map[string]string{}
+	for name, tc := range tests {
+		got := backupconfiguration.CronJobName(tc.config, tc.session)
+		if tc.want != "" && got != tc.want {
+			t.Errorf("%s: CronJobName = %q, want %q", name, got, tc.want)
+		}
+		if len(got) > 52 || len(backupconfiguration.FirstSessionName(tc.config, tc.session)) > 63 {
+			t.Errorf("%s: CronJobName %q (%d) or its first session name is too long", name, got, len(got))
+		}
+		if other, dup := seen[got]; dup {
+			t.Errorf("%s and %s both name their CronJob %q", name, other, got)
+		}
+		seen[got] = name
+	}
+}
