@@ -38,6 +38,9 @@ import (
 	"github.com/keepsake-dev/keepsake/operator/retentionpolicy"
 )
 
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
 // LeaderElectionID names the Lease operator replicas compete for.
 const LeaderElectionID = "keepsake-operator.keepsake.dev"
 
@@ -111,6 +114,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		// A replica that stops hands over at once instead of making the
+		// next one wait for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
 		// Only the CronJobs the operator made are cached, not every
 		// CronJob of the cluster.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{

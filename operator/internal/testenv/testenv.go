@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/keepsake-dev/keepsake/operator"
@@ -28,10 +30,12 @@ import (
 
 // Options are the operator options tests run with.
 var Options = operator.Options{
-	MetricsBindAddress:     "0",
-	HealthProbeBindAddress: "0",
-	Image:                  "registry.local/keepsake:test",
-	TriggerServiceAccount:  "keepsake-trigger",
+	MetricsBindAddress:      "0",
+	HealthProbeBindAddress:  "0",
+	Image:                   "registry.local/keepsake:test",
+	TriggerServiceAccount:   "keepsake-trigger",
+	LeaderElection:          true,
+	LeaderElectionNamespace: "default",
 	// Tests restart the manager in one process.
 	SkipControllerNameValidation: true,
 	Logger:                       logr.FromSlogHandler(slog.NewTextHandler(io.Discard, nil)),
@@ -41,9 +45,12 @@ var Options = operator.Options{
 type Env struct {
 	// API is the kube-apiserver and etcd.
 	API *servers.APIServer
-	// Client talks to the API server directly, without a cache, so tests
-	// read what is stored.
+	// Client talks to the API server directly, as an administrator and
+	// without a cache, so tests read what is stored.
 	Client client.Client
+	// operator is the configuration of the manager, whose user has only
+	// the operator's generated ClusterRole.
+	operator *rest.Config
 
 	stop context.CancelFunc
 	done chan error
@@ -61,6 +68,7 @@ func Main(m *testing.M) int {
 		fmt.Println("skipping operator tests in -short mode: they need kube-apiserver and etcd")
 		return 0
 	}
+	ctrl.SetLogger(Options.Logger)
 	api, err := servers.StartAPIServer()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -95,14 +103,19 @@ func start(api *servers.APIServer) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new client: %w", err)
 	}
-	e := &Env{API: api, Client: c}
+	operatorCfg, err := operatorConfig(context.Background(), api.Env, c)
+	if err != nil {
+		return nil, err
+	}
+	operatorCfg.QPS, operatorCfg.Burst = api.Config.QPS, api.Config.Burst
+	e := &Env{API: api, Client: c, operator: operatorCfg}
 	return e, e.StartManager()
 }
 
 // StartManager starts a new manager with every reconciler, as a freshly
 // started operator pod would, and waits until its caches are synced.
 func (e *Env) StartManager() error {
-	mgr, err := operator.New(e.API.Config, Options)
+	mgr, err := operator.New(e.operator, Options)
 	if err != nil {
 		return err
 	}
