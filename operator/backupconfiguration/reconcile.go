@@ -150,9 +150,12 @@ func (r *Reconciler) fail(p *pass, prob *problem) *ctrl.Result {
 func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) {
 	bc := p.bc
 	if bc.Spec.Paused {
+		// Paused is the user's choice, not a failure: a Normal Event.
 		bc.Status.Phase = corev1alpha1.BackupConfigurationPaused
-		r.setCondition(p, corev1alpha1.ConditionReady,
-			missing(corev1alpha1.ReasonPaused, "spec.paused is set: no session is scheduled"), "", "")
+		msg := "spec.paused is set: no session is scheduled"
+		if status.Set(&bc.Status.Conditions, bc.Generation, corev1alpha1.ConditionReady, false, corev1alpha1.ReasonPaused, msg) {
+			r.Events.Eventf(bc, nil, corev1.EventTypeNormal, corev1alpha1.ReasonPaused, "Reconcile", msg)
+		}
 		return &ctrl.Result{}, nil
 	}
 	bc.Status.Phase = corev1alpha1.BackupConfigurationReady

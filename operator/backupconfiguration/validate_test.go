@@ -141,6 +141,31 @@ func TestInvalidConfigurations(t *testing.T) {
 			wantReason:    corev1alpha1.ReasonRetentionPolicyNotFound,
 			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
 		},
+		"repository of the same name elsewhere": {
+			mutate: func(t *testing.T, ns string, bc *corev1alpha1.BackupConfiguration) {
+				testenv.Default.Create(t, &storagev1alpha1.Repository{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: repoName},
+					Spec: storagev1alpha1.RepositorySpec{
+						StorageRef:       storagev1alpha1.ObjectReference{Name: storageName},
+						Path:             "someone-else",
+						EncryptionSecret: storagev1alpha1.ObjectReference{Name: secretName},
+					},
+				})
+			},
+			wantCondition: corev1alpha1.ConditionRepositoryReady,
+			wantReason:    corev1alpha1.ReasonRepositoryConflict,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
+		"two sessions describing one repository differently": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				other := session("daily", repoName)
+				other.Repositories[0].Directory = "elsewhere"
+				bc.Spec.Sessions = append(bc.Spec.Sessions, other)
+			},
+			wantCondition: corev1alpha1.ConditionRepositoryReady,
+			wantReason:    corev1alpha1.ReasonRepositoryConflict,
+			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

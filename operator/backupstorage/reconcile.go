@@ -141,6 +141,9 @@ func (r *Reconciler) caBundle(ctx context.Context, ns string, src *storagev1alph
 		return s.Data[ref.Key], where, err
 	}
 	ref := src.ConfigMapKeyRef
+	if ref == nil { // the schema forbids it; never panic on a user's object
+		return nil, "caBundle without secretKeyRef or configMapKeyRef", nil
+	}
 	where = fmt.Sprintf("key %s of configmap %s/%s", ref.Key, ns, ref.Name)
 	var cm corev1.ConfigMap
 	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm)
@@ -154,6 +157,9 @@ func (r *Reconciler) openStore(_ context.Context, c *check) (*ctrl.Result, error
 	sb := c.bs.Spec.Storage
 	if sb.Provider == storagev1alpha1.ProviderLocal {
 		return r.ready(c, "local storage is checked by the Jobs that mount it"), nil
+	}
+	if sb.S3 == nil { // the schema forbids it; never panic on a user's object
+		return r.notReady(c, storagev1alpha1.ReasonBucketNotFound, "provider s3 without an s3 section"), nil
 	}
 	c.cfg.Provider = storage.ProviderS3
 	c.cfg.S3 = storage.S3Config{
