@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/influxdata/influxql"
@@ -169,6 +170,10 @@ func (d *dumper) series(s *influx.Series, kinds map[string]lineprotocol.ValueKin
 func (d *dumper) prepare(s *influx.Series, kinds map[string]lineprotocol.ValueKind) error {
 	if len(s.Columns) == 0 || s.Columns[0] != "time" {
 		return fmt.Errorf("answer columns %v do not start with time", s.Columns)
+	}
+	if strings.HasPrefix(s.Name, "#") {
+		// Such a point would read as a comment and vanish on restore.
+		return fmt.Errorf("measurement %q starts with #, which line protocol cannot carry", s.Name)
 	}
 	d.tags = d.tags[:0]
 	for k, v := range s.Tags {

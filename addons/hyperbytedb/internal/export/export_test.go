@@ -241,3 +241,14 @@ func (w *killingWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// A measurement line protocol cannot carry (here one made by SELECT INTO)
+// fails the dump instead of vanishing from the restore.
+func TestDumpRejectsUnwritableMeasurement(t *testing.T) {
+	s := startServer(t)
+	s.api.Exec(t, "CREATE DATABASE odd")
+	s.api.Write(t, "odd", "autogen", "m v=1 1\n")
+	s.api.Exec(t, `SELECT * INTO "odd"."autogen"."#m" FROM "odd"."autogen"."m"`)
+	err := Dump(context.Background(), s.client, DumpOptions{}, io.Discard)
+	assertErr(t, err, `measurement "#m" starts with #`)
+}
