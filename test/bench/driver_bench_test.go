@@ -25,14 +25,15 @@ import (
 
 const mib = 1 << 20
 
-// BenchmarkDriver measures, on one dataset, the plugin boundary, an
-// end-to-end backup, a dump and a restore, each as a ratio to its
-// reference.
+// BenchmarkDriver measures, on one dataset, the plugin boundary, the
+// runtime with a generated source, an end-to-end backup, a dump and a
+// restore, each as a ratio to its reference.
 func BenchmarkDriver(b *testing.B) {
 	e := newDriverEnv(b, envInt(b, "KEEPSAKE_BENCH_POINTS", 1_000_000))
 	dump := filepath.Join(e.dir, "dump.txt")
 	e.dumpTo(b, dump)
 	b.Run("plugin-vs-restic", e.benchPlugin)
+	b.Run("runtime-vs-restic", e.benchRuntime)
 	b.Run("backup-vs-restic", func(b *testing.B) { e.benchBackup(b, dump) })
 	b.Run("dump-vs-curl", e.benchDump)
 	b.Run("restore-vs-influx-import", func(b *testing.B) { e.benchRestore(b, dump) })
@@ -94,6 +95,24 @@ func (e *driverEnv) benchPlugin(b *testing.B) {
 	b.ReportMetric(pluginMBps/resticMBps, "x-restic")
 }
 
+// benchRuntime: `keepsake run backup` with the generating driver against
+// `restic backup --stdin` of the same bytes: the runtime's own cost, with
+// a source that is never the bottleneck.
+func (e *driverEnv) benchRuntime(b *testing.B) {
+	size := int64(envInt(b, "KEEPSAKE_BENCH_GEN_MIB", 1024)) * mib
+	var keepsake, raw time.Duration
+	for i := range b.N {
+		seed := strconv.Itoa(100 + i)
+		cfg, dir := e.newRepo(b)
+		keepsake += e.keepsakeRun(b, cfg, dir, "driver_gen", nil, "size="+strconv.FormatInt(size, 10), "seed="+seed)
+		cfg, _ = e.newRepo(b)
+		raw += rawBackup(b, cfg, payload(int64(100+i), size))
+	}
+	b.ReportMetric(keepsake.Seconds()/float64(b.N), "keepsake-s")
+	b.ReportMetric(raw.Seconds()/float64(b.N), "restic-s")
+	b.ReportMetric(raw.Seconds()/keepsake.Seconds(), "x-restic")
+}
+
 // benchBackup: `keepsake run backup` (dump, plugin, fan-out, restic)
 // against `restic backup --stdin` of the same dump bytes from a file
 // (target >= 0.95). A backup cannot be faster than the database can be
@@ -104,7 +123,7 @@ func (e *driverEnv) benchBackup(b *testing.B, dump string) {
 	for range b.N {
 		curl += e.curlSelect(b, "bulk")
 		cfg, dir := e.newRepo(b)
-		_, took := e.keepsakeBackup(b, cfg, dir, nil)
+		took := e.keepsakeBackup(b, cfg, dir, nil)
 		keepsake += took
 		f, err := os.Open(dump)
 		if err != nil {

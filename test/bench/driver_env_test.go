@@ -134,9 +134,15 @@ func (e *driverEnv) writeSecretDir(b *testing.B) string {
 }
 
 // keepsakeBackup runs `keepsake run backup` of database bench into
-// repository dir (already initialised) and returns the command, finished.
-// watch, if set, is called with the driver's PID while it runs.
-func (e *driverEnv) keepsakeBackup(b *testing.B, cfg restic.Config, dir string, watch func(pid int) func()) (*exec.Cmd, time.Duration) {
+// repository dir (already initialised) and returns how long it took.
+// watch, if set, is called with the runtime's PID while it runs.
+func (e *driverEnv) keepsakeBackup(b *testing.B, cfg restic.Config, dir string, watch func(pid int) func()) time.Duration {
+	return e.keepsakeRun(b, cfg, dir, "hyperbytedb-driver", watch, "url="+e.influx.URL, "databases=bench")
+}
+
+// keepsakeRun runs `keepsake run backup` with the named driver and
+// parameters into repository dir and returns how long it took.
+func (e *driverEnv) keepsakeRun(b *testing.B, cfg restic.Config, dir, driver string, watch func(pid int) func(), params ...string) time.Duration {
 	b.Helper()
 	storageFile := filepath.Join(e.dir, "storage.json")
 	settings := fmt.Sprintf(`{"provider":"s3","s3":{"endpoint":%q,"bucket":"bench","prefix":"keepsake","forcePathStyle":true}}`, e.minio.Endpoint)
@@ -145,9 +151,12 @@ func (e *driverEnv) keepsakeBackup(b *testing.B, cfg restic.Config, dir string, 
 	}
 	repo := strings.Join([]string{"name=bench", "storage=" + storageFile, "credentials=" + e.writeSecretDir(b),
 		"namespace=bench", "directory=" + dir, "password-file=" + cfg.PasswordFile}, ",")
-	cmd := exec.Command(e.bin["keepsake"], "run", "backup", "--driver", e.bin["hyperbytedb-driver"], "--component", "dump",
-		"--repository", repo, "--param", "url="+e.influx.URL, "--param", "databases=bench",
-		"--restic", e.restic, "--cache-dir", cfg.CacheDir, "--target-name", "bench", "--target-namespace", "bench")
+	args := []string{"run", "backup", "--driver", e.bin[driver], "--component", "dump", "--repository", repo,
+		"--restic", e.restic, "--cache-dir", cfg.CacheDir, "--target-name", "bench", "--target-namespace", "bench"}
+	for _, p := range params {
+		args = append(args, "--param", p)
+	}
+	cmd := exec.Command(e.bin["keepsake"], args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -166,7 +175,7 @@ func (e *driverEnv) keepsakeBackup(b *testing.B, cfg restic.Config, dir string, 
 	if err != nil || !strings.Contains(stdout.String(), `"phase":"Succeeded"`) {
 		b.Fatalf("keepsake run backup: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
-	return cmd, took
+	return took
 }
 
 // payload is the generated stream of driver_gen with the same seed.

@@ -28,7 +28,7 @@ func BenchmarkDriverPeakRSS(b *testing.B) {
 			for range b.N {
 				cfg, dir := e.newRepo(b)
 				var runtimePeak, driverPeak int64
-				_, took := e.keepsakeBackup(b, cfg, dir, func(pid int) func() { return watchRSS(pid, &runtimePeak, &driverPeak) })
+				took := e.keepsakeBackup(b, cfg, dir, func(pid int) func() { return watchRSS(pid, &runtimePeak, &driverPeak) })
 				runtime[i], driver[i] = float64(runtimePeak)/mib, float64(driverPeak)/mib
 				if runtimePeak == 0 || driverPeak == 0 {
 					b.Fatal("no RSS reading of the runtime or the driver")
