@@ -27,6 +27,10 @@ GO_TOOLS := controller-gen restic minio staticcheck protoc-gen-go protoc-gen-go-
 # Kubernetes components built from test/tools/kubernetes into ./bin.
 K8S_TOOLS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 
+# The local cluster's tools and targets; included before the rules below
+# use CLUSTER_TOOLS (make expands prerequisites as it reads them).
+include test/cluster/cluster.mk
+
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
 
 ##@ General
@@ -125,8 +129,6 @@ $(BIN)/protoc-gen-go-grpc: $(TOOLS_MOD)
 
 $(addprefix $(BIN)/,$(K8S_TOOLS)): $(K8S_MOD)
 	cd test/tools/kubernetes && go build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
-
-include test/cluster/cluster.mk
 
 .PHONY: clean
 clean: ## Remove ./bin.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // MinIOReadyTimeout bounds how long StartMinIO waits for the server to
@@ -174,11 +176,21 @@ func (m *MinIO) TemporaryCredentials(t testing.TB, policy string) (accessKey, se
 		BaseEndpoint: aws.String(m.Endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
 	})
-	out, err := client.AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn:         aws.String("arn:xxx:xxx:xxx:xxxx"), // MinIO ignores it
-		RoleSessionName: aws.String("keepsake-test"),
-		Policy:          aws.String(policy),
-		DurationSeconds: aws.Int32(3600),
+	// MinIO reports ready before its IAM subsystem is: until then STS answers
+	// "Server not initialized, please try again", so retry that one answer.
+	var out *sts.AssumeRoleOutput
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var err error
+		out, err = client.AssumeRole(ctx, &sts.AssumeRoleInput{
+			RoleArn:         aws.String("arn:xxx:xxx:xxx:xxxx"), // MinIO ignores it
+			RoleSessionName: aws.String("keepsake-test"),
+			Policy:          aws.String(policy),
+			DurationSeconds: aws.Int32(3600),
+		})
+		if err != nil && strings.Contains(err.Error(), "Server not initialized") {
+			return false, nil
+		}
+		return true, err
 	})
 	if err != nil {
 		t.Fatalf("assume role on minio: %v", err)
