@@ -242,8 +242,9 @@ func (w *killingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// A measurement line protocol cannot carry (here one made by SELECT INTO)
-// fails the dump instead of vanishing from the restore.
+// A measurement line protocol cannot carry (one starting with #, made by
+// SELECT INTO) fails the dump instead of reading as a comment and
+// vanishing from the restore.
 func TestDumpRejectsUnwritableMeasurement(t *testing.T) {
 	s := startServer(t)
 	s.api.Exec(t, "CREATE DATABASE odd")

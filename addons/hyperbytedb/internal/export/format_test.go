@@ -1,12 +1,16 @@
 package export
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
+
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/internal/influx"
 )
 
 func TestDDLRoundTrip(t *testing.T) {
@@ -130,6 +134,41 @@ func TestFieldValue(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("got %q (%v), want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSeriesChecksNames: rows are encoded in lax mode, so the names of a
+// chunk must be checked once up front.
+func TestSeriesChecksNames(t *testing.T) {
+	tests := map[string]struct {
+		name    string            // measurement
+		tags    map[string]string // series tags
+		columns []string          // answer columns
+		want    string            // expected error substring, "" for success
+	}{
+		"valid":                           {name: "m", tags: map[string]string{"t": "a b"}, columns: []string{"time", "f"}},
+		"tag value ending in backslash":   {name: "m", tags: map[string]string{"t": `x\`}, columns: []string{"time", "f"}, want: "invalid tag value"},
+		"field key with a control char":   {name: "m", columns: []string{"time", "f\x01"}, want: "invalid field key"},
+		"measurement ending in backslash": {name: `m\`, columns: []string{"time", "f"}, want: "invalid measurement"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := &influx.Series{Name: tc.name, Tags: tc.tags, Columns: tc.columns,
+				Values: [][]json.RawMessage{{json.RawMessage("1"), json.RawMessage("2")}}}
+			kinds := map[string]lineprotocol.ValueKind{tc.columns[1]: lineprotocol.Float}
+			var out bytes.Buffer
+			d := &dumper{out: bufio.NewWriter(&out)}
+			err := d.series(s, kinds)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}
