@@ -74,3 +74,12 @@ func Bin(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// SkipIfShort skips an integration test in -short mode (`make test-unit`):
+// it needs a real server, which -short promises not to start.
+func SkipIfShort(t testing.TB, server string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("integration test: starts %s; skipped in -short mode", server)
+	}
+}

@@ -54,6 +54,7 @@ type MinIO struct {
 // a cleanup that kills it. The server log is printed when the test fails.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
+	SkipIfShort(t, "MinIO")
 	m := &MinIO{
 		AccessKey: "keepsake-" + randomHex(t, 4),
 		SecretKey: randomHex(t, 20),
