@@ -23,9 +23,9 @@ import (
 	"io"
 )
 
-// Driver is what a driver author implements. Methods may be called
-// concurrently only if the driver's Info says so; the runtime calls one at a
-// time.
+// Driver is what a driver author implements. The runtime starts one driver
+// process per task and calls Backup or Restore once; Info may be called
+// before and during either.
 type Driver interface {
 	// Info describes the driver. It must be cheap and must not contact the
 	// database.
