@@ -44,11 +44,15 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: generate
-generate: $(BIN)/controller-gen ## Generate deepcopy code and CRDs (charts/keepsake/crds).
+generate: debian-packages $(addprefix $(BIN)/,controller-gen protoc-gen-go protoc-gen-go-grpc) ## Generate deepcopy code, CRDs (charts/keepsake/crds) and the driver protocol's Go code.
 	$(BIN)/controller-gen object paths=./apis/...
 	$(BIN)/controller-gen crd paths=./apis/... output:crd:artifacts:config=charts/keepsake/crds
+	protoc --plugin=protoc-gen-go=$(BIN)/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/protoc-gen-go-grpc \
+		--proto_path=addons/sdk/proto driver.proto \
+		--go_out=addons/sdk/proto --go_opt=paths=source_relative \
+		--go-grpc_out=addons/sdk/proto --go-grpc_opt=paths=source_relative
 
-GENERATED := ':(glob)apis/**/zz_generated.deepcopy.go' charts/keepsake/crds
+GENERATED := ':(glob)apis/**/zz_generated.deepcopy.go' charts/keepsake/crds ':(glob)addons/sdk/proto/*.pb.go'
 
 .PHONY: verify-generated
 verify-generated: generate ## Fail when generated files differ from what is committed.
