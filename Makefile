@@ -76,8 +76,8 @@ lint: $(BIN)/staticcheck ## Run staticcheck and check gofmt.
 	$(BIN)/staticcheck ./...
 
 .PHONY: build
-build: ## Build static binaries into ./bin.
-	CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/...
+build: ## Build the static binaries (keepsake, drivers) into ./bin.
+	CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/... ./addons/hyperbytedb/cmd/...
 
 ##@ Testing
 
@@ -91,7 +91,8 @@ test-unit: ## Run the tests that need no server (go test -short).
 
 .PHONY: bench
 bench: tools ## Run the benchmarks (ratios against baselines measured in the same run).
-	go test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	go test -run '^$$' -bench . -benchtime 4x -timeout 60m ./repository/...
+	go test -run '^$$' -bench BenchmarkDriver -benchtime 1x -timeout 60m ./test/bench/
 
 ##@ Demo
 
