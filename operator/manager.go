@@ -34,6 +34,7 @@ import (
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/addon"
 	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
+	"github.com/keepsake-dev/keepsake/operator/backupsession"
 	"github.com/keepsake-dev/keepsake/operator/backupstorage"
 	"github.com/keepsake-dev/keepsake/operator/retentionpolicy"
 )
@@ -64,6 +65,9 @@ type Options struct {
 	// namespace, that the CronJobs' pods run as; the namespace default when
 	// empty.
 	TriggerServiceAccount string
+	// JobServiceAccount is the ServiceAccount, in each BackupSession's
+	// namespace, that backup Jobs run as; "keepsake-job" when empty.
+	JobServiceAccount string
 	// SkipControllerNameValidation lets one process build several managers
 	// in turn, as tests that restart the operator do; controller names are
 	// otherwise unique per process.
@@ -101,6 +105,10 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cronjob selector: %w", err)
 	}
+	backupJobs, err := labels.NewRequirement(backupsession.LabelBackupSession, selection.Exists, nil)
+	if err != nil {
+		return nil, fmt.Errorf("job selector: %w", err)
+	}
 	logger := opts.Logger
 	if logger.GetSink() == nil {
 		logger = logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, nil))
@@ -117,10 +125,11 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		// A replica that stops hands over at once instead of making the
 		// next one wait for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
-		// Only the CronJobs the operator made are cached, not every
-		// CronJob of the cluster.
+		// Only the CronJobs and Jobs the operator made are cached, not every
+		// CronJob and Job of the cluster.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&batchv1.CronJob{}: {Label: labels.NewSelector().Add(*owned)},
+			&batchv1.Job{}:     {Label: labels.NewSelector().Add(*backupJobs)},
 		}},
 	})
 	if err != nil {
@@ -151,6 +160,12 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			return backupconfiguration.Setup(mgr, backupconfiguration.Options{
 				Image:          opts.Image,
 				ServiceAccount: opts.TriggerServiceAccount,
+			})
+		}},
+		{"backupsession", func() error {
+			return backupsession.Setup(mgr, backupsession.Options{
+				Image:          opts.Image,
+				ServiceAccount: opts.JobServiceAccount,
 			})
 		}},
 	}

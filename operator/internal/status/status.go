@@ -19,12 +19,22 @@ import (
 // send nothing.
 type Patcher[T client.Object] struct {
 	before T
+	// lock makes the patch fail with a conflict when the object changed
+	// since it was read.
+	lock bool
 }
 
 // NewPatcher copies obj as it is now. Call it right after reading obj and
 // before changing anything in it.
 func NewPatcher[T client.Object](obj T) *Patcher[T] {
 	return &Patcher[T]{before: obj.DeepCopyObject().(T)}
+}
+
+// NewLockingPatcher is NewPatcher for objects whose status others write
+// too: its patch carries the resourceVersion read, so it fails with a
+// conflict, rather than overwrite, when the object changed meanwhile.
+func NewLockingPatcher[T client.Object](obj T) *Patcher[T] {
+	return &Patcher[T]{before: obj.DeepCopyObject().(T), lock: true}
 }
 
 // Patch sends the difference between the remembered copy and obj to the
@@ -34,7 +44,11 @@ func (p *Patcher[T]) Patch(ctx context.Context, c client.Client, obj T) (bool, e
 	if equality.Semantic.DeepEqual(p.before, obj) {
 		return false, nil
 	}
-	if err := c.Status().Patch(ctx, obj, client.MergeFrom(p.before)); err != nil {
+	patch := client.MergeFrom(p.before)
+	if p.lock {
+		patch = client.MergeFromWithOptions(p.before, client.MergeFromWithOptimisticLock{})
+	}
+	if err := c.Status().Patch(ctx, obj, patch); err != nil {
 		return false, fmt.Errorf("patch status of %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
 	p.before = obj.DeepCopyObject().(T)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -154,5 +155,35 @@ func TestBackoff(t *testing.T) {
 				t.Errorf("Backoff = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestLockingPatch checks that a locking patch of a stale copy fails with a
+// conflict instead of overwriting what another writer stored.
+func TestLockingPatch(t *testing.T) {
+	ctx := context.Background()
+	stored := &storagev1alpha1.RetentionPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}
+	c, _ := countingClient(t, stored)
+	var stale, other storagev1alpha1.RetentionPolicy
+	for _, p := range []*storagev1alpha1.RetentionPolicy{&stale, &other} {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(stored), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other.Status.Phase = storagev1alpha1.RetentionPolicyInvalid
+	if err := c.Status().Update(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	patcher := status.NewLockingPatcher(&stale)
+	stale.Status.Phase = storagev1alpha1.RetentionPolicyReady
+	if _, err := patcher.Patch(ctx, c, &stale); !apierrors.IsConflict(err) {
+		t.Fatalf("Patch of a stale copy: err = %v, want a conflict", err)
+	}
+	var got storagev1alpha1.RetentionPolicy
+	if err := c.Get(ctx, client.ObjectKeyFromObject(stored), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != storagev1alpha1.RetentionPolicyInvalid {
+		t.Errorf("stored phase = %s, want the other writer's Invalid", got.Status.Phase)
 	}
 }

@@ -1,0 +1,363 @@
+package backupsession_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/backupsession"
+	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
+)
+
+// TestBadInputs checks the phase and reason of sessions that cannot run.
+func TestBadInputs(t *testing.T) {
+	tests := map[string]struct {
+		// config is the namespace's BackupConfiguration; none when nil.
+		config func(ns string) *corev1alpha1.BackupConfiguration
+		// session is the BackupSession checked; the configuration's first
+		// one when nil.
+		session func(ns string) *corev1alpha1.BackupSession
+		// wantPhase, wantCondition and wantReason are the expected outcome.
+		wantPhase     corev1alpha1.BackupSessionPhase
+		wantCondition string
+		wantReason    string
+		// wantMessage is a part of the condition's message.
+		wantMessage string
+	}{
+		"configuration not found": {
+			session:       func(ns string) *corev1alpha1.BackupSession { return newSession(ns, "orphan", "missing") },
+			wantPhase:     corev1alpha1.BackupSessionFailed,
+			wantCondition: corev1alpha1.ConditionBackupSucceeded,
+			wantReason:    corev1alpha1.ReasonConfigurationNotFound,
+			wantMessage:   "missing",
+		},
+		"session not found": {
+			config: func(ns string) *corev1alpha1.BackupConfiguration { return config(ns, addonName, nil) },
+			session: func(ns string) *corev1alpha1.BackupSession {
+				b := newSession(ns, "other", configName)
+				b.Spec.Session = "nightly"
+				return b
+			},
+			wantPhase:     corev1alpha1.BackupSessionFailed,
+			wantCondition: corev1alpha1.ConditionBackupSucceeded,
+			wantReason:    corev1alpha1.ReasonSessionNotFound,
+			wantMessage:   "nightly",
+		},
+		"configuration not ready": {
+			config:        func(ns string) *corev1alpha1.BackupConfiguration { return config(ns, noFunctionAddon, nil) },
+			session:       func(ns string) *corev1alpha1.BackupSession { return newSession(ns, "early", configName) },
+			wantPhase:     corev1alpha1.BackupSessionPending,
+			wantCondition: corev1alpha1.ConditionBackupJobCreated,
+			wantReason:    corev1alpha1.ReasonConfigurationNotReady,
+			wantMessage:   configName,
+		},
+		"function variable without value": {
+			config: func(ns string) *corev1alpha1.BackupConfiguration {
+				return config(ns, addonName, func(s *corev1alpha1.Session) { s.Addon.Tasks[0].Params = nil })
+			},
+			wantPhase:     corev1alpha1.BackupSessionFailed,
+			wantCondition: corev1alpha1.ConditionBackupSucceeded,
+			wantReason:    corev1alpha1.ReasonJobCreationFailed,
+			wantMessage:   "url",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ns := fixtures(t)
+			if tc.config != nil {
+				testenv.Default.Create(t, tc.config(ns))
+			}
+			bks := firstSession(ns)
+			if tc.session != nil {
+				bks = tc.session(ns)
+				testenv.Default.Create(t, bks)
+			}
+			c := waitPhase(t, bks, tc.wantPhase, tc.wantCondition, tc.wantReason)
+			if !strings.Contains(c.Message, tc.wantMessage) || c.Status != metav1.ConditionFalse {
+				t.Errorf("condition %s = %s %q, want False mentioning %q", c.Type, c.Status, c.Message, tc.wantMessage)
+			}
+			if tc.wantPhase == corev1alpha1.BackupSessionFailed && bks.Status.CompletionTime == nil {
+				t.Error("a failed session has no completionTime")
+			}
+			if jobs := jobsOf(t, bks); len(jobs) != 0 {
+				t.Errorf("got %d Jobs, want none", len(jobs))
+			}
+		})
+	}
+}
+
+// TestBackupSucceedsOnce follows the first session of a valid
+// configuration: its Snapshot and Job, an operator restart that must not
+// start a second Job, and the Job's completion.
+func TestBackupSucceedsOnce(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, nil))
+	bks := firstSession(ns)
+	waitPhase(t, bks, corev1alpha1.BackupSessionRunning, corev1alpha1.ConditionBackupJobCreated, corev1alpha1.ReasonJobCreated)
+	checkRunningStatus(t, bks)
+	checkSnapshot(t, bks)
+	job := getJob(t, bks)
+	checkJob(t, bks, job)
+
+	env.RestartManager(t)
+	finishJob(t, job, "")
+	waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupCompleted)
+	if jobs := jobsOf(t, bks); len(jobs) != 1 {
+		t.Errorf("got %d Jobs after a restart, want 1", len(jobs))
+	}
+	if bks.Status.CompletionTime == nil || bks.Status.Duration == "" {
+		t.Errorf("completionTime %v, duration %q: want both set", bks.Status.CompletionTime, bks.Status.Duration)
+	}
+	if snap := getSnapshot(t, bks); snap.Status.Phase != storagev1alpha1.SnapshotSucceeded {
+		t.Errorf("Snapshot phase = %s, want Succeeded", snap.Status.Phase)
+	}
+	if got := bks.Status.Snapshots[0].Phase; got != storagev1alpha1.SnapshotSucceeded {
+		t.Errorf("status.snapshots[0].phase = %s, want Succeeded", got)
+	}
+}
+
+func checkRunningStatus(t *testing.T, bks *corev1alpha1.BackupSession) {
+	t.Helper()
+	st := bks.Status
+	want := []corev1alpha1.SnapshotReference{{Name: backupsession.SnapshotName(bks.Name, repoName), Repository: repoName}}
+	if st.TotalSnapshots != 1 || len(st.Snapshots) != 1 || st.Snapshots[0].Name != want[0].Name || st.Snapshots[0].Repository != repoName {
+		t.Errorf("snapshots = %d %+v, want 1 %+v", st.TotalSnapshots, st.Snapshots, want)
+	}
+	if st.Job != backupsession.JobName(bks.Name) || st.StartTime == nil {
+		t.Errorf("job %q startTime %v, want %q and a time", st.Job, st.StartTime, backupsession.JobName(bks.Name))
+	}
+	for _, c := range []string{corev1alpha1.ConditionSnapshotsEnsured, corev1alpha1.ConditionBackupJobCreated} {
+		if cond := findCondition(st.Conditions, c); cond == nil || cond.Status != metav1.ConditionTrue {
+			t.Errorf("condition %s = %+v, want True", c, cond)
+		}
+	}
+}
+
+func checkSnapshot(t *testing.T, bks *corev1alpha1.BackupSession) {
+	t.Helper()
+	snap := getSnapshot(t, bks)
+	want := storagev1alpha1.SnapshotSpec{
+		Repository: repoName, BackupSession: bks.Name, Session: sessionName,
+		AppRef: &storagev1alpha1.TypedObjectReference{APIGroup: "apps", Kind: "StatefulSet", Name: targetName, Namespace: bks.Namespace},
+		Type:   storagev1alpha1.SnapshotFull, DeletionPolicy: storagev1alpha1.SnapshotDelete,
+	}
+	if mustJSON(snap.Spec) != mustJSON(want) {
+		t.Errorf("Snapshot spec = %s, want %s", mustJSON(snap.Spec), mustJSON(want))
+	}
+	checkOwned(t, bks, snap)
+}
+
+func checkOwned(t *testing.T, bks *corev1alpha1.BackupSession, o client.Object) {
+	t.Helper()
+	if !metav1.IsControlledBy(o, bks) {
+		t.Errorf("%T %s is not controlled by the BackupSession: %+v", o, o.GetName(), o.GetOwnerReferences())
+	}
+	l := o.GetLabels()
+	if l[backupsession.LabelBackupSession] != bks.Name || l[corev1alpha1.LabelBackupConfiguration] != configName ||
+		l[corev1alpha1.LabelSession] != sessionName {
+		t.Errorf("%T %s labels = %v", o, o.GetName(), l)
+	}
+}
+
+func checkJob(t *testing.T, bks *corev1alpha1.BackupSession, job *batchv1.Job) {
+	t.Helper()
+	checkOwned(t, bks, job)
+	pod := job.Spec.Template.Spec
+	if pod.ServiceAccountName != backupsession.DefaultServiceAccount {
+		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, backupsession.DefaultServiceAccount)
+	}
+	if d := job.Spec.ActiveDeadlineSeconds; d == nil || *d != 1800 {
+		t.Errorf("activeDeadlineSeconds = %v, want 1800 (backupTimeout 30m)", d)
+	}
+	if got := pod.InitContainers[0].Image; got != testenv.Options.Image {
+		t.Errorf("init image = %q, want %q", got, testenv.Options.Image)
+	}
+	task := pod.Containers[0]
+	wantArgs := []string{"run", "backup", "--driver=/drivers/db", "--param=url=http://db:8086", "--param=databases=all"}
+	if task.Image != "db-tools:1" || !slices.Equal(task.Args, wantArgs) {
+		t.Errorf("task image %q args %q, want db-tools:1 %q", task.Image, task.Args, wantArgs)
+	}
+	checkEnv(t, bks, task.Env)
+	checkVolumes(t, pod)
+	checkSecurity(t, pod)
+	checkSettings(t, bks)
+}
+
+func checkEnv(t *testing.T, bks *corev1alpha1.BackupSession, env []corev1.EnvVar) {
+	t.Helper()
+	var repo storagev1alpha1.Repository
+	if err := testenv.Default.Client.Get(context.Background(), client.ObjectKey{Namespace: bks.Namespace, Name: repoName}, &repo); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"KEEPSAKE_COMPONENT":        taskName,
+		"KEEPSAKE_SESSION":          sessionName,
+		"KEEPSAKE_TARGET_GROUP":     "apps",
+		"KEEPSAKE_TARGET_KIND":      "StatefulSet",
+		"KEEPSAKE_TARGET_NAME":      targetName,
+		"KEEPSAKE_TARGET_NAMESPACE": bks.Namespace,
+		"KEEPSAKE_REPOSITORY": "name=" + repoName + ",storage=/keepsake/settings/" + repoName + ".json,namespace=" +
+			bks.Namespace + ",directory=" + repo.Spec.Path + ",password-file=/keepsake/secrets/" + secretName + "/RESTIC_PASSWORD",
+	}
+	got := map[string]string{}
+	for _, e := range env {
+		if e.ValueFrom != nil {
+			t.Errorf("env %s comes from %+v: secrets must be files", e.Name, e.ValueFrom)
+		}
+		got[e.Name] = e.Value
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("env %s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func checkVolumes(t *testing.T, pod corev1.PodSpec) {
+	t.Helper()
+	var secretVol string
+	for _, v := range pod.Volumes {
+		if s := v.Secret; s != nil && s.SecretName == secretName {
+			secretVol = v.Name
+			if s.DefaultMode == nil || *s.DefaultMode != 0o400 {
+				t.Errorf("secret volume mode = %v, want 0400", s.DefaultMode)
+			}
+		}
+	}
+	if secretVol == "" {
+		t.Fatalf("no volume of Secret %s in %+v", secretName, pod.Volumes)
+	}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if m.Name == secretVol && m.MountPath == "/keepsake/secrets/"+secretName && m.ReadOnly {
+			return
+		}
+	}
+	t.Errorf("Secret %s is not mounted read-only at /keepsake/secrets/%s: %+v", secretName, secretName, pod.Containers[0].VolumeMounts)
+}
+
+func checkSecurity(t *testing.T, pod corev1.PodSpec) {
+	t.Helper()
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil ||
+		psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext = %+v, want restricted", psc)
+	}
+	for _, c := range append(pod.InitContainers, pod.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+			t.Errorf("container %s securityContext = %+v, want restricted", c.Name, sc)
+		}
+	}
+}
+
+func checkSettings(t *testing.T, bks *corev1alpha1.BackupSession) {
+	t.Helper()
+	var cm corev1.ConfigMap
+	key := client.ObjectKey{Namespace: bks.Namespace, Name: backupsession.JobName(bks.Name) + "-settings"}
+	if err := testenv.Default.Client.Get(context.Background(), key, &cm); err != nil {
+		t.Fatalf("get settings ConfigMap: %v", err)
+	}
+	var settings struct {
+		Provider string
+		Local    struct{ Path string }
+	}
+	if err := json.Unmarshal([]byte(cm.Data[repoName+".json"]), &settings); err != nil {
+		t.Fatalf("settings %q: %v", cm.Data[repoName+".json"], err)
+	}
+	if settings.Provider != "local" || settings.Local.Path != "/keepsake/storage" {
+		t.Errorf("settings = %+v, want local at /keepsake/storage", settings)
+	}
+}
+
+// TestBackupTimeout checks that a Job past its deadline fails the session
+// with BackupTimeout and never leaves its Snapshot Succeeded.
+func TestBackupTimeout(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, nil))
+	bks := firstSession(ns)
+	finishJob(t, getJob(t, bks), "DeadlineExceeded")
+	c := waitPhase(t, bks, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupTimeout)
+	if !strings.Contains(c.Message, "30m") {
+		t.Errorf("message %q does not name the timeout", c.Message)
+	}
+	if snap := getSnapshot(t, bks); snap.Status.Phase != storagev1alpha1.SnapshotFailed {
+		t.Errorf("Snapshot phase = %s, want Failed", snap.Status.Phase)
+	}
+}
+
+// TestForbidSkips checks that a run due while another one runs is Skipped
+// under concurrencyPolicy Forbid.
+func TestForbidSkips(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, nil))
+	first := firstSession(ns)
+	waitPhase(t, first, corev1alpha1.BackupSessionRunning, corev1alpha1.ConditionBackupJobCreated, corev1alpha1.ReasonJobCreated)
+	second := newSession(ns, "second", configName)
+	env.Create(t, second)
+	c := waitPhase(t, second, corev1alpha1.BackupSessionSkipped, corev1alpha1.ConditionSessionSkipped, corev1alpha1.ReasonPreviousSessionRunning)
+	if !strings.Contains(c.Message, first.Name) {
+		t.Errorf("message %q does not name the running session", c.Message)
+	}
+	if jobs := jobsOf(t, second); len(jobs) != 0 {
+		t.Errorf("a skipped session got %d Jobs", len(jobs))
+	}
+}
+
+// TestHistoryLimit checks that finished sessions beyond sessionHistoryLimit
+// are deleted, oldest first, while their Snapshots stay.
+func TestHistoryLimit(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, func(s *corev1alpha1.Session) { s.SessionHistoryLimit = 2 }))
+	runs := []*corev1alpha1.BackupSession{firstSession(ns), newSession(ns, "run-2", configName), newSession(ns, "run-3", configName)}
+	for i, bks := range runs {
+		if i > 0 {
+			time.Sleep(time.Second) // distinct creation times
+			env.Create(t, bks)
+		}
+		finishJob(t, getJob(t, bks), "")
+		waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupCompleted)
+	}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		var list corev1alpha1.BackupSessionList
+		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		var kept []string
+		for _, b := range list.Items {
+			if b.DeletionTimestamp.IsZero() {
+				kept = append(kept, b.Name)
+			}
+		}
+		slices.Sort(kept)
+		return slices.Equal(kept, []string{"run-2", "run-3"}), "BackupSessions not deleted: " + strings.Join(kept, ", ")
+	})
+	// The pruned session's Snapshots hold backups: it is deleted orphaning
+	// them (envtest has no garbage collector, so the orphan finalizer
+	// stays and shows the policy).
+	err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(runs[0]), runs[0])
+	if err == nil && !slices.Contains(runs[0].Finalizers, metav1.FinalizerOrphanDependents) {
+		t.Errorf("pruned session finalizers = %q, want %q", runs[0].Finalizers, metav1.FinalizerOrphanDependents)
+	}
+}
+
+func findCondition(conds []metav1.Condition, condType string) *metav1.Condition {
+	return meta.FindStatusCondition(conds, condType)
+}

@@ -1,0 +1,208 @@
+package backupsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+)
+
+// InstallCommand is what the Job's init container runs, in the keepsake
+// image, to copy keepsake and restic into jobs.RuntimeDir.
+var InstallCommand = []string{"/usr/local/bin/keepsake", "install-runtime", jobs.RuntimeDir}
+
+// problem is a failure the user caused, reported with a reason.
+type problem struct {
+	reason string
+	err    error
+}
+
+func (p *problem) Error() string { return p.err.Error() }
+
+func newProblem(reason, format string, args ...any) *problem {
+	return &problem{reason: reason, err: fmt.Errorf(format, args...)}
+}
+
+// ensureJob finds the session's Job or creates it. The name is
+// deterministic and the Job is looked up past the cache first, so a
+// session has one Job whatever restarts happen.
+func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	found, err := r.findJob(ctx, p.bks)
+	if err != nil {
+		return nil, err
+	}
+	if found != nil {
+		p.job = found
+		r.markRunning(p)
+		return nil, nil
+	}
+	job, err := r.buildJob(ctx, p)
+	var prob *problem
+	if errors.As(err, &prob) {
+		r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, false, prob.reason, prob.Error())
+		return r.fail(p, prob.reason, prob.err), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("create Job %s: %w", job.Name, err)
+	}
+	p.job = job
+	r.markRunning(p)
+	return nil, nil
+}
+
+// findJob returns the session's Job, or nil when there is none yet.
+func (r *Reconciler) findJob(ctx context.Context, bks *corev1alpha1.BackupSession) (*batchv1.Job, error) {
+	key := client.ObjectKey{Namespace: bks.Namespace, Name: JobName(bks.Name)}
+	var job batchv1.Job
+	err := r.Client.Get(ctx, key, &job)
+	if apierrors.IsNotFound(err) {
+		// The cache may not hold a Job created just before a restart.
+		err = r.APIReader.Get(ctx, key, &job)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get Job %s: %w", key.Name, err)
+	}
+	return &job, nil
+}
+
+// markRunning records the Job in the status.
+func (r *Reconciler) markRunning(p *pass) {
+	bks := p.bks
+	bks.Status.Phase = corev1alpha1.BackupSessionRunning
+	bks.Status.Job = p.job.Name
+	if bks.Status.StartTime == nil {
+		bks.Status.StartTime = &p.now
+	}
+	r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, true, corev1alpha1.ReasonJobCreated,
+		fmt.Sprintf("Job %s runs the backup", p.job.Name))
+}
+
+// buildJob assembles the Job of the session's first task. A *problem error
+// is the user's to fix.
+func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error) {
+	if len(p.session.Addon.Tasks) == 0 {
+		return nil, newProblem(corev1alpha1.ReasonTaskNotFound, "session %s names no addon task", p.session.Name)
+	}
+	ref := p.session.Addon.Tasks[0]
+	task, fn, err := r.resolveTask(ctx, p.session.Addon.Name, ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	repos, err := r.repositories(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	job, err := jobs.Build(jobs.Spec{
+		Name:                  JobName(p.bks.Name),
+		Namespace:             p.bks.Namespace,
+		Labels:                labels(p.bks),
+		Function:              fn,
+		Vars:                  vars(task, ref.Params),
+		RuntimeImage:          r.Options.Image,
+		InstallCommand:        InstallCommand,
+		ServiceAccount:        r.Options.ServiceAccount,
+		Secrets:               repos.secrets,
+		Env:                   runtimeEnv(p, ref.Name, repos),
+		ActiveDeadlineSeconds: deadline(p.session),
+	})
+	if err != nil {
+		return nil, newProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
+	}
+	if err := r.attachSettings(ctx, p, job, repos); err != nil {
+		return nil, err
+	}
+	if err := controllerutil.SetControllerReference(p.bks, job, r.Client.Scheme()); err != nil {
+		return nil, fmt.Errorf("own Job %s: %w", job.Name, err)
+	}
+	return job, nil
+}
+
+// resolveTask finds the backup task of the Addon and its Function.
+func (r *Reconciler) resolveTask(ctx context.Context, addonName, taskName string) (*addonsv1alpha1.Task, *addonsv1alpha1.Function, error) {
+	var addon addonsv1alpha1.Addon
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: addonName}, &addon); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, newProblem(corev1alpha1.ReasonAddonNotFound, "Addon %s not found", addonName)
+		}
+		return nil, nil, fmt.Errorf("get Addon %s: %w", addonName, err)
+	}
+	var task *addonsv1alpha1.Task
+	for i := range addon.Spec.BackupTasks {
+		if addon.Spec.BackupTasks[i].Name == taskName {
+			task = &addon.Spec.BackupTasks[i]
+		}
+	}
+	if task == nil {
+		return nil, nil, newProblem(corev1alpha1.ReasonTaskNotFound, "Addon %s has no backup task %s", addonName, taskName)
+	}
+	var fn addonsv1alpha1.Function
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: task.Function}, &fn); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, newProblem(corev1alpha1.ReasonFunctionNotFound,
+				"Function %s of task %s/%s not found", task.Function, addonName, taskName)
+		}
+		return nil, nil, fmt.Errorf("get Function %s: %w", task.Function, err)
+	}
+	return task, &fn, nil
+}
+
+// vars are the task's parameter defaults overlaid with the user's params,
+// plus the built-in driver.
+func vars(task *addonsv1alpha1.Task, params map[string]string) map[string]string {
+	v := map[string]string{}
+	for _, def := range task.Parameters {
+		if def.Default != nil {
+			v[def.Name] = *def.Default
+		}
+	}
+	for k, val := range params {
+		v[k] = val
+	}
+	v["driver"] = task.Driver
+	return v
+}
+
+// deadline is the Job's activeDeadlineSeconds: the session's backupTimeout.
+func deadline(s *corev1alpha1.Session) *int64 {
+	if s.BackupTimeout == nil || s.BackupTimeout.Duration <= 0 {
+		return nil
+	}
+	return ptr.To(int64(max(s.BackupTimeout.Seconds(), 1)))
+}
+
+// runtimeEnv is the KEEPSAKE_* environment `keepsake run backup` reads: the
+// component, session, target and repositories. No value is secret: secrets
+// are files the repository specs point at.
+func runtimeEnv(p *pass, component string, repos *repositorySet) []corev1.EnvVar {
+	target := p.bc.Spec.Target
+	if target.Namespace == "" {
+		target.Namespace = p.bc.Namespace
+	}
+	return []corev1.EnvVar{
+		{Name: "KEEPSAKE_COMPONENT", Value: component},
+		{Name: "KEEPSAKE_SESSION", Value: p.bks.Spec.Session},
+		{Name: "KEEPSAKE_TARGET_GROUP", Value: target.APIGroup},
+		{Name: "KEEPSAKE_TARGET_KIND", Value: target.Kind},
+		{Name: "KEEPSAKE_TARGET_NAME", Value: target.Name},
+		{Name: "KEEPSAKE_TARGET_NAMESPACE", Value: target.Namespace},
+		{Name: "KEEPSAKE_REPOSITORY", Value: repos.flagValue()},
+		{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
+	}
+}

@@ -1,0 +1,236 @@
+package backupsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+)
+
+// DefaultServiceAccount is the ServiceAccount backup Jobs run as when the
+// operator is not told otherwise.
+const DefaultServiceAccount = "keepsake-job"
+
+// notReadyTimeout is how long a session waits for its BackupConfiguration
+// to become Ready when the session sets no backupTimeout.
+const notReadyTimeout = 10 * time.Minute
+
+// Options configure the Jobs the reconciler creates.
+type Options struct {
+	// Image is the keepsake image whose init container copies the runtime.
+	Image string
+	// ServiceAccount backup Jobs run as, in the session's namespace.
+	ServiceAccount string
+}
+
+// Reconciler drives BackupSessions to Succeeded, Failed or Skipped.
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads Jobs past the cache, so a Job created just before a
+	// restart is found rather than created twice.
+	APIReader client.Reader
+	// Events records what users should see in `kubectl describe`.
+	Events events.EventRecorder
+	// Options are the image and ServiceAccount of the Jobs.
+	Options Options
+}
+
+// pass is one reconciliation of one BackupSession, filled in step by step.
+type pass struct {
+	bks     *corev1alpha1.BackupSession
+	bc      *corev1alpha1.BackupConfiguration
+	session *corev1alpha1.Session
+	now     metav1.Time
+	job     *batchv1.Job
+}
+
+// step is one stage of a pass. It returns a non-nil result to stop the pass
+// with that result.
+type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
+
+// Reconcile runs the session's steps and records the outcome in its status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var bks corev1alpha1.BackupSession
+	if err := r.Client.Get(ctx, req.NamespacedName, &bks); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !bks.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	// The status is patched only if nobody changed the session since it
+	// was read: a stale pass must not turn a finished session back to
+	// Running. On a conflict the session is read again.
+	patcher := status.NewLockingPatcher(&bks)
+	p := &pass{bks: &bks, now: metav1.Now()}
+	result, err := r.run(ctx, p)
+	if _, perr := patcher.Patch(ctx, r.Client, &bks); perr != nil {
+		if err == nil && apierrors.IsConflict(perr) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	return result, err
+}
+
+// run goes through the steps in the order of DESIGN.md's flow. A finished
+// session only has its history pruned.
+func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
+	steps := []step{r.resolve, r.checkConcurrency, r.ensureSnapshots, r.ensureJob, r.trackJob}
+	if p.bks.IsFinished() {
+		steps = []step{r.pruneHistory}
+	}
+	for _, s := range steps {
+		result, err := s(ctx, p)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if result != nil {
+			return *result, nil
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// resolve finds the BackupConfiguration and the session, and waits, with
+// backoff, for the configuration to be Ready before anything starts.
+func (r *Reconciler) resolve(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	bks := p.bks
+	var bc corev1alpha1.BackupConfiguration
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: bks.Namespace, Name: bks.Spec.BackupConfiguration}, &bc)
+	if apierrors.IsNotFound(err) {
+		return r.fail(p, corev1alpha1.ReasonConfigurationNotFound,
+			fmt.Errorf("BackupConfiguration %s not found", bks.Spec.BackupConfiguration)), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get BackupConfiguration %s: %w", bks.Spec.BackupConfiguration, err)
+	}
+	p.bc = &bc
+	for i := range bc.Spec.Sessions {
+		if bc.Spec.Sessions[i].Name == bks.Spec.Session {
+			p.session = &bc.Spec.Sessions[i]
+		}
+	}
+	if p.session == nil {
+		return r.fail(p, corev1alpha1.ReasonSessionNotFound,
+			fmt.Errorf("BackupConfiguration %s has no session %s", bc.Name, bks.Spec.Session)), nil
+	}
+	if bks.Status.Phase == corev1alpha1.BackupSessionRunning || status.IsTrue(bc.Status.Conditions, corev1alpha1.ConditionReady) {
+		return nil, nil
+	}
+	return r.waitForConfiguration(p), nil
+}
+
+// waitForConfiguration keeps the session Pending while its configuration
+// is not Ready, and fails it once it has waited longer than its timeout.
+func (r *Reconciler) waitForConfiguration(p *pass) *ctrl.Result {
+	bks := p.bks
+	limit := notReadyTimeout
+	if t := p.session.BackupTimeout; t != nil && t.Duration > 0 {
+		limit = t.Duration
+	}
+	err := fmt.Errorf("BackupConfiguration %s is not Ready", p.bc.Name)
+	if p.now.Sub(bks.CreationTimestamp.Time) > limit {
+		return r.fail(p, corev1alpha1.ReasonConfigurationNotReady, fmt.Errorf("%w after %s", err, limit))
+	}
+	bks.Status.Phase = corev1alpha1.BackupSessionPending
+	r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, false, corev1alpha1.ReasonConfigurationNotReady,
+		err.Error()+": waiting for it")
+	wait := status.Backoff(bks.Status.Conditions, corev1alpha1.ConditionBackupJobCreated, p.now.Time)
+	return &ctrl.Result{RequeueAfter: min(wait, max(limit-p.now.Sub(bks.CreationTimestamp.Time), time.Second))}
+}
+
+// checkConcurrency skips a session that has not started while another run
+// of the same session is Running, when the scheduler forbids overlaps.
+func (r *Reconciler) checkConcurrency(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	if p.bks.Status.Phase == corev1alpha1.BackupSessionRunning {
+		return nil, nil
+	}
+	policy := p.session.Scheduler.ConcurrencyPolicy
+	if policy != "" && policy != batchv1.ForbidConcurrent {
+		return nil, nil
+	}
+	siblings, err := r.siblings(ctx, p.bks)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range siblings {
+		if s.Status.Phase != corev1alpha1.BackupSessionRunning {
+			continue
+		}
+		bks := p.bks
+		bks.Status.Phase = corev1alpha1.BackupSessionSkipped
+		bks.Status.CompletionTime = &p.now
+		msg := fmt.Sprintf("BackupSession %s of the same session is still running and concurrencyPolicy is Forbid", s.Name)
+		r.setCondition(p, corev1alpha1.ConditionSessionSkipped, true, corev1alpha1.ReasonPreviousSessionRunning, msg)
+		return &ctrl.Result{}, nil
+	}
+	return nil, nil
+}
+
+// siblings lists the other BackupSessions of the same configuration and
+// session.
+func (r *Reconciler) siblings(ctx context.Context, bks *corev1alpha1.BackupSession) ([]corev1alpha1.BackupSession, error) {
+	var list corev1alpha1.BackupSessionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(bks.Namespace)); err != nil {
+		return nil, fmt.Errorf("list BackupSessions: %w", err)
+	}
+	var out []corev1alpha1.BackupSession
+	for _, s := range list.Items {
+		if s.Name != bks.Name && s.Spec.BackupConfiguration == bks.Spec.BackupConfiguration && s.Spec.Session == bks.Spec.Session {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// fail marks the session Failed with reason and records a Warning Event.
+// A failed session is not requeued: only a new BackupSession runs again.
+func (r *Reconciler) fail(p *pass, reason string, err error) *ctrl.Result {
+	p.bks.SetFailed(reason, err, p.now)
+	setDuration(p.bks)
+	// A nil *Job in the related interface would not be nil: pass none.
+	var related runtime.Object
+	if p.job != nil {
+		related = p.job
+	}
+	r.Events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", err.Error())
+	return &ctrl.Result{}
+}
+
+// setCondition sets one condition and records an Event when its status or
+// reason changes.
+func (r *Reconciler) setCondition(p *pass, condType string, ok bool, reason, msg string) {
+	evType := corev1.EventTypeNormal
+	if !ok {
+		evType = corev1.EventTypeWarning
+	}
+	if status.Set(&p.bks.Status.Conditions, p.bks.Generation, condType, ok, reason, msg) {
+		r.Events.Eventf(p.bks, nil, evType, reason, "Backup", msg)
+	}
+}
+
+// setDuration records how long the session ran, from its Job's start (or
+// its creation, when no Job started) to its completion.
+func setDuration(bks *corev1alpha1.BackupSession) {
+	if bks.Status.CompletionTime == nil {
+		return
+	}
+	start := bks.CreationTimestamp.Time
+	if bks.Status.StartTime != nil {
+		start = bks.Status.StartTime.Time
+	}
+	bks.Status.Duration = bks.Status.CompletionTime.Sub(start).Round(time.Second).String()
+}

@@ -1,0 +1,70 @@
+// Package backupsession reconciles BackupSessions: one run of one session of
+// a BackupConfiguration. It creates one Snapshot per repository and exactly
+// one Job built from the session's Addon task and Function, follows the Job
+// to Succeeded or Failed, and prunes old BackupSessions.
+package backupsession
+
+import (
+	"context"
+
+	batchv1 "k8s.io/api/batch/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions/finalizers,verbs=update
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories;backupstorages,verbs=get;list;watch
+// +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=create;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Setup registers the BackupSession reconciler with mgr. A session is
+// reconciled again when its Job or Snapshots change, and a waiting session
+// when its BackupConfiguration changes (e.g. becomes Ready).
+func Setup(mgr ctrl.Manager, opts Options) error {
+	if opts.ServiceAccount == "" {
+		opts.ServiceAccount = DefaultServiceAccount
+	}
+	r := &Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Events:    mgr.GetEventRecorder("keepsake-backupsession"),
+		Options:   opts,
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("backupsession").
+		For(&corev1alpha1.BackupSession{}).
+		Owns(&batchv1.Job{}).
+		Owns(&storagev1alpha1.Snapshot{}).
+		Watches(&corev1alpha1.BackupConfiguration{}, handler.EnqueueRequestsFromMapFunc(waitingSessions(mgr.GetClient()))).
+		Complete(r)
+}
+
+// waitingSessions maps a BackupConfiguration to its BackupSessions that have
+// not started yet.
+func waitingSessions(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list corev1alpha1.BackupSessionList
+		if err := c.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		for _, b := range list.Items {
+			if b.Spec.BackupConfiguration == o.GetName() && (b.Status.Phase == "" || b.Status.Phase == corev1alpha1.BackupSessionPending) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&b)})
+			}
+		}
+		return reqs
+	}
+}

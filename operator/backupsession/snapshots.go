@@ -1,0 +1,113 @@
+package backupsession
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+)
+
+// LabelBackupSession names the BackupSession a Snapshot or Job belongs to.
+const LabelBackupSession = "core.keepsake.dev/backup-session"
+
+// maxJobName keeps Job names within 63 characters: the Job controller copies
+// them into a label of the pods.
+const maxJobName = 63
+
+// SnapshotName is the name of the Snapshot a BackupSession takes into repo.
+// It is deterministic, so a Snapshot is never created twice.
+func SnapshotName(bks, repo string) string {
+	return truncatedName(bks+"-"+repo, 253)
+}
+
+// JobName is the name of a BackupSession's Job. It is deterministic, so a
+// restarted operator finds the Job instead of starting a second one.
+func JobName(bks string) string {
+	return truncatedName(bks, maxJobName)
+}
+
+// truncatedName returns name when it fits in limit characters, otherwise its
+// beginning and a hash of all of it, so distinct names stay distinct.
+func truncatedName(name string, limit int) string {
+	if len(name) <= limit {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	hash := hex.EncodeToString(sum[:])[:10]
+	return name[:limit-len(hash)-1] + "-" + hash
+}
+
+// labels link an object to its BackupSession, configuration and session.
+func labels(bks *corev1alpha1.BackupSession) map[string]string {
+	return map[string]string{
+		corev1alpha1.LabelBackupConfiguration: bks.Spec.BackupConfiguration,
+		corev1alpha1.LabelSession:             bks.Spec.Session,
+		LabelBackupSession:                    bks.Name,
+	}
+}
+
+// ensureSnapshots creates one Snapshot per repository of the session and
+// lists them in the status.
+func (r *Reconciler) ensureSnapshots(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	refs := make([]corev1alpha1.SnapshotReference, 0, len(p.session.Repositories))
+	for _, repo := range p.session.Repositories {
+		snap, err := r.ensureSnapshot(ctx, p, repo.Name)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, corev1alpha1.SnapshotReference{Name: snap.Name, Repository: repo.Name, Phase: snap.Status.Phase})
+	}
+	p.bks.Status.Snapshots = refs
+	p.bks.Status.TotalSnapshots = int32(len(refs))
+	r.setCondition(p, corev1alpha1.ConditionSnapshotsEnsured, true, corev1alpha1.ReasonSnapshotsCreated,
+		fmt.Sprintf("%d Snapshot(s) created", len(refs)))
+	return nil, nil
+}
+
+// ensureSnapshot returns the session's Snapshot of repo, creating it when
+// absent.
+func (r *Reconciler) ensureSnapshot(ctx context.Context, p *pass, repo string) (*storagev1alpha1.Snapshot, error) {
+	snap := &storagev1alpha1.Snapshot{}
+	key := client.ObjectKey{Namespace: p.bks.Namespace, Name: SnapshotName(p.bks.Name, repo)}
+	err := r.Client.Get(ctx, key, snap)
+	if err == nil {
+		return snap, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("get Snapshot %s: %w", key.Name, err)
+	}
+	target := p.bc.Spec.Target
+	if target.Namespace == "" {
+		target.Namespace = p.bc.Namespace
+	}
+	snap = &storagev1alpha1.Snapshot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: labels(p.bks)},
+		Spec: storagev1alpha1.SnapshotSpec{
+			Repository:    repo,
+			BackupSession: p.bks.Name,
+			Session:       p.bks.Spec.Session,
+			AppRef:        &target,
+		},
+	}
+	if err := controllerutil.SetControllerReference(p.bks, snap, r.Client.Scheme()); err != nil {
+		return nil, fmt.Errorf("own Snapshot %s: %w", key.Name, err)
+	}
+	err = r.Client.Create(ctx, snap)
+	if apierrors.IsAlreadyExists(err) {
+		// The cache lagged behind a Snapshot made by a previous pass.
+		return snap, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create Snapshot %s: %w", key.Name, err)
+	}
+	return snap, nil
+}
