@@ -21,7 +21,7 @@ K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) 
 
 # Debian packages the tests and the local cluster need.
 DEBIAN_PACKAGES := etcd-server influxdb influxdb-client containerd runc \
-	containernetworking-plugins iptables busybox-static postgresql protobuf-compiler
+	containernetworking-plugins iptables busybox-static postgresql protobuf-compiler curl
 # Go tools built from test/tools into ./bin.
 GO_TOOLS := controller-gen restic minio staticcheck protoc-gen-go protoc-gen-go-grpc
 # Kubernetes components built from test/tools/kubernetes into ./bin.

@@ -1,5 +1,6 @@
 // Command keepsake is Keepsake's one binary: the in-Job runtime (`keepsake
-// run backup|restore`) and, later, the operator. main only dispatches to a
+// run backup|restore`, `keepsake install-runtime`), the CronJobs' trigger
+// (later) and the operator (`keepsake operator`). main only dispatches to a
 // subcommand; each lives in its own package.
 package main
 
@@ -14,12 +15,15 @@ import (
 	"syscall"
 
 	"github.com/keepsake-dev/keepsake/functions"
+	"github.com/keepsake-dev/keepsake/operator"
 )
 
 const usage = `usage: keepsake <command> [arguments]
 
 commands:
+  operator             run the Keepsake operator
   run backup|restore   run a backup or restore task (inside a Job)
+  install-runtime DIR  copy keepsake and restic into DIR (a task Job's init container)
   version              print the version`
 
 // version is set at build time: -ldflags "-X main.version=v0.1.0".
@@ -27,7 +31,9 @@ var version = "dev"
 
 // subcommands maps a command name to its entry point.
 var subcommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"run": functions.Main,
+	"run":             functions.Main,
+	"install-runtime": functions.InstallRuntime,
+	"operator":        operator.Main,
 	"version": func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 		_, err := fmt.Fprintln(stdout, "keepsake", version)
 		return err

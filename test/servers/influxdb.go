@@ -54,6 +54,7 @@ const influxStartLimit = 60 * time.Second
 // server is killed when the test ends.
 func StartInfluxDB(t testing.TB, opts ...InfluxDBOption) *InfluxDB {
 	t.Helper()
+	SkipIfShort(t, "InfluxDB")
 	var cfg influxConfig
 	for _, o := range opts {
 		o(&cfg)

@@ -1,0 +1,67 @@
+package functions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// InstallRuntime is `keepsake install-runtime DIR`, the init container of
+// every task Job: it copies this keepsake binary and the restic beside it
+// (else on PATH) into DIR, a volume the task's container mounts, so a
+// Function's image needs neither.
+func InstallRuntime(_ context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("install-runtime: want exactly one argument, the destination directory")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("install-runtime: locate keepsake: %w", err)
+	}
+	restic, err := findRestic(self)
+	if err != nil {
+		return err
+	}
+	for _, src := range []string{self, restic} {
+		dst := filepath.Join(args[0], filepath.Base(src))
+		if err := copyExecutable(src, dst); err != nil {
+			return fmt.Errorf("install-runtime: %w", err)
+		}
+		fmt.Fprintln(stdout, "installed", dst)
+	}
+	return nil
+}
+
+// findRestic prefers the restic shipped beside keepsake in its image.
+func findRestic(self string) (string, error) {
+	beside := filepath.Join(filepath.Dir(self), "restic")
+	if _, err := os.Stat(beside); err == nil {
+		return beside, nil
+	}
+	p, err := exec.LookPath("restic")
+	if err != nil {
+		return "", fmt.Errorf("install-runtime: no restic beside %s or on PATH", self)
+	}
+	return p, nil
+}
+
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return out.Close()
+}

@@ -1,0 +1,41 @@
+package operator
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Main is `keepsake operator`: it parses the flags into Options and runs
+// the manager until ctx ends.
+func Main(ctx context.Context, args []string, _, stderr io.Writer) error {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return Run(ctx, opts)
+}
+
+func parseFlags(args []string, stderr io.Writer) (Options, error) {
+	var o Options
+	fs := flag.NewFlagSet("keepsake operator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `serve Prometheus metrics here; "0" disables them`)
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "serve /healthz and /readyz here")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader so only one replica reconciles")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader Lease; the operator's own when empty")
+	fs.StringVar(&o.Image, "image", "", "keepsake image that trigger and task Jobs run (required)")
+	fs.StringVar(&o.TriggerServiceAccount, "trigger-service-account", "", "ServiceAccount the CronJobs' trigger pods run as")
+	fs.StringVar(&o.JobServiceAccount, "job-service-account", "keepsake-job", "ServiceAccount backup and restore Jobs run as")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.Image == "" {
+		return o, fmt.Errorf("--image is required: the keepsake image Jobs run")
+	}
+	return o, nil
+}
