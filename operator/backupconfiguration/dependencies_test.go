@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
@@ -50,10 +51,18 @@ func TestSessionSummary(t *testing.T) {
 		return err == nil, "first BackupSession: " + errString(err)
 	})
 	done := metav1.NewTime(time.Now().Truncate(time.Second))
-	first.Status.Phase = corev1alpha1.BackupSessionSucceeded
-	first.Status.CompletionTime = &done
-	first.Status.Duration = "42s"
-	if err := env.Client.Status().Update(context.Background(), first); err != nil {
+	// The BackupSession reconciler writes this status too: play the finished
+	// run on the latest version, retrying when the two writes cross.
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		if err := env.Client.Get(context.Background(), clientKey(first), first); err != nil {
+			return err
+		}
+		first.Status.Phase = corev1alpha1.BackupSessionSucceeded
+		first.Status.CompletionTime = &done
+		first.Status.Duration = "42s"
+		return env.Client.Status().Update(context.Background(), first)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
