@@ -1,6 +1,6 @@
 // Command keepsake is Keepsake's one binary: the in-Job runtime (`keepsake
 // run backup|restore`, `keepsake install-runtime`), the CronJobs' trigger
-// (later) and the operator (`keepsake operator`). main only dispatches to a
+// (`keepsake trigger`) and the operator (`keepsake operator`). main only dispatches to a
 // subcommand; each lives in its own package.
 package main
 
@@ -24,6 +24,7 @@ commands:
   operator             run the Keepsake operator
   run backup|restore   run a backup or restore task (inside a Job)
   install-runtime DIR  copy keepsake and restic into DIR (a task Job's init container)
+  trigger              create a BackupSession for a session (what its CronJob runs)
   version              print the version`
 
 // version is set at build time: -ldflags "-X main.version=v0.1.0".
@@ -34,6 +35,7 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdout, st
 	"run":             functions.Main,
 	"install-runtime": functions.InstallRuntime,
 	"operator":        operator.Main,
+	"trigger":         functions.TriggerMain,
 	"version": func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 		_, err := fmt.Fprintln(stdout, "keepsake", version)
 		return err
