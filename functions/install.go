@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 )
 
@@ -22,9 +21,9 @@ func InstallRuntime(_ context.Context, args []string, stdout, _ io.Writer) error
 	if err != nil {
 		return fmt.Errorf("install-runtime: locate keepsake: %w", err)
 	}
-	restic, err := findRestic(self)
-	if err != nil {
-		return err
+	restic := resticBinary("")
+	if _, err := os.Stat(restic); err != nil {
+		return fmt.Errorf("install-runtime: no restic beside %s or on PATH", self)
 	}
 	for _, src := range []string{self, restic} {
 		dst := filepath.Join(args[0], filepath.Base(src))
@@ -34,19 +33,6 @@ func InstallRuntime(_ context.Context, args []string, stdout, _ io.Writer) error
 		fmt.Fprintln(stdout, "installed", dst)
 	}
 	return nil
-}
-
-// findRestic prefers the restic shipped beside keepsake in its image.
-func findRestic(self string) (string, error) {
-	beside := filepath.Join(filepath.Dir(self), "restic")
-	if _, err := os.Stat(beside); err == nil {
-		return beside, nil
-	}
-	p, err := exec.LookPath("restic")
-	if err != nil {
-		return "", fmt.Errorf("install-runtime: no restic beside %s or on PATH", self)
-	}
-	return p, nil
 }
 
 func copyExecutable(src, dst string) error {
