@@ -28,7 +28,7 @@ type RepositorySpec struct {
 	// Restic is a restic repository string, used as is.
 	Restic string
 	// StorageFile is a JSON file with the storage settings (see
-	// StorageSettings); with Namespace and Directory it locates the
+	// storage.Settings); with Namespace and Directory it locates the
 	// repository as repository/storage does.
 	StorageFile string
 	// CredentialsDir is the storage Secret mounted as a directory; its keys
@@ -85,25 +85,6 @@ func (s RepositorySpec) validate() error {
 	return nil
 }
 
-// StorageSettings is the JSON of a storage file: a BackupStorage's storage
-// spec with references resolved to mounted files.
-type StorageSettings struct {
-	Provider string `json:"provider"`
-	S3       struct {
-		Endpoint       string `json:"endpoint"`
-		Bucket         string `json:"bucket"`
-		Prefix         string `json:"prefix"`
-		Region         string `json:"region"`
-		ForcePathStyle bool   `json:"forcePathStyle"`
-		InsecureTLS    bool   `json:"insecureTLS"`
-		CABundleFile   string `json:"caBundleFile"`
-		MaxConnections int    `json:"maxConnections"`
-	} `json:"s3"`
-	Local struct {
-		Path string `json:"path"`
-	} `json:"local"`
-}
-
 // resticConfig resolves the spec into what the restic wrapper needs.
 func (s RepositorySpec) resticConfig(binary, cacheDir string) (restic.Config, error) {
 	cfg := restic.Config{Binary: binary, Repository: s.Restic, PasswordFile: s.PasswordFile, CacheDir: cacheDir}
@@ -127,7 +108,7 @@ func (s RepositorySpec) storageConfig() (storage.Config, error) {
 	if err != nil {
 		return storage.Config{}, fmt.Errorf("read storage settings: %w", err)
 	}
-	var set StorageSettings
+	var set storage.Settings
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&set); err != nil {

@@ -17,6 +17,7 @@ import (
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
 const (
@@ -27,24 +28,6 @@ const (
 	// passwordKey is the key of the encryption Secret holding the password.
 	passwordKey = "RESTIC_PASSWORD"
 )
-
-// storageSettings is the storage file `keepsake run` reads (the runtime's
-// StorageSettings): a BackupStorage's spec with references made files.
-type storageSettings struct {
-	Provider string `json:"provider"`
-	S3       struct {
-		Endpoint       string `json:"endpoint"`
-		Bucket         string `json:"bucket"`
-		Prefix         string `json:"prefix"`
-		Region         string `json:"region"`
-		ForcePathStyle bool   `json:"forcePathStyle"`
-		InsecureTLS    bool   `json:"insecureTLS"`
-		MaxConnections int    `json:"maxConnections"`
-	} `json:"s3"`
-	Local struct {
-		Path string `json:"path"`
-	} `json:"local"`
-}
 
 // repositorySet is what the Job needs to open the session's repositories.
 type repositorySet struct {
@@ -127,8 +110,8 @@ func (r *Reconciler) addRepository(ctx context.Context, p *pass, set *repository
 // settings turns a BackupStorage into the runtime's storage file, mounting
 // its credentials Secret or its local volume. It returns the directory the
 // credentials are mounted at, if any.
-func (r *Reconciler) settings(set *repositorySet, bs *storagev1alpha1.BackupStorage) (storageSettings, string) {
-	var out storageSettings
+func (r *Reconciler) settings(set *repositorySet, bs *storagev1alpha1.BackupStorage) (storage.Settings, string) {
+	var out storage.Settings
 	st := bs.Spec.Storage
 	out.Provider = string(st.Provider)
 	var credentials string
