@@ -156,6 +156,32 @@ func (s *InfluxDB) createAdmin(t testing.TB) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("create admin user: %s", resp.Status)
 	}
+	s.waitForAuth(t)
+}
+
+// waitForAuth waits until influxd enforces the new admin user: its HTTP
+// handler learns of the user shortly after CREATE USER returns, and until
+// then answers 403 "create admin user first" rather than 401.
+func (s *InfluxDB) waitForAuth(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		last := "no answer"
+		resp, err := http.Get(s.URL + "/query?q=" + url.QueryEscape("SHOW DATABASES"))
+		if err != nil {
+			last = err.Error()
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				return
+			}
+			last = resp.Status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("influxd does not enforce authentication 30 s after creating the admin user (last answer: %s)", last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Pid returns influxd's process ID.
