@@ -19,8 +19,8 @@ type addonManifest struct {
 			Name, Function, Driver string
 			Singleton              bool
 			Parameters             []struct {
-				Name, Usage, Default string
-				Required             bool
+				Name, Usage, Default, Type string
+				Required                   bool
 			}
 		}
 	}
@@ -67,6 +67,10 @@ func TestManifestsMatchDriver(t *testing.T) {
 			def, ok := declared[p.Name]
 			if !ok || def != p.Default {
 				t.Errorf("task %s parameter %s (default %q): driver declares %v (default %q)", task.Name, p.Name, p.Default, ok, def)
+			}
+			// A Secret's name must be mounted, not passed as a string.
+			if secret := p.Name == ParamAuthSecret; secret != (p.Type == "secret") {
+				t.Errorf("task %s parameter %s has type %q", task.Name, p.Name, p.Type)
 			}
 			params[p.Name], used[p.Name] = true, true
 		}

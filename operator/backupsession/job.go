@@ -22,18 +22,6 @@ import (
 // image, to copy keepsake and restic into jobs.RuntimeDir.
 var InstallCommand = []string{"/usr/local/bin/keepsake", "install-runtime", jobs.RuntimeDir}
 
-// problem is a failure the user caused, reported with a reason.
-type problem struct {
-	reason string
-	err    error
-}
-
-func (p *problem) Error() string { return p.err.Error() }
-
-func newProblem(reason, format string, args ...any) *problem {
-	return &problem{reason: reason, err: fmt.Errorf(format, args...)}
-}
-
 // ensureJob finds the session's Job or creates it. The name is
 // deterministic and the Job is looked up past the cache first, so a
 // session has one Job whatever restarts happen.
@@ -48,10 +36,10 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 		return nil, nil
 	}
 	job, err := r.buildJob(ctx, p)
-	var prob *problem
+	var prob *jobs.Problem
 	if errors.As(err, &prob) {
-		r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, false, prob.reason, prob.Error())
-		return r.fail(p, prob.reason, prob.err), nil
+		r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, false, prob.Reason, prob.Error())
+		return r.fail(p, prob.Reason, prob.Err), nil
 	}
 	if err != nil {
 		return nil, err
@@ -98,14 +86,14 @@ func (r *Reconciler) markRunning(p *pass) {
 // is the user's to fix.
 func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error) {
 	if len(p.session.Addon.Tasks) == 0 {
-		return nil, newProblem(corev1alpha1.ReasonTaskNotFound, "session %s names no addon task", p.session.Name)
+		return nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "session %s names no addon task", p.session.Name)
 	}
 	ref := p.session.Addon.Tasks[0]
 	task, fn, err := r.resolveTask(ctx, p.session.Addon.Name, ref.Name)
 	if err != nil {
 		return nil, err
 	}
-	repos, err := r.repositories(ctx, p)
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, p.bks.Namespace, repositoryNames(p.session), "")
 	if err != nil {
 		return nil, err
 	}
@@ -118,14 +106,14 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 		RuntimeImage:          r.Options.Image,
 		InstallCommand:        InstallCommand,
 		ServiceAccount:        r.Options.ServiceAccount,
-		Secrets:               repos.secrets,
+		Secrets:               repos.Secrets,
 		Env:                   runtimeEnv(p, ref.Name, repos),
 		ActiveDeadlineSeconds: deadline(p.session),
 	})
 	if err != nil {
-		return nil, newProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
+		return nil, jobs.NewProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
 	}
-	if err := r.attachSettings(ctx, p, job, repos); err != nil {
+	if err := repos.Attach(ctx, r.Client, p.bks, job); err != nil {
 		return nil, err
 	}
 	if err := controllerutil.SetControllerReference(p.bks, job, r.Client.Scheme()); err != nil {
@@ -139,7 +127,7 @@ func (r *Reconciler) resolveTask(ctx context.Context, addonName, taskName string
 	var addon addonsv1alpha1.Addon
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: addonName}, &addon); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, nil, newProblem(corev1alpha1.ReasonAddonNotFound, "Addon %s not found", addonName)
+			return nil, nil, jobs.NewProblem(corev1alpha1.ReasonAddonNotFound, "Addon %s not found", addonName)
 		}
 		return nil, nil, fmt.Errorf("get Addon %s: %w", addonName, err)
 	}
@@ -150,12 +138,12 @@ func (r *Reconciler) resolveTask(ctx context.Context, addonName, taskName string
 		}
 	}
 	if task == nil {
-		return nil, nil, newProblem(corev1alpha1.ReasonTaskNotFound, "Addon %s has no backup task %s", addonName, taskName)
+		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "Addon %s has no backup task %s", addonName, taskName)
 	}
 	var fn addonsv1alpha1.Function
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: task.Function}, &fn); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, nil, newProblem(corev1alpha1.ReasonFunctionNotFound,
+			return nil, nil, jobs.NewProblem(corev1alpha1.ReasonFunctionNotFound,
 				"Function %s of task %s/%s not found", task.Function, addonName, taskName)
 		}
 		return nil, nil, fmt.Errorf("get Function %s: %w", task.Function, err)
@@ -190,7 +178,7 @@ func deadline(s *corev1alpha1.Session) *int64 {
 // runtimeEnv is the KEEPSAKE_* environment `keepsake run backup` reads: the
 // component, session, target and repositories. No value is secret: secrets
 // are files the repository specs point at.
-func runtimeEnv(p *pass, component string, repos *repositorySet) []corev1.EnvVar {
+func runtimeEnv(p *pass, component string, repos *jobs.Repositories) []corev1.EnvVar {
 	target := p.bc.Spec.Target
 	if target.Namespace == "" {
 		target.Namespace = p.bc.Namespace
@@ -202,7 +190,16 @@ func runtimeEnv(p *pass, component string, repos *repositorySet) []corev1.EnvVar
 		{Name: "KEEPSAKE_TARGET_KIND", Value: target.Kind},
 		{Name: "KEEPSAKE_TARGET_NAME", Value: target.Name},
 		{Name: "KEEPSAKE_TARGET_NAMESPACE", Value: target.Namespace},
-		{Name: "KEEPSAKE_REPOSITORY", Value: repos.flagValue()},
+		{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},
 		{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
 	}
+}
+
+// repositoryNames lists the session's repositories.
+func repositoryNames(s *corev1alpha1.Session) []string {
+	names := make([]string, 0, len(s.Repositories))
+	for _, r := range s.Repositories {
+		names = append(names, r.Name)
+	}
+	return names
 }

@@ -15,6 +15,7 @@ import (
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 )
 
@@ -167,7 +168,7 @@ func (r *Reconciler) deleteOldest(ctx context.Context, runs []corev1alpha1.Backu
 func (r *Reconciler) deleteSession(ctx context.Context, b *corev1alpha1.BackupSession) error {
 	owned := []client.Object{
 		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: JobName(b.Name)}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: JobName(b.Name) + "-settings"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: jobs.SettingsConfigMap(JobName(b.Name))}},
 	}
 	for _, o := range owned {
 		err := r.Client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground))

@@ -68,7 +68,25 @@ type ParameterDefinition struct {
 	// Default is the value used when the user sets none.
 	// +optional
 	Default *string `json:"default,omitempty"`
+	// Type is string (the default) or secret. The value of a secret
+	// parameter names a Secret in the session's namespace: the Job mounts
+	// it read-only and hands its directory to the driver as the credential
+	// of the parameter's name; its contents never appear in args or env.
+	// +kubebuilder:default=string
+	// +optional
+	Type ParameterType `json:"type,omitempty"`
 }
+
+// ParameterType says how a parameter's value reaches the driver.
+// +kubebuilder:validation:Enum=string;secret
+type ParameterType string
+
+const (
+	// ParameterString is passed as it is.
+	ParameterString ParameterType = "string"
+	// ParameterSecret names a Secret, mounted as files.
+	ParameterSecret ParameterType = "secret"
+)
 
 // AddonStatus is the observed state of an Addon.
 type AddonStatus struct {

@@ -28,6 +28,16 @@ const (
 	SnapshotRetain SnapshotDeletionPolicy = "Retain"
 )
 
+const (
+	// FinalizerForget holds a Snapshot with deletionPolicy Delete until a
+	// Job has forgotten its restic snapshots.
+	FinalizerForget = "storage.keepsake.dev/forget"
+	// AnnotationForgotten, set to "true", says the restic snapshots are
+	// already gone (retention forgot them), so deleting the Snapshot needs
+	// no forget Job.
+	AnnotationForgotten = "storage.keepsake.dev/forgotten"
+)
+
 // SnapshotSpec identifies one backup taken into one Repository.
 // +kubebuilder:validation:XValidation:rule="self.repository == oldSelf.repository && self.backupSession == oldSelf.backupSession",message="repository and backupSession are immutable"
 type SnapshotSpec struct {
