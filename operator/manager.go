@@ -36,7 +36,12 @@ import (
 	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
 	"github.com/keepsake-dev/keepsake/operator/backupsession"
 	"github.com/keepsake-dev/keepsake/operator/backupstorage"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+	"github.com/keepsake-dev/keepsake/operator/repository"
+	"github.com/keepsake-dev/keepsake/operator/restoresession"
 	"github.com/keepsake-dev/keepsake/operator/retentionpolicy"
+	"github.com/keepsake-dev/keepsake/operator/snapshot"
 )
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
@@ -62,7 +67,7 @@ type Options struct {
 	// registry.local/keepsake:v0.1.0.
 	Image string
 	// TriggerServiceAccount is the ServiceAccount, in each BackupConfiguration's
-	// namespace, that the CronJobs' pods run as; the namespace default when
+	// namespace, that the CronJobs' pods run as; JobServiceAccount when
 	// empty.
 	TriggerServiceAccount string
 	// JobServiceAccount is the ServiceAccount, in each BackupSession's
@@ -105,7 +110,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cronjob selector: %w", err)
 	}
-	backupJobs, err := labels.NewRequirement(backupsession.LabelBackupSession, selection.Exists, nil)
+	keepsakeJobs, err := labels.NewRequirement(jobs.LabelManagedBy, selection.Equals, []string{jobs.ManagedBy})
 	if err != nil {
 		return nil, fmt.Errorf("job selector: %w", err)
 	}
@@ -129,7 +134,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		// CronJob and Job of the cluster.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&batchv1.CronJob{}: {Label: labels.NewSelector().Add(*owned)},
-			&batchv1.Job{}:     {Label: labels.NewSelector().Add(*backupJobs)},
+			&batchv1.Job{}:     {Label: labels.NewSelector().Add(*keepsakeJobs)},
 		}},
 	})
 	if err != nil {
@@ -149,6 +154,14 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Image == "" {
 		return errors.New("operator: the keepsake image is not set")
 	}
+	if opts.JobServiceAccount == "" {
+		opts.JobServiceAccount = access.DefaultServiceAccount
+	}
+	if opts.TriggerServiceAccount == "" {
+		opts.TriggerServiceAccount = opts.JobServiceAccount
+	}
+	// One provisioner, so each namespace's ServiceAccount is made once.
+	provisioner := &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	setups := []struct {
 		name  string
 		setup func() error
@@ -160,12 +173,29 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			return backupconfiguration.Setup(mgr, backupconfiguration.Options{
 				Image:          opts.Image,
 				ServiceAccount: opts.TriggerServiceAccount,
+				Access:         provisioner,
 			})
 		}},
 		{"backupsession", func() error {
 			return backupsession.Setup(mgr, backupsession.Options{
 				Image:          opts.Image,
 				ServiceAccount: opts.JobServiceAccount,
+				Access:         provisioner,
+			})
+		}},
+		{"restoresession", func() error {
+			return restoresession.Setup(mgr, restoresession.Options{
+				Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner,
+			})
+		}},
+		{"snapshot", func() error {
+			return snapshot.Setup(mgr, snapshot.Options{
+				Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner,
+			})
+		}},
+		{"repository", func() error {
+			return repository.Setup(mgr, repository.Options{
+				Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner,
 			})
 		}},
 	}

@@ -46,6 +46,9 @@ func truncatedName(name string, max int) string {
 // ensureCronJobs creates or updates one CronJob per session and deletes the
 // CronJobs of sessions that were removed.
 func (r *Reconciler) ensureCronJobs(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	if err := r.Options.Access.Ensure(ctx, p.bc.Namespace, r.Options.ServiceAccount); err != nil {
+		return nil, err
+	}
 	for _, s := range p.bc.Spec.Sessions {
 		cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{
 			Namespace: p.bc.Namespace,

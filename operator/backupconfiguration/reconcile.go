@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 )
 
@@ -22,8 +23,11 @@ type Options struct {
 	// Image is the keepsake image the CronJobs' pods run.
 	Image string
 	// ServiceAccount is the ServiceAccount those pods run as, in the
-	// BackupConfiguration's namespace; the namespace default when empty.
+	// BackupConfiguration's namespace; access.DefaultServiceAccount when
+	// empty.
 	ServiceAccount string
+	// Access creates that ServiceAccount and its Role.
+	Access *access.Provisioner
 }
 
 // Reconciler turns BackupConfigurations into Repositories, CronJobs and a

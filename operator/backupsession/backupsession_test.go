@@ -17,6 +17,7 @@ import (
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/backupsession"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
 )
 
@@ -157,7 +158,19 @@ func checkSnapshot(t *testing.T, bks *corev1alpha1.BackupSession) {
 	if mustJSON(snap.Spec) != mustJSON(want) {
 		t.Errorf("Snapshot spec = %s, want %s", mustJSON(snap.Spec), mustJSON(want))
 	}
-	checkOwned(t, bks, snap)
+	var repo storagev1alpha1.Repository
+	if err := testenv.Default.Client.Get(context.Background(), client.ObjectKey{Namespace: bks.Namespace, Name: repoName}, &repo); err != nil {
+		t.Fatal(err)
+	}
+	// Snapshots belong to their Repository, so that pruning sessions keeps
+	// them, and carry the finalizer that forgets their data on deletion.
+	if !metav1.IsControlledBy(snap, &repo) {
+		t.Errorf("Snapshot is not controlled by its Repository: %+v", snap.OwnerReferences)
+	}
+	if !slices.Contains(snap.Finalizers, storagev1alpha1.FinalizerForget) {
+		t.Errorf("Snapshot finalizers = %v, want %s", snap.Finalizers, storagev1alpha1.FinalizerForget)
+	}
+	checkLabels(t, bks, snap)
 }
 
 func checkOwned(t *testing.T, bks *corev1alpha1.BackupSession, o client.Object) {
@@ -165,6 +178,11 @@ func checkOwned(t *testing.T, bks *corev1alpha1.BackupSession, o client.Object) 
 	if !metav1.IsControlledBy(o, bks) {
 		t.Errorf("%T %s is not controlled by the BackupSession: %+v", o, o.GetName(), o.GetOwnerReferences())
 	}
+	checkLabels(t, bks, o)
+}
+
+func checkLabels(t *testing.T, bks *corev1alpha1.BackupSession, o client.Object) {
+	t.Helper()
 	l := o.GetLabels()
 	if l[backupsession.LabelBackupSession] != bks.Name || l[corev1alpha1.LabelBackupConfiguration] != configName ||
 		l[corev1alpha1.LabelSession] != sessionName {
@@ -176,8 +194,8 @@ func checkJob(t *testing.T, bks *corev1alpha1.BackupSession, job *batchv1.Job) {
 	t.Helper()
 	checkOwned(t, bks, job)
 	pod := job.Spec.Template.Spec
-	if pod.ServiceAccountName != backupsession.DefaultServiceAccount {
-		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, backupsession.DefaultServiceAccount)
+	if pod.ServiceAccountName != access.DefaultServiceAccount {
+		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, access.DefaultServiceAccount)
 	}
 	if d := job.Spec.ActiveDeadlineSeconds; d == nil || *d != 1800 {
 		t.Errorf("activeDeadlineSeconds = %v, want 1800 (backupTimeout 30m)", d)

@@ -18,10 +18,6 @@ import (
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 )
 
-// InstallCommand is what the Job's init container runs, in the keepsake
-// image, to copy keepsake and restic into jobs.RuntimeDir.
-var InstallCommand = []string{"/usr/local/bin/keepsake", "install-runtime", jobs.RuntimeDir}
-
 // ensureJob finds the session's Job or creates it. The name is
 // deterministic and the Job is looked up past the cache first, so a
 // session has one Job whatever restarts happen.
@@ -97,17 +93,22 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 	if err != nil {
 		return nil, err
 	}
+	vars := jobs.TaskVars(task, ref.Params)
+	secrets, secretEnv := jobs.SecretParams(task, vars)
+	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.ServiceAccount); err != nil {
+		return nil, err
+	}
 	job, err := jobs.Build(jobs.Spec{
 		Name:                  JobName(p.bks.Name),
 		Namespace:             p.bks.Namespace,
 		Labels:                labels(p.bks),
 		Function:              fn,
-		Vars:                  vars(task, ref.Params),
+		Vars:                  vars,
 		RuntimeImage:          r.Options.Image,
-		InstallCommand:        InstallCommand,
+		InstallCommand:        jobs.InstallCommand,
 		ServiceAccount:        r.Options.ServiceAccount,
-		Secrets:               repos.Secrets,
-		Env:                   runtimeEnv(p, ref.Name, repos),
+		Secrets:               append(repos.Secrets, secrets...),
+		Env:                   append(runtimeEnv(p, ref.Name, repos), secretEnv...),
 		ActiveDeadlineSeconds: deadline(p.session),
 	})
 	if err != nil {
@@ -151,22 +152,6 @@ func (r *Reconciler) resolveTask(ctx context.Context, addonName, taskName string
 	return task, &fn, nil
 }
 
-// vars are the task's parameter defaults overlaid with the user's params,
-// plus the built-in driver.
-func vars(task *addonsv1alpha1.Task, params map[string]string) map[string]string {
-	v := map[string]string{}
-	for _, def := range task.Parameters {
-		if def.Default != nil {
-			v[def.Name] = *def.Default
-		}
-	}
-	for k, val := range params {
-		v[k] = val
-	}
-	v["driver"] = task.Driver
-	return v
-}
-
 // deadline is the Job's activeDeadlineSeconds: the session's backupTimeout.
 func deadline(s *corev1alpha1.Session) *int64 {
 	if s.BackupTimeout == nil || s.BackupTimeout.Duration <= 0 {
@@ -192,6 +177,9 @@ func runtimeEnv(p *pass, component string, repos *jobs.Repositories) []corev1.En
 		{Name: "KEEPSAKE_TARGET_NAMESPACE", Value: target.Namespace},
 		{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},
 		{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
+		{Name: "KEEPSAKE_REPORT_TO", Value: "kubernetes"},
+		{Name: "KEEPSAKE_NAMESPACE", Value: p.bks.Namespace},
+		{Name: "KEEPSAKE_BACKUP_SESSION", Value: p.bks.Name},
 	}
 }
 

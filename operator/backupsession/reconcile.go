@@ -16,12 +16,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 )
-
-// DefaultServiceAccount is the ServiceAccount backup Jobs run as when the
-// operator is not told otherwise.
-const DefaultServiceAccount = "keepsake-job"
 
 // notReadyTimeout is how long a session waits for its BackupConfiguration
 // to become Ready when the session sets no backupTimeout.
@@ -31,8 +28,11 @@ const notReadyTimeout = 10 * time.Minute
 type Options struct {
 	// Image is the keepsake image whose init container copies the runtime.
 	Image string
-	// ServiceAccount backup Jobs run as, in the session's namespace.
+	// ServiceAccount backup Jobs run as, in the session's namespace;
+	// access.DefaultServiceAccount when empty.
 	ServiceAccount string
+	// Access creates that ServiceAccount and its Role.
+	Access *access.Provisioner
 }
 
 // Reconciler drives BackupSessions to Succeeded, Failed or Skipped.

@@ -15,6 +15,7 @@ import (
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
 )
 
 // +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions,verbs=get;list;watch;delete
@@ -34,7 +35,10 @@ import (
 // when its BackupConfiguration changes (e.g. becomes Ready).
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.ServiceAccount == "" {
-		opts.ServiceAccount = DefaultServiceAccount
+		opts.ServiceAccount = access.DefaultServiceAccount
+	}
+	if opts.Access == nil {
+		opts.Access = &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
@@ -46,7 +50,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Named("backupsession").
 		For(&corev1alpha1.BackupSession{}).
 		Owns(&batchv1.Job{}).
-		Owns(&storagev1alpha1.Snapshot{}).
+		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(sessionOfSnapshot)).
 		Watches(&corev1alpha1.BackupConfiguration{}, handler.EnqueueRequestsFromMapFunc(waitingSessions(mgr.GetClient()))).
 		Complete(r)
 }
@@ -67,4 +71,13 @@ func waitingSessions(c client.Reader) handler.MapFunc {
 		}
 		return reqs
 	}
+}
+
+// sessionOfSnapshot maps a Snapshot to the BackupSession that took it.
+func sessionOfSnapshot(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[LabelBackupSession]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
 }

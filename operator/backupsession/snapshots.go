@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,10 +15,11 @@ import (
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 )
 
 // LabelBackupSession names the BackupSession a Snapshot or Job belongs to.
-const LabelBackupSession = "core.keepsake.dev/backup-session"
+const LabelBackupSession = corev1alpha1.LabelBackupSession
 
 // maxJobName keeps Job names within 63 characters: the Job controller copies
 // them into a label of the pods.
@@ -61,6 +63,10 @@ func (r *Reconciler) ensureSnapshots(ctx context.Context, p *pass) (*ctrl.Result
 	refs := make([]corev1alpha1.SnapshotReference, 0, len(p.session.Repositories))
 	for _, repo := range p.session.Repositories {
 		snap, err := r.ensureSnapshot(ctx, p, repo.Name)
+		var prob *jobs.Problem
+		if errors.As(err, &prob) {
+			return r.fail(p, prob.Reason, prob.Err), nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -89,8 +95,18 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, p *pass, repo string) (
 	if target.Namespace == "" {
 		target.Namespace = p.bc.Namespace
 	}
+	var repository storagev1alpha1.Repository
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: repo}, &repository); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, jobs.NewProblem(corev1alpha1.ReasonRepositoryNotFound, "Repository %s not found", repo)
+		}
+		return nil, fmt.Errorf("get Repository %s: %w", repo, err)
+	}
 	snap = &storagev1alpha1.Snapshot{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: labels(p.bks)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: labels(p.bks),
+			// The restic snapshot is forgotten when the Snapshot is
+			// deleted, unless its Repository goes too (see operator/snapshot).
+			Finalizers: []string{storagev1alpha1.FinalizerForget}},
 		Spec: storagev1alpha1.SnapshotSpec{
 			Repository:    repo,
 			BackupSession: p.bks.Name,
@@ -98,7 +114,10 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, p *pass, repo string) (
 			AppRef:        &target,
 		},
 	}
-	if err := controllerutil.SetControllerReference(p.bks, snap, r.Client.Scheme()); err != nil {
+	// Snapshots belong to their Repository, not to the BackupSession: they
+	// outlive the session's history, and go (keeping the data) only with
+	// the Repository, whose deletionPolicy decides about the data.
+	if err := controllerutil.SetControllerReference(&repository, snap, r.Client.Scheme()); err != nil {
 		return nil, fmt.Errorf("own Snapshot %s: %w", key.Name, err)
 	}
 	err = r.Client.Create(ctx, snap)

@@ -111,8 +111,8 @@ func (r *Reconciler) finishSnapshot(ctx context.Context, ns, name string, jobErr
 }
 
 // pruneHistory deletes the oldest finished BackupSessions of the same
-// configuration and session beyond its sessionHistoryLimit; their Snapshots
-// and Jobs go with them (owner references).
+// configuration and session beyond its sessionHistoryLimit; their Jobs and
+// settings go with them; their Snapshots stay.
 func (r *Reconciler) pruneHistory(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	var bc corev1alpha1.BackupConfiguration
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.bks.Namespace, Name: p.bks.Spec.BackupConfiguration}, &bc)
@@ -162,9 +162,9 @@ func (r *Reconciler) deleteOldest(ctx context.Context, runs []corev1alpha1.Backu
 	return nil
 }
 
-// deleteSession deletes a finished session with its Job and settings, but
-// orphans its Snapshots: they hold backups, which only retention or a user
-// may remove, and deleting a Snapshot forgets its restic snapshot.
+// deleteSession deletes a finished session with its Job and settings. Its
+// Snapshots belong to their Repository and stay: they hold backups, which
+// only retention or a user may remove.
 func (r *Reconciler) deleteSession(ctx context.Context, b *corev1alpha1.BackupSession) error {
 	owned := []client.Object{
 		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: JobName(b.Name)}},

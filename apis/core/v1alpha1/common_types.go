@@ -35,6 +35,11 @@ const (
 	LabelBackupConfiguration = "core.keepsake.dev/backup-configuration"
 	// LabelSession names the session of that BackupConfiguration.
 	LabelSession = "core.keepsake.dev/session"
+	// LabelBackupSession names the BackupSession a Snapshot, Job or
+	// ConfigMap belongs to.
+	LabelBackupSession = "core.keepsake.dev/backup-session"
+	// LabelRestoreSession names the RestoreSession a Job belongs to.
+	LabelRestoreSession = "core.keepsake.dev/restore-session"
 	// AnnotationFirstBackupSession, on a session's CronJob, names the
 	// immediate first BackupSession the operator created for the session,
 	// so that it is created once only.

@@ -25,6 +25,11 @@ const (
 	// otherwise.
 	NonRootUID = 65532
 
+	// LabelManagedBy marks every Job the operator creates, with value
+	// ManagedBy: the operator's cache holds only those Jobs.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "keepsake"
+
 	runtimeVolume = "keepsake-runtime"
 	scratchVolume = "keepsake-scratch"
 )
@@ -74,15 +79,19 @@ func Build(s Spec) (*batchv1.Job, error) {
 		Containers:                   []corev1.Container{main},
 		Volumes:                      volumes(s.Secrets),
 	}
+	labels := map[string]string{LabelManagedBy: ManagedBy}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
 	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: s.Labels},
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{
 			// Retries are the session's business (retryConfig), so that a
 			// retry is visible as a new BackupSession, never a silent rerun.
 			BackoffLimit:          ptr.To[int32](0),
 			ActiveDeadlineSeconds: s.ActiveDeadlineSeconds,
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: s.Labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec:       pod,
 			},
 		},

@@ -1,0 +1,131 @@
+// Package access gives each namespace where Keepsake runs Jobs the
+// ServiceAccount those Jobs (and the CronJobs' trigger pods) run as, bound to
+// a Role holding the least they need: read their session objects, record
+// results in Snapshot and RestoreSession status, create BackupSessions (the
+// trigger), and delete Snapshots that retention forgot.
+package access
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+)
+
+// The operator grants these permissions, so it must hold them itself
+// (Kubernetes refuses to let anyone grant more than they have).
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;create;update
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories,verbs=get;list;watch
+
+// DefaultServiceAccount is the name of the ServiceAccount, Role and
+// RoleBinding in each namespace.
+const DefaultServiceAccount = "keepsake-job"
+
+// Rules are the Role's permissions.
+func Rules() []rbacv1.PolicyRule {
+	read := []string{"get", "list", "watch"}
+	core, storage := corev1alpha1.GroupVersion.Group, storagev1alpha1.GroupVersion.Group
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{core}, Resources: []string{"backupconfigurations", "restoresessions"}, Verbs: read},
+		{APIGroups: []string{core}, Resources: []string{"backupsessions"}, Verbs: append(read, "create")},
+		{APIGroups: []string{core}, Resources: []string{"restoresessions/status"}, Verbs: []string{"get", "patch", "update"}},
+		{APIGroups: []string{storage}, Resources: []string{"repositories"}, Verbs: read},
+		{APIGroups: []string{storage}, Resources: []string{"snapshots"}, Verbs: append(read, "patch", "delete")},
+		{APIGroups: []string{storage}, Resources: []string{"snapshots/status"}, Verbs: []string{"get", "patch", "update"}},
+	}
+}
+
+// labels mark what the operator made.
+var labels = map[string]string{"app.kubernetes.io/managed-by": "keepsake", "app.kubernetes.io/component": "job-access"}
+
+// Provisioner creates the ServiceAccount, Role and RoleBinding once per
+// namespace and process, and repairs a Role whose rules were changed.
+type Provisioner struct {
+	// Client writes; Reader reads past the cache, so the operator needs no
+	// informer on every ServiceAccount and Role of the cluster.
+	Client client.Client
+	Reader client.Reader
+
+	done sync.Map // namespace/name -> struct{}
+}
+
+// Ensure makes ServiceAccount name usable by Jobs in namespace ns.
+func (p *Provisioner) Ensure(ctx context.Context, ns, name string) error {
+	key := ns + "/" + name
+	if _, ok := p.done.Load(key); ok {
+		return nil
+	}
+	meta := func() metav1.ObjectMeta {
+		return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: maps.Clone(labels)}
+	}
+	if err := p.create(ctx, &corev1.ServiceAccount{ObjectMeta: meta()}); err != nil {
+		return err
+	}
+	if err := p.ensureRole(ctx, &rbacv1.Role{ObjectMeta: meta(), Rules: Rules()}); err != nil {
+		return err
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: meta(),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}},
+	}
+	if err := p.create(ctx, binding); err != nil {
+		return err
+	}
+	p.done.Store(key, struct{}{})
+	return nil
+}
+
+// Forget makes the next Ensure for ns check the objects again.
+func (p *Provisioner) Forget(ns, name string) { p.done.Delete(ns + "/" + name) }
+
+func (p *Provisioner) create(ctx context.Context, obj client.Object) error {
+	err := p.Client.Create(ctx, obj)
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create %T %s/%s: %w", obj, obj.GetNamespace(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// ensureRole creates the Role, or puts its rules back.
+func (p *Provisioner) ensureRole(ctx context.Context, want *rbacv1.Role) error {
+	var have rbacv1.Role
+	err := p.Reader.Get(ctx, client.ObjectKeyFromObject(want), &have)
+	if apierrors.IsNotFound(err) {
+		return p.create(ctx, want)
+	}
+	if err != nil {
+		return fmt.Errorf("get Role %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	if slices.EqualFunc(have.Rules, want.Rules, equalRule) {
+		return nil
+	}
+	have.Rules = want.Rules
+	if err := p.Client.Update(ctx, &have); err != nil {
+		return fmt.Errorf("update Role %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	return nil
+}
+
+func equalRule(a, b rbacv1.PolicyRule) bool {
+	return slices.Equal(a.APIGroups, b.APIGroups) && slices.Equal(a.Resources, b.Resources) &&
+		slices.Equal(a.Verbs, b.Verbs) && slices.Equal(a.ResourceNames, b.ResourceNames) &&
+		slices.Equal(a.NonResourceURLs, b.NonResourceURLs)
+}

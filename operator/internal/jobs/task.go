@@ -1,0 +1,51 @@
+package jobs
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
+)
+
+// InstallCommand is what a Job's init container runs, in the keepsake
+// image, to copy keepsake and restic into RuntimeDir.
+var InstallCommand = []string{"/usr/local/bin/keepsake", "install-runtime", RuntimeDir}
+
+// TaskVars are the values substituted into a task's Function: the task's
+// parameter defaults overlaid with the user's params, plus the built-in
+// driver.
+func TaskVars(task *addonsv1alpha1.Task, params map[string]string) map[string]string {
+	v := map[string]string{}
+	for _, def := range task.Parameters {
+		if def.Default != nil {
+			v[def.Name] = *def.Default
+		}
+	}
+	for k, val := range params {
+		v[k] = val
+	}
+	v["driver"] = task.Driver
+	return v
+}
+
+// SecretParams returns the Secrets that the task's secret parameters name,
+// which the Job mounts, and the KEEPSAKE_SECRET variable handing each
+// mounted directory to the driver as the credential of the parameter's
+// name (`keepsake run --secret name=dir`). Unset secret parameters are
+// skipped; env is nil when there are none.
+func SecretParams(task *addonsv1alpha1.Task, vars map[string]string) (secrets []string, env []corev1.EnvVar) {
+	var lines []string
+	for _, def := range task.Parameters {
+		name := vars[def.Name]
+		if def.Type != addonsv1alpha1.ParameterSecret || name == "" {
+			continue
+		}
+		secrets = append(secrets, name)
+		lines = append(lines, def.Name+"="+SecretPath(name))
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	return secrets, []corev1.EnvVar{{Name: "KEEPSAKE_SECRET", Value: strings.Join(lines, "\n")}}
+}
