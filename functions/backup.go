@@ -96,7 +96,7 @@ func prepareRepositories(ctx context.Context, cfg BackupConfig) []*repoRun {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			runs[i].result.Error = err.Error()
+			runs[i].result.Error, runs[i].result.FailedIn = err.Error(), FailedInRepository
 		}
 	}
 	return runs
@@ -159,7 +159,7 @@ func (r *repoRun) backup(ctx context.Context, cfg BackupConfig, src *io.PipeRead
 	r.result.Duration = Duration(time.Since(start))
 	if err != nil {
 		_ = src.CloseWithError(fmt.Errorf("repository %s failed: %w", r.spec.Name, err))
-		r.result.Error = err.Error()
+		r.result.Error, r.result.FailedIn = err.Error(), FailedInRepository
 		return
 	}
 	r.result.Phase = PhaseSucceeded
@@ -191,7 +191,7 @@ func snapshotHost(t sdk.Target) string {
 func failAll(runs []*repoRun, err error) {
 	for _, r := range runs {
 		r.result.Phase, r.result.SnapshotID = PhaseFailed, ""
-		r.result.Error = err.Error()
+		r.result.Error, r.result.FailedIn = err.Error(), FailedInDriver
 	}
 }
 

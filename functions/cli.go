@@ -11,78 +11,114 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/keepsake-dev/keepsake/addons/sdk"
+	"github.com/keepsake-dev/keepsake/repository/restic"
 )
 
 // RunUsage is the help of `keepsake run`.
-const RunUsage = `usage: keepsake run backup|restore [flags]
+const RunUsage = `usage: keepsake run backup|restore|retention|forget [flags]
 
-Runs inside a Job: starts the driver and streams between it and restic.
+Runs inside a Job. backup and restore start the driver and stream between
+it and restic; retention applies a retention policy to one repository and
+forget removes given snapshots from one (both then prune).
 Every flag can also come from the environment variable KEEPSAKE_<FLAG>
-(upper case, - as _); a repeated flag takes one value per line there.`
+(upper case, - as _); a repeated flag takes one value per line there.
+Run keepsake run <operation> -h for an operation's flags.`
 
 // memoryLimit is the runtime's soft heap limit unless GOMEMLIMIT is set:
 // its live data is a few stream chunks, and the limit keeps the garbage
 // collector from letting the heap double between collections.
 const memoryLimit = 40 << 20
 
-// Main runs `keepsake run <args>`; args start with "backup" or "restore".
-// Results are reported to stdout as JSON lines; logs go to stderr.
+// Operations of `keepsake run`.
+const (
+	opBackup    = "backup"
+	opRestore   = "restore"
+	opRetention = "retention"
+	opForget    = "forget"
+)
+
+// Where results are reported (--report-to).
+const (
+	reportStdout     = "stdout"
+	reportKubernetes = "kubernetes"
+)
+
+// Main runs `keepsake run <args>`; args start with the operation. Results
+// are reported as JSON lines to stdout and, with --report-to kubernetes,
+// into the session's objects; logs go to stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "backup" && args[0] != "restore") {
+	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget}, args[0]) {
 		fmt.Fprintln(stderr, RunUsage)
-		return errors.New("run: want backup or restore")
+		return errors.New("run: want backup, restore, retention or forget")
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	f, err := parseFlags(args[0], args[1:], os.LookupEnv, stderr)
+	op := args[0]
+	f, err := parseFlags(op, args[1:], os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}
-	common, err := f.common(stdout, stderr)
+	switch op {
+	case opRetention, opForget:
+		return runMaintenance(ctx, op, f, stdout)
+	}
+	common, err := f.common(op, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if args[0] == "backup" {
+	if op == opBackup {
 		return RunBackup(ctx, BackupConfig{Common: common, Repositories: f.repositories, Session: f.session})
 	}
-	if len(f.repositories) != 1 {
-		return fmt.Errorf("restore needs exactly one --repository, got %d", len(f.repositories))
-	}
 	return RunRestore(ctx, RestoreConfig{Common: common, Repository: f.repositories[0], Snapshot: f.snapshot})
+}
+
+// runMaintenance runs retention or forget.
+func runMaintenance(ctx context.Context, op string, f *runFlags, stdout io.Writer) error {
+	rep, err := f.maintenanceReporter(stdout)
+	if err != nil {
+		return err
+	}
+	binary := resticBinary(f.restic)
+	if op == opRetention {
+		return RunRetention(ctx, RetentionConfig{
+			Repository: f.repositories[0], Policy: f.policy, Restic: binary, CacheDir: f.cacheDir, Reporter: rep,
+		})
+	}
+	return RunForget(ctx, ForgetConfig{
+		Repository: f.repositories[0], SnapshotIDs: f.snapshotIDs, Restic: binary, CacheDir: f.cacheDir, Reporter: rep,
+	})
 }
 
 // runFlags are the parsed flags of `keepsake run`.
 type runFlags struct {
 	driver, component, paramsFile, restic, cacheDir, reportTo string
 	session, snapshot                                         string
+	namespace, backupSession, restoreSession                  string
 	target                                                    sdk.Target
 	params, secrets                                           keyValues
 	repositories                                              repositoryList
+	policy                                                    restic.RetentionPolicy
+	snapshotIDs                                               stringList
 }
 
 func parseFlags(op string, args []string, env func(string) (string, bool), stderr io.Writer) (*runFlags, error) {
 	f := &runFlags{params: keyValues{}, secrets: keyValues{}}
 	fs := flag.NewFlagSet("keepsake run "+op, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.driver, "driver", "", "path of the driver binary (required)")
-	fs.StringVar(&f.component, "component", "", "component name: the file name inside the snapshot (required)")
-	fs.StringVar(&f.target.APIGroup, "target-group", "", "API group of the target's kind")
-	fs.StringVar(&f.target.Kind, "target-kind", "", "kind of the target, e.g. HyperbytedbCluster")
-	fs.StringVar(&f.target.Name, "target-name", "", "name of the target")
-	fs.StringVar(&f.target.Namespace, "target-namespace", "", "namespace of the target")
-	fs.Var(f.params, "param", "driver parameter name=value (repeatable; wins over --params-file)")
-	fs.StringVar(&f.paramsFile, "params-file", "", "JSON object of driver parameters")
-	fs.Var(f.secrets, "secret", "credential name=path of a mounted Secret, passed to the driver (repeatable)")
-	fs.Var(&f.repositories, "repository", "repository spec name=...,password-file=...,restic=... | storage=...,credentials=...,namespace=...,directory=... (repeatable)")
-	fs.StringVar(&f.restic, "restic", "", "restic binary; default: restic beside keepsake, else from PATH")
-	fs.StringVar(&f.cacheDir, "cache-dir", "", "restic cache directory")
-	fs.StringVar(&f.reportTo, "report-to", "stdout", "where results go: stdout (JSON lines)")
-	fs.StringVar(&f.session, "session", "", "backup: session name, added as a snapshot tag")
-	fs.StringVar(&f.snapshot, "snapshot", "latest", "restore: restic snapshot ID, or latest")
+	f.repositoryFlags(fs)
+	switch op {
+	case opBackup, opRestore:
+		f.taskFlags(fs, op)
+	case opRetention:
+		f.retentionFlags(fs)
+	case opForget:
+		fs.Var(&f.snapshotIDs, "snapshot-id", "restic snapshot ID to forget (repeatable; required)")
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -92,7 +128,49 @@ func parseFlags(op string, args []string, env func(string) (string, bool), stder
 	if err := fromEnv(fs, env); err != nil {
 		return nil, err
 	}
-	return f, f.validate()
+	return f, f.validate(op)
+}
+
+// repositoryFlags are the flags of every operation: where the data is and
+// where results go.
+func (f *runFlags) repositoryFlags(fs *flag.FlagSet) {
+	fs.Var(&f.repositories, "repository", "repository spec name=...,password-file=...,restic=... | storage=...,credentials=...,namespace=...,directory=... (repeatable for backup; one for the others)")
+	fs.StringVar(&f.restic, "restic", "", "restic binary; default: restic beside keepsake, else from PATH")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "restic cache directory")
+	fs.StringVar(&f.reportTo, "report-to", reportStdout, "where results go: stdout (JSON lines), or kubernetes (the session's objects too)")
+	fs.StringVar(&f.namespace, "namespace", "", "namespace of the session's objects (required with --report-to kubernetes)")
+}
+
+// taskFlags are the flags of backup and restore: the driver and its task.
+func (f *runFlags) taskFlags(fs *flag.FlagSet, op string) {
+	fs.StringVar(&f.driver, "driver", "", "path of the driver binary (required)")
+	fs.StringVar(&f.component, "component", "", "component name: the file name inside the snapshot (required)")
+	fs.StringVar(&f.target.APIGroup, "target-group", "", "API group of the target's kind")
+	fs.StringVar(&f.target.Kind, "target-kind", "", "kind of the target, e.g. HyperbytedbCluster")
+	fs.StringVar(&f.target.Name, "target-name", "", "name of the target")
+	fs.StringVar(&f.target.Namespace, "target-namespace", "", "namespace of the target")
+	fs.Var(f.params, "param", "driver parameter name=value (repeatable; wins over --params-file)")
+	fs.StringVar(&f.paramsFile, "params-file", "", "JSON object of driver parameters")
+	fs.Var(f.secrets, "secret", "credential name=path of a mounted Secret, passed to the driver (repeatable)")
+	if op == opBackup {
+		fs.StringVar(&f.session, "session", "", "session name, added as a snapshot tag")
+		fs.StringVar(&f.backupSession, "backup-session", "", "BackupSession whose Snapshots get the results (required with --report-to kubernetes)")
+		return
+	}
+	fs.StringVar(&f.snapshot, "snapshot", "latest", "restic snapshot ID, or latest")
+	fs.StringVar(&f.restoreSession, "restore-session", "", "RestoreSession that gets the results (required with --report-to kubernetes)")
+}
+
+// retentionFlags are restic forget's --keep-* options.
+func (f *runFlags) retentionFlags(fs *flag.FlagSet) {
+	p := &f.policy
+	fs.IntVar(&p.Last, "keep-last", 0, "keep the newest n snapshots")
+	fs.IntVar(&p.Hourly, "keep-hourly", 0, "keep the newest snapshot of each of the last n hours")
+	fs.IntVar(&p.Daily, "keep-daily", 0, "keep the newest snapshot of each of the last n days")
+	fs.IntVar(&p.Weekly, "keep-weekly", 0, "keep the newest snapshot of each of the last n weeks")
+	fs.IntVar(&p.Monthly, "keep-monthly", 0, "keep the newest snapshot of each of the last n months")
+	fs.IntVar(&p.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last n years")
+	fs.StringVar(&p.Within, "keep-within", "", "keep every snapshot younger than this, e.g. 30d or 1y6m")
 }
 
 // fromEnv sets every flag not given on the command line from its
@@ -123,29 +201,92 @@ func fromEnv(fs *flag.FlagSet, env func(string) (string, bool)) error {
 	return err
 }
 
-func (f *runFlags) validate() error {
+func (f *runFlags) validate(op string) error {
 	var missing []string
-	if f.driver == "" {
-		missing = append(missing, "--driver")
+	if op == opBackup || op == opRestore {
+		missing = appendIf(missing, f.driver == "", "--driver")
+		missing = appendIf(missing, f.component == "", "--component")
 	}
-	if f.component == "" {
-		missing = append(missing, "--component")
-	}
-	if len(f.repositories) == 0 {
-		missing = append(missing, "--repository")
-	}
+	missing = appendIf(missing, len(f.repositories) == 0, "--repository")
+	missing = appendIf(missing, op == opForget && len(f.snapshotIDs) == 0, "--snapshot-id")
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
 	}
-	if f.reportTo != "stdout" {
-		return fmt.Errorf("--report-to %q: only stdout is supported so far", f.reportTo)
+	if op != opBackup && len(f.repositories) != 1 {
+		return fmt.Errorf("%s needs exactly one --repository, got %d", op, len(f.repositories))
+	}
+	if op == opRetention {
+		if err := checkPolicy(f.policy); err != nil {
+			return err
+		}
+	}
+	return f.validateReportTo(op)
+}
+
+// validateReportTo checks --report-to and what kubernetes needs.
+func (f *runFlags) validateReportTo(op string) error {
+	switch f.reportTo {
+	case reportStdout:
+		return nil
+	case reportKubernetes:
+	default:
+		return fmt.Errorf("--report-to %q: want stdout or kubernetes", f.reportTo)
+	}
+	var missing []string
+	missing = appendIf(missing, f.namespace == "", "--namespace")
+	missing = appendIf(missing, op == opBackup && f.backupSession == "", "--backup-session")
+	missing = appendIf(missing, op == opRestore && f.restoreSession == "", "--restore-session")
+	if len(missing) > 0 {
+		return fmt.Errorf("--report-to kubernetes needs %s", strings.Join(missing, ", "))
 	}
 	return nil
 }
 
-// common resolves the flags both operations share.
-func (f *runFlags) common(stdout, stderr io.Writer) (Common, error) {
+func appendIf(list []string, cond bool, s string) []string {
+	if cond {
+		return append(list, s)
+	}
+	return list
+}
+
+// taskReporter is where backup and restore report: stdout, and with
+// --report-to kubernetes the Snapshots or the RestoreSession as well.
+func (f *runFlags) taskReporter(op string, stdout io.Writer) (Reporter, error) {
+	log := NewStdoutReporter(stdout)
+	if f.reportTo != reportKubernetes {
+		return log, nil
+	}
+	c, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	if op == opBackup {
+		return teeReporter{log: log, main: NewSnapshotReporter(c, f.namespace, f.backupSession)}, nil
+	}
+	return teeReporter{log: log, main: NewRestoreSessionReporter(c, f.namespace, f.restoreSession)}, nil
+}
+
+// maintenanceReporter is where retention and forget report: stdout, and
+// with --report-to kubernetes the namespace's Snapshots as well.
+func (f *runFlags) maintenanceReporter(stdout io.Writer) (MaintenanceReporter, error) {
+	log := NewStdoutReporter(stdout)
+	if f.reportTo != reportKubernetes {
+		return log, nil
+	}
+	c, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	return teeMaintenance{log: log, main: NewSnapshotCleaner(c, f.namespace)}, nil
+}
+
+// common resolves the flags backup and restore share.
+func (f *runFlags) common(op string, stdout, stderr io.Writer) (Common, error) {
 	params, err := f.mergedParams()
+	if err != nil {
+		return Common{}, err
+	}
+	rep, err := f.taskReporter(op, stdout)
 	if err != nil {
 		return Common{}, err
 	}
@@ -156,7 +297,7 @@ func (f *runFlags) common(stdout, stderr io.Writer) (Common, error) {
 		},
 		Restic:   resticBinary(f.restic),
 		CacheDir: f.cacheDir,
-		Reporter: NewStdoutReporter(stdout),
+		Reporter: rep,
 		Log:      stderr,
 	}, nil
 }
@@ -210,6 +351,21 @@ func (kv keyValues) Set(s string) error {
 		return fmt.Errorf("%q is not name=value", s)
 	}
 	kv[k] = v
+	return nil
+}
+
+// stringList is a repeatable flag of plain values.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) repeated()      {}
+
+// Set implements flag.Value.
+func (s *stringList) Set(v string) error {
+	if v == "" {
+		return errors.New("empty value")
+	}
+	*s = append(*s, v)
 	return nil
 }
 

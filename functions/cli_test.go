@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keepsake-dev/keepsake/repository/restic"
 )
 
 func TestParseRepositorySpec(t *testing.T) {
@@ -60,7 +63,7 @@ func TestParseFlags(t *testing.T) {
 				"--secret", "auth=/s", "--target-name", "db"},
 			check: func(f *runFlags) bool {
 				return f.driver == "/d" && maps.Equal(f.params, keyValues{"a": "1", "b": "x=y"}) &&
-					f.secrets["auth"] == "/s" && f.target.Name == "db" && f.snapshot == "latest" && len(f.repositories) == 1
+					f.secrets["auth"] == "/s" && f.target.Name == "db" && len(f.repositories) == 1
 			},
 		},
 		"environment fills what flags leave out, one value per line for repeated flags": {
@@ -71,10 +74,21 @@ func TestParseFlags(t *testing.T) {
 				return f.driver == "/flag" && f.component == "dump" && len(f.repositories) == 2 && len(f.params) == 2
 			},
 		},
-		"missing required":        {args: []string{"--component=x"}, err: "missing --driver, --repository"},
-		"bad param":               {args: []string{"--param", "novalue"}, err: `"novalue" is not name=value`},
-		"repository twice":        {args: []string{"--repository", repo, "--repository", repo}, err: "repository r given twice"},
-		"kubernetes not yet":      {args: []string{"--driver=/d", "--component=c", "--repository", repo, "--report-to=kubernetes"}, err: "only stdout"},
+		"missing required": {args: []string{"--component=x"}, err: "missing --driver, --repository"},
+		"bad param":        {args: []string{"--param", "novalue"}, err: `"novalue" is not name=value`},
+		"repository twice": {args: []string{"--repository", repo, "--repository", repo}, err: "repository r given twice"},
+		"kubernetes without namespace or session": {
+			args: []string{"--driver=/d", "--component=c", "--repository", repo, "--report-to=kubernetes"},
+			err:  "--report-to kubernetes needs --namespace, --backup-session",
+		},
+		"kubernetes from the environment": {
+			args: []string{"--driver=/d", "--component=c", "--repository", repo},
+			env:  map[string]string{"KEEPSAKE_REPORT_TO": "kubernetes", "KEEPSAKE_NAMESPACE": "prod", "KEEPSAKE_BACKUP_SESSION": "bks-1"},
+			check: func(f *runFlags) bool {
+				return f.reportTo == "kubernetes" && f.namespace == "prod" && f.backupSession == "bks-1"
+			},
+		},
+		"unknown report target":   {args: []string{"--driver=/d", "--component=c", "--repository", repo, "--report-to=slack"}, err: "want stdout or kubernetes"},
 		"stray argument":          {args: []string{"--driver=/d", "extra"}, err: `unexpected arguments ["extra"]`},
 		"bad repository from env": {env: map[string]string{"KEEPSAKE_REPOSITORY": "name=x"}, err: "KEEPSAKE_REPOSITORY: repository x"},
 	}
@@ -92,6 +106,71 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("flags %+v (%v)", f, err)
 			}
 		})
+	}
+}
+
+func TestParseMaintenanceFlags(t *testing.T) {
+	const repo = "name=r,restic=/r,password-file=/p"
+	tests := map[string]struct {
+		op    string            // retention, forget or restore
+		args  []string          // command line after the operation
+		env   map[string]string // environment
+		check func(*runFlags) bool
+		err   string // expected error substring
+	}{
+		"retention policy from flags and environment": {
+			op: "retention", args: []string{"--repository", repo, "--keep-last=2", "--keep-within", "30d"},
+			env: map[string]string{"KEEPSAKE_KEEP_DAILY": "7"},
+			check: func(f *runFlags) bool {
+				return f.policy == restic.RetentionPolicy{Last: 2, Daily: 7, Within: "30d"}
+			},
+		},
+		"retention without a keep flag": {op: "retention", args: []string{"--repository", repo}, err: "keeps nothing: give at least one --keep-* flag"},
+		"retention negative":            {op: "retention", args: []string{"--repository", repo, "--keep-last=-1"}, err: "negative"},
+		"retention two repositories": {
+			op: "retention", args: []string{"--repository", repo, "--repository", "name=s,restic=/s,password-file=/p", "--keep-last=1"},
+			err: "retention needs exactly one --repository, got 2",
+		},
+		"retention takes no driver": {op: "retention", args: []string{"--repository", repo, "--keep-last=1", "--driver=/d"}, err: "flag provided but not defined: -driver"},
+		"retention kubernetes without namespace": {
+			op: "retention", args: []string{"--repository", repo, "--keep-last=1", "--report-to=kubernetes"},
+			err: "--report-to kubernetes needs --namespace",
+		},
+		"forget IDs one per line in the environment": {
+			op: "forget", args: []string{"--repository", repo}, env: map[string]string{"KEEPSAKE_SNAPSHOT_ID": "abc\ndef\n"},
+			check: func(f *runFlags) bool { return slices.Equal(f.snapshotIDs, []string{"abc", "def"}) },
+		},
+		"forget without an ID":     {op: "forget", args: []string{"--repository", repo}, err: "missing --snapshot-id"},
+		"forget without anything":  {op: "forget", err: "missing --repository, --snapshot-id"},
+		"restore two repositories": {op: "restore", args: []string{"--driver=/d", "--component=c", "--repository", repo, "--repository", "name=s,restic=/s,password-file=/p"}, err: "restore needs exactly one --repository, got 2"},
+		"restore kubernetes without session": {
+			op: "restore", args: []string{"--driver=/d", "--component=c", "--repository", repo, "--report-to=kubernetes", "--namespace=prod"},
+			err: "--report-to kubernetes needs --restore-session",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			env := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+			f, err := parseFlags(tc.op, tc.args, env, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !tc.check(f) {
+				t.Fatalf("flags %+v (%v)", f, err)
+			}
+		})
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	tests := map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1258291: "1.2 MiB", 15 << 20: "15 MiB", 3 << 40: "3.0 TiB"}
+	for n, want := range tests {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
 

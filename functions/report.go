@@ -70,7 +70,16 @@ type ComponentResult struct {
 	Duration Duration `json:"duration"`
 	// Error says why the component failed.
 	Error string `json:"error,omitempty"`
+	// FailedIn says which side failed a backup: FailedInDriver (the dump)
+	// or FailedInRepository (restic, the upload).
+	FailedIn string `json:"failedIn,omitempty"`
 }
+
+// Values of ComponentResult.FailedIn.
+const (
+	FailedInDriver     = "driver"
+	FailedInRepository = "repository"
+)
 
 // RunResult is the outcome of a whole run.
 type RunResult struct {
@@ -132,14 +141,28 @@ func (s *StdoutReporter) Done(_ context.Context, r RunResult) error {
 	return s.emit(Event{Event: "done", Done: &r})
 }
 
+// Retention implements MaintenanceReporter.
+func (s *StdoutReporter) Retention(_ context.Context, r RetentionResult) error {
+	return s.emit(Event{Event: "retention", Retention: &r})
+}
+
+// Forget implements MaintenanceReporter.
+func (s *StdoutReporter) Forget(_ context.Context, r ForgetResult) error {
+	return s.emit(Event{Event: "forget", Forget: &r})
+}
+
+var _ MaintenanceReporter = (*StdoutReporter)(nil)
+
 // Event is one line of StdoutReporter's output: its kind, and the field of
 // that name.
 type Event struct {
-	// Event is "progress", "component" or "done".
+	// Event is "progress", "component", "done", "retention" or "forget".
 	Event     string           `json:"event"`
 	Progress  *Progress        `json:"progress,omitempty"`
 	Component *ComponentResult `json:"component,omitempty"`
 	Done      *RunResult       `json:"done,omitempty"`
+	Retention *RetentionResult `json:"retention,omitempty"`
+	Forget    *ForgetResult    `json:"forget,omitempty"`
 }
 
 func (s *StdoutReporter) emit(e Event) error {

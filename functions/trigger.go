@@ -8,8 +8,6 @@ import (
 	"io"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
@@ -60,16 +58,4 @@ func Trigger(ctx context.Context, c client.Client, ns, config, session string) (
 		return nil, fmt.Errorf("trigger %s/%s session %s: %w", ns, config, session, err)
 	}
 	return bks, nil
-}
-
-func newClient() (client.Client, error) {
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return nil, fmt.Errorf("trigger: kubernetes config: %w", err)
-	}
-	s := runtime.NewScheme()
-	if err := corev1alpha1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: s})
 }

@@ -1,5 +1,5 @@
 // Command keepsake is Keepsake's one binary: the in-Job runtime (`keepsake
-// run backup|restore`, `keepsake install-runtime`), the CronJobs' trigger
+// run backup|restore|retention|forget`, `keepsake install-runtime`), the CronJobs' trigger
 // (`keepsake trigger`) and the operator (`keepsake operator`). main only dispatches to a
 // subcommand; each lives in its own package.
 package main
@@ -22,7 +22,8 @@ const usage = `usage: keepsake <command> [arguments]
 
 commands:
   operator             run the Keepsake operator
-  run backup|restore   run a backup or restore task (inside a Job)
+  run backup|restore|retention|forget
+                       run a task in a Job: backup, restore, retention or forget
   install-runtime DIR  copy keepsake and restic into DIR (a task Job's init container)
   trigger              create a BackupSession for a session (what its CronJob runs)
   version              print the version`

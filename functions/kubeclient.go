@@ -1,0 +1,34 @@
+package functions
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+)
+
+// newClient returns a client for Keepsake's objects, configured as
+// controller-runtime finds it: KUBECONFIG, else the Job's in-cluster
+// service account.
+func newClient() (client.Client, error) {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config: %w", err)
+	}
+	return newClientFor(cfg)
+}
+
+func newClientFor(cfg *rest.Config) (client.Client, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{corev1alpha1.AddToScheme, storagev1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return client.New(cfg, client.Options{Scheme: s})
+}

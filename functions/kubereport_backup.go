@@ -1,0 +1,192 @@
+package functions
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+)
+
+// labelBackupSession is the label the operator puts on a BackupSession's
+// Snapshots (operator/backupsession.LabelBackupSession; functions may not
+// import the operator).
+const labelBackupSession = "core.keepsake.dev/backup-session"
+
+// backupProgressEvery is the least time between two progress patches of
+// one component of a Snapshot.
+const backupProgressEvery = 10 * time.Second
+
+// SnapshotReporter records a backup in the Snapshot objects of its
+// BackupSession: one per repository, found by the session's label and
+// spec.repository. It leaves the BackupSession itself to the operator.
+type SnapshotReporter struct {
+	c                        client.Client
+	namespace, backupSession string
+	progress                 *throttle
+}
+
+// NewSnapshotReporter returns a reporter for BackupSession backupSession
+// in namespace.
+func NewSnapshotReporter(c client.Client, namespace, backupSession string) *SnapshotReporter {
+	return &SnapshotReporter{c: c, namespace: namespace, backupSession: backupSession, progress: newThrottle(backupProgressEvery)}
+}
+
+var _ Reporter = (*SnapshotReporter)(nil)
+
+// Progress implements Reporter: it marks the component Running, in the
+// background and at most every backupProgressEvery. Failures are dropped.
+func (r *SnapshotReporter) Progress(ctx context.Context, p Progress) {
+	r.progress.try(p.Repository+"/"+p.Component, func() {
+		ctx, cancel := context.WithTimeout(ctx, progressTimeout)
+		defer cancel()
+		snaps, err := r.snapshots(ctx, p.Repository)
+		if err != nil {
+			return
+		}
+		patch, err := statusMergePatch(map[string]any{"components": map[string]any{
+			p.Component: map[string]any{"phase": storagev1alpha1.ComponentRunning},
+		}})
+		for i := range snaps {
+			if err == nil {
+				_ = r.c.Status().Patch(ctx, &snaps[i], patch)
+			}
+		}
+	})
+}
+
+// Component implements Reporter: it records res in the Snapshot of its
+// repository and sums the Snapshot up. An error means the result is not
+// recorded, and the run must not pass for a success.
+func (r *SnapshotReporter) Component(ctx context.Context, res ComponentResult) error {
+	r.progress.close(res.Repository + "/" + res.Component)
+	err := withRetry(ctx, func(ctx context.Context) error {
+		snaps, err := r.snapshots(ctx, res.Repository)
+		if err != nil {
+			return err
+		}
+		for i := range snaps {
+			if err := r.record(ctx, &snaps[i], res); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record %s of repository %s in its Snapshot: %w", res.Component, res.Repository, err)
+	}
+	return nil
+}
+
+// Done implements Reporter: the operator judges the session from the Job
+// and the Snapshots.
+func (r *SnapshotReporter) Done(context.Context, RunResult) error { return nil }
+
+// snapshots returns the session's Snapshots of repository; none is an error.
+func (r *SnapshotReporter) snapshots(ctx context.Context, repository string) ([]storagev1alpha1.Snapshot, error) {
+	var list storagev1alpha1.SnapshotList
+	if err := r.c.List(ctx, &list, client.InNamespace(r.namespace),
+		client.MatchingLabels{labelBackupSession: r.backupSession}); err != nil {
+		return nil, fmt.Errorf("list Snapshots: %w", err)
+	}
+	var snaps []storagev1alpha1.Snapshot
+	for _, s := range list.Items {
+		if s.Spec.Repository == repository {
+			snaps = append(snaps, s)
+		}
+	}
+	if len(snaps) == 0 {
+		return nil, fmt.Errorf("no Snapshot in namespace %s has label %s=%s and repository %s",
+			r.namespace, labelBackupSession, r.backupSession, repository)
+	}
+	return snaps, nil
+}
+
+// record patches snap's status with res. The patch carries the
+// resourceVersion: the summary is computed from the components read, so a
+// concurrent writer makes it conflict and withRetry reads again.
+func (r *SnapshotReporter) record(ctx context.Context, snap *storagev1alpha1.Snapshot, res ComponentResult) error {
+	base := snap.DeepCopy()
+	if snap.Status.Components == nil {
+		snap.Status.Components = map[string]storagev1alpha1.ComponentStatus{}
+	}
+	snap.Status.Components[res.Component] = componentStatus(res)
+	summarize(snap, failureReason(snap, res), time.Now())
+	return r.c.Status().Patch(ctx, snap, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
+// componentStatus is res as a Snapshot's status.components entry.
+func componentStatus(res ComponentResult) storagev1alpha1.ComponentStatus {
+	cs := storagev1alpha1.ComponentStatus{
+		Phase: storagev1alpha1.ComponentFailed, Duration: humanDuration(time.Duration(res.Duration)),
+		Error: res.Error, Driver: res.Driver,
+	}
+	if res.Phase == PhaseSucceeded {
+		cs.Phase = storagev1alpha1.ComponentSucceeded
+		cs.ResticSnapshotID = res.SnapshotID
+		cs.Path = "/" + strings.TrimPrefix(res.Component, "/") // where --stdin-filename puts it
+		cs.Size, cs.SizeBytes = humanBytes(res.Size), int64(res.Size)
+		cs.DataAdded = humanBytes(res.DataAdded)
+	}
+	return cs
+}
+
+// failureReason is the BackupCompleted reason should the Snapshot fail:
+// res's side when res failed, else the reason an earlier failure gave.
+func failureReason(snap *storagev1alpha1.Snapshot, res ComponentResult) string {
+	if res.Phase != PhaseSucceeded {
+		if res.FailedIn == FailedInRepository {
+			return storagev1alpha1.ReasonUploadFailed
+		}
+		return storagev1alpha1.ReasonDumpFailed
+	}
+	c := meta.FindStatusCondition(snap.Status.Conditions, storagev1alpha1.ConditionBackupCompleted)
+	if c != nil && c.Status == metav1.ConditionFalse {
+		return c.Reason
+	}
+	return storagev1alpha1.ReasonDumpFailed
+}
+
+// summarize sets the Snapshot's phase, totals and BackupCompleted
+// condition from its components: Failed (with reason) once one failed,
+// Succeeded once all succeeded, Running while one is still running.
+func summarize(snap *storagev1alpha1.Snapshot, reason string, now time.Time) {
+	st := &snap.Status
+	var size int64
+	var failed []string
+	running := false
+	for _, name := range slices.Sorted(maps.Keys(st.Components)) {
+		c := st.Components[name]
+		size += c.SizeBytes
+		switch c.Phase {
+		case storagev1alpha1.ComponentFailed:
+			failed = append(failed, name+": "+c.Error)
+		case storagev1alpha1.ComponentSucceeded:
+		default:
+			running = true
+		}
+	}
+	st.TotalComponents = int32(len(st.Components))
+	st.SizeBytes, st.Size = size, humanBytes(uint64(size))
+	st.SnapshotTime = &metav1.Time{Time: now}
+	cond := metav1.Condition{Type: storagev1alpha1.ConditionBackupCompleted, ObservedGeneration: snap.Generation}
+	switch {
+	case len(failed) > 0:
+		st.Phase, cond.Status = storagev1alpha1.SnapshotFailed, metav1.ConditionFalse
+		cond.Reason, cond.Message = reason, strings.Join(failed, "; ")
+	case running:
+		st.Phase = storagev1alpha1.SnapshotRunning
+		return
+	default:
+		st.Phase, cond.Status = storagev1alpha1.SnapshotSucceeded, metav1.ConditionTrue
+		cond.Reason, cond.Message = storagev1alpha1.ReasonBackupSucceeded, fmt.Sprintf("%d component(s) stored", len(st.Components))
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
+}
