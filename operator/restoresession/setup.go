@@ -3,20 +3,77 @@
 package restoresession
 
 import (
-	ctrl "sigs.k8s.io/controller-runtime"
+	"context"
 
+	batchv1 "k8s.io/api/batch/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/access"
 )
 
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots;repositories;backupstorages,verbs=get;list;watch
+// +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
 // Options configure the Jobs the reconciler creates.
 type Options struct {
-	// Image is the keepsake image.
+	// Image is the keepsake image whose init container copies the runtime.
 	Image string
-	// ServiceAccount Jobs run as, in the object's namespace.
+	// ServiceAccount restore Jobs run as, in the RestoreSession's
+	// namespace; access.DefaultServiceAccount when empty.
 	ServiceAccount string
 	// Access creates that ServiceAccount and its Role.
 	Access *access.Provisioner
 }
 
-// Setup registers the reconciler with mgr. PLACEHOLDER: not written yet.
-func Setup(mgr ctrl.Manager, opts Options) error { return nil }
+// Setup registers the RestoreSession reconciler with mgr. A RestoreSession
+// is reconciled again when its Job changes, and a waiting one as soon as a
+// Snapshot of its namespace changes (e.g. the backup it waits for ends).
+func Setup(mgr ctrl.Manager, opts Options) error {
+	if opts.ServiceAccount == "" {
+		opts.ServiceAccount = access.DefaultServiceAccount
+	}
+	if opts.Access == nil {
+		opts.Access = &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	}
+	r := &Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Events:    mgr.GetEventRecorder("keepsake-restoresession"),
+		Options:   opts,
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("restoresession").
+		For(&corev1alpha1.RestoreSession{}).
+		Owns(&batchv1.Job{}).
+		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(waitingRestores(mgr.GetClient()))).
+		Complete(r)
+}
+
+// waitingRestores maps a Snapshot to the RestoreSessions of its namespace
+// that have not started yet: any of them may be waiting for it, by name or
+// as the latest of its repository.
+func waitingRestores(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list corev1alpha1.RestoreSessionList
+		if err := c.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		for _, rs := range list.Items {
+			if rs.Status.Phase == "" || rs.Status.Phase == corev1alpha1.RestorePending {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rs)})
+			}
+		}
+		return reqs
+	}
+}

@@ -1,0 +1,265 @@
+package restoresession
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+)
+
+// maxJobName keeps Job names within 63 characters: the Job controller copies
+// them into a label of the pods.
+const maxJobName = 63
+
+// annotationSnapshot on a restore Job names the Snapshot it restores, so a
+// restarted operator that adopts the Job can still fill in the status.
+const annotationSnapshot = "core.keepsake.dev/snapshot"
+
+// JobName is the name of a RestoreSession's Job. It is deterministic, so a
+// restarted operator finds the Job instead of starting a second one.
+func JobName(rs string) string {
+	if len(rs) <= maxJobName {
+		return rs
+	}
+	sum := sha256.Sum256([]byte(rs))
+	hash := hex.EncodeToString(sum[:])[:10]
+	return rs[:maxJobName-len(hash)-1] + "-" + hash
+}
+
+// findJob returns the RestoreSession's Job, or nil when there is none yet.
+func (r *Reconciler) findJob(ctx context.Context, rs *corev1alpha1.RestoreSession) (*batchv1.Job, error) {
+	key := client.ObjectKey{Namespace: rs.Namespace, Name: JobName(rs.Name)}
+	var job batchv1.Job
+	err := r.Client.Get(ctx, key, &job)
+	if apierrors.IsNotFound(err) {
+		// The cache may not hold a Job created just before a restart.
+		err = r.APIReader.Get(ctx, key, &job)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get Job %s: %w", key.Name, err)
+	}
+	return &job, nil
+}
+
+// adoptJob takes over the RestoreSession's existing Job, which may have been
+// created by a pass whose status patch was lost. A Job of that name that
+// belongs to something else (e.g. a BackupSession of the same name) fails
+// the restore rather than being followed.
+func (r *Reconciler) adoptJob(job *batchv1.Job) step {
+	return func(_ context.Context, p *pass) (*ctrl.Result, error) {
+		if !metav1.IsControlledBy(job, p.rs) {
+			return r.fail(p, corev1alpha1.ReasonJobCreationFailed,
+				fmt.Errorf("Job %s already exists and does not belong to this RestoreSession: create the RestoreSession under another name", job.Name)), nil
+		}
+		p.job = job
+		p.component = envValue(job, "KEEPSAKE_COMPONENT")
+		if p.rs.Status.Snapshot == "" {
+			p.rs.Status.Snapshot = job.Annotations[annotationSnapshot]
+		}
+		r.markRunning(p)
+		return nil, nil
+	}
+}
+
+// ensureJob creates the RestoreSession's Job.
+func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	job, err := r.buildJob(ctx, p)
+	var prob *jobs.Problem
+	if errors.As(err, &prob) {
+		return r.invalid(p, corev1alpha1.ConditionRestoreJobCreated, prob.Reason, prob.Err), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("create Job %s: %w", job.Name, err)
+	}
+	p.job = job
+	r.markRunning(p)
+	return nil, nil
+}
+
+// markRunning records the Job and the component in the status.
+func (r *Reconciler) markRunning(p *pass) {
+	st := &p.rs.Status
+	st.Phase = corev1alpha1.RestoreRunning
+	st.Job = p.job.Name
+	if p.component != "" {
+		st.TotalComponents = 1
+		if _, ok := st.Components[p.component]; !ok {
+			if st.Components == nil {
+				st.Components = map[string]corev1alpha1.RestoreComponentStatus{}
+			}
+			st.Components[p.component] = corev1alpha1.RestoreComponentStatus{Phase: storagev1alpha1.ComponentPending}
+		}
+	}
+	r.setCondition(p, corev1alpha1.ConditionRestoreJobCreated, true, corev1alpha1.ReasonJobCreated,
+		fmt.Sprintf("Job %s restores component %s of Snapshot %s", p.job.Name, p.component, st.Snapshot))
+}
+
+// buildJob assembles the Job of the RestoreSession's first task. A
+// *jobs.Problem error is the user's to fix.
+func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error) {
+	rs := p.rs
+	if len(rs.Spec.Addon.Tasks) == 0 {
+		return nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "addon.tasks names no restore task")
+	}
+	ref := rs.Spec.Addon.Tasks[0]
+	task, fn, err := r.resolveTask(ctx, rs.Spec.Addon.Name, ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	vars := jobs.TaskVars(task, ref.Params)
+	if err := checkParams(task, ref.Params, vars); err != nil {
+		return nil, err
+	}
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, rs.Namespace,
+		[]string{rs.Spec.DataSource.Repository.Name}, encryptionOverride(rs))
+	if err != nil {
+		return nil, err
+	}
+	secrets, secretEnv := jobs.SecretParams(task, vars)
+	if err := r.Options.Access.Ensure(ctx, rs.Namespace, r.Options.ServiceAccount); err != nil {
+		return nil, err
+	}
+	job, err := jobs.Build(jobs.Spec{
+		Name:                  JobName(rs.Name),
+		Namespace:             rs.Namespace,
+		Labels:                map[string]string{corev1alpha1.LabelRestoreSession: rs.Name},
+		Function:              fn,
+		Vars:                  vars,
+		RuntimeImage:          r.Options.Image,
+		InstallCommand:        jobs.InstallCommand,
+		ServiceAccount:        r.Options.ServiceAccount,
+		Secrets:               append(repos.Secrets, secrets...),
+		Env:                   append(runtimeEnv(p, repos), secretEnv...),
+		ActiveDeadlineSeconds: deadline(rs),
+	})
+	if err != nil {
+		return nil, jobs.NewProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
+	}
+	job.Annotations = map[string]string{annotationSnapshot: p.snapshot.Name}
+	if err := repos.Attach(ctx, r.Client, rs, job); err != nil {
+		return nil, err
+	}
+	if err := controllerutil.SetControllerReference(rs, job, r.Client.Scheme()); err != nil {
+		return nil, fmt.Errorf("own Job %s: %w", job.Name, err)
+	}
+	return job, nil
+}
+
+// resolveTask finds the restore task of the Addon and its Function.
+func (r *Reconciler) resolveTask(ctx context.Context, addonName, taskName string) (*addonsv1alpha1.Task, *addonsv1alpha1.Function, error) {
+	var addon addonsv1alpha1.Addon
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: addonName}, &addon); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, jobs.NewProblem(corev1alpha1.ReasonAddonNotFound, "Addon %s not found", addonName)
+		}
+		return nil, nil, fmt.Errorf("get Addon %s: %w", addonName, err)
+	}
+	i := slices.IndexFunc(addon.Spec.RestoreTasks, func(t addonsv1alpha1.Task) bool { return t.Name == taskName })
+	if i < 0 {
+		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "Addon %s has no restore task %s", addonName, taskName)
+	}
+	task := &addon.Spec.RestoreTasks[i]
+	var fn addonsv1alpha1.Function
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: task.Function}, &fn); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, jobs.NewProblem(corev1alpha1.ReasonFunctionNotFound,
+				"Function %s of restore task %s/%s not found", task.Function, addonName, taskName)
+		}
+		return nil, nil, fmt.Errorf("get Function %s: %w", task.Function, err)
+	}
+	return task, &fn, nil
+}
+
+// checkParams rejects params the task does not define (most likely a typo
+// that would silently do nothing) and required parameters with no value.
+func checkParams(task *addonsv1alpha1.Task, params, vars map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		if !slices.ContainsFunc(task.Parameters, func(d addonsv1alpha1.ParameterDefinition) bool { return d.Name == name }) {
+			return jobs.NewProblem(corev1alpha1.ReasonUnknownParameter, "restore task %s has no parameter %s", task.Name, name)
+		}
+	}
+	for _, def := range task.Parameters {
+		if def.Required && vars[def.Name] == "" {
+			return jobs.NewProblem(corev1alpha1.ReasonMissingRequiredParameter,
+				"restore task %s needs parameter %s: set it in addon.tasks[0].params", task.Name, def.Name)
+		}
+	}
+	return nil
+}
+
+// encryptionOverride is dataSource.encryptionSecret's name, or "" to use
+// the Repository's own encryption Secret.
+func encryptionOverride(rs *corev1alpha1.RestoreSession) string {
+	if s := rs.Spec.DataSource.EncryptionSecret; s != nil {
+		return s.Name
+	}
+	return ""
+}
+
+// deadline is the Job's activeDeadlineSeconds: the restoreTimeout.
+func deadline(rs *corev1alpha1.RestoreSession) *int64 {
+	t := rs.Spec.RestoreTimeout
+	if t == nil || t.Duration <= 0 {
+		return nil
+	}
+	return ptr.To(int64(max(t.Seconds(), 1)))
+}
+
+// runtimeEnv is the KEEPSAKE_* environment `keepsake run restore` reads:
+// the component and restic snapshot, the target, the repository and where
+// to report. No value is secret: secrets are files the repository spec
+// points at.
+func runtimeEnv(p *pass, repos *jobs.Repositories) []corev1.EnvVar {
+	target := p.rs.Spec.Target
+	if target.Namespace == "" {
+		target.Namespace = p.rs.Namespace
+	}
+	return []corev1.EnvVar{
+		{Name: "KEEPSAKE_COMPONENT", Value: p.component},
+		{Name: "KEEPSAKE_SNAPSHOT", Value: p.resticID},
+		{Name: "KEEPSAKE_TARGET_GROUP", Value: target.APIGroup},
+		{Name: "KEEPSAKE_TARGET_KIND", Value: target.Kind},
+		{Name: "KEEPSAKE_TARGET_NAME", Value: target.Name},
+		{Name: "KEEPSAKE_TARGET_NAMESPACE", Value: target.Namespace},
+		{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},
+		{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
+		{Name: "KEEPSAKE_REPORT_TO", Value: "kubernetes"},
+		{Name: "KEEPSAKE_NAMESPACE", Value: p.rs.Namespace},
+		{Name: "KEEPSAKE_RESTORE_SESSION", Value: p.rs.Name},
+	}
+}
+
+// envValue is the value of variable name in the Job's task container.
+func envValue(job *batchv1.Job, name string) string {
+	for _, c := range job.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == name {
+				return e.Value
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,145 @@
+package restoresession
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+)
+
+// Reconciler drives RestoreSessions to Succeeded, Failed or Invalid.
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads Jobs past the cache, so a Job created just before a
+	// restart is found rather than created twice.
+	APIReader client.Reader
+	// Events records what users should see in `kubectl describe`.
+	Events events.EventRecorder
+	// Options are the image and ServiceAccount of the Jobs.
+	Options Options
+}
+
+// pass is one reconciliation of one RestoreSession, filled in step by step.
+type pass struct {
+	rs  *corev1alpha1.RestoreSession
+	now metav1.Time
+	// snapshot is the resolved Snapshot; component and resticID what of it
+	// the Job restores.
+	snapshot  *storagev1alpha1.Snapshot
+	component string
+	resticID  string
+	job       *batchv1.Job
+}
+
+// step is one stage of a pass. It returns a non-nil result to stop the pass
+// with that result.
+type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
+
+// Reconcile runs the RestoreSession's steps and records the outcome in its
+// status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var rs corev1alpha1.RestoreSession
+	if err := r.Client.Get(ctx, req.NamespacedName, &rs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rs.DeletionTimestamp.IsZero() || rs.IsFinished() {
+		return ctrl.Result{}, nil
+	}
+	// The status is patched only if nobody changed the RestoreSession since
+	// it was read (the Job's pods write status.components): a stale pass
+	// must neither undo their report nor turn a finished restore back to
+	// Running. On a conflict the RestoreSession is read again.
+	patcher := status.NewLockingPatcher(&rs)
+	p := &pass{rs: &rs, now: metav1.Now()}
+	result, err := r.run(ctx, p)
+	if _, perr := patcher.Patch(ctx, r.Client, &rs); perr != nil {
+		if err == nil && apierrors.IsConflict(perr) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	return result, err
+}
+
+// run goes through the steps in the order of DESIGN.md's restore flow. Once
+// the Job exists only the Job is followed: resolving "latest" again could
+// name a newer Snapshot than the one the Job restores.
+func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
+	job, err := r.findJob(ctx, p.rs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	steps := []step{r.resolveSnapshot, r.selectComponent, r.ensureJob, r.trackJob}
+	if job != nil {
+		steps = []step{r.adoptJob(job), r.trackJob}
+	}
+	for _, s := range steps {
+		result, err := s(ctx, p)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if result != nil {
+			return *result, nil
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// invalid ends a RestoreSession whose spec cannot work: the user fixes it
+// and creates a new one, so it is not requeued. condType, the condition of
+// the step that found the problem, gets the reason too.
+func (r *Reconciler) invalid(p *pass, condType, reason string, err error) *ctrl.Result {
+	status.Set(&p.rs.Status.Conditions, p.rs.Generation, condType, false, reason, err.Error())
+	return r.end(p, corev1alpha1.RestoreInvalid, reason, err)
+}
+
+// fail ends a RestoreSession whose restore failed.
+func (r *Reconciler) fail(p *pass, reason string, err error) *ctrl.Result {
+	return r.end(p, corev1alpha1.RestoreFailed, reason, err)
+}
+
+// snapshotFailed ends a RestoreSession that cannot start for a reason
+// outside its spec: its Snapshot failed or never came.
+func (r *Reconciler) snapshotFailed(p *pass, reason string, err error) *ctrl.Result {
+	status.Set(&p.rs.Status.Conditions, p.rs.Generation, corev1alpha1.ConditionSnapshotResolved, false, reason, err.Error())
+	return r.fail(p, reason, err)
+}
+
+// end records a final unsuccessful phase in the RestoreSucceeded condition
+// and a Warning Event.
+func (r *Reconciler) end(p *pass, phase corev1alpha1.RestoreSessionPhase, reason string, err error) *ctrl.Result {
+	p.rs.Status.Phase = phase
+	status.Set(&p.rs.Status.Conditions, p.rs.Generation, corev1alpha1.ConditionRestoreSucceeded, false, reason, err.Error())
+	// A nil *Job in the related interface would not be nil: pass none.
+	var related runtime.Object
+	if p.job != nil {
+		related = p.job
+	}
+	r.Events.Eventf(p.rs, related, corev1.EventTypeWarning, reason, "Restore", "%s", err.Error())
+	return &ctrl.Result{}
+}
+
+// setCondition sets one condition and records an Event when its status or
+// reason changes.
+func (r *Reconciler) setCondition(p *pass, condType string, ok bool, reason, msg string) {
+	evType := corev1.EventTypeNormal
+	if !ok {
+		evType = corev1.EventTypeWarning
+	}
+	if status.Set(&p.rs.Status.Conditions, p.rs.Generation, condType, ok, reason, msg) {
+		r.Events.Eventf(p.rs, nil, evType, reason, "Restore", "%s", msg)
+	}
+}

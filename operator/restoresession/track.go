@@ -1,0 +1,128 @@
+package restoresession
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+)
+
+// trackJob ends the RestoreSession when its Job ends: Succeeded when it
+// completed, Failed (RestoreTimeout past its deadline) when it failed. Until
+// then the Job's changes, and the status reports of its pods, wake it.
+func (r *Reconciler) trackJob(_ context.Context, p *pass) (*ctrl.Result, error) {
+	done, failed := jobOutcome(p.job)
+	switch {
+	case failed != nil:
+		return r.finishFailed(p, failed), nil
+	case done == nil:
+		return &ctrl.Result{}, nil
+	}
+	setDuration(p, done)
+	if msg := componentErrors(p.rs); msg != "" {
+		// The Job exited 0 yet the runtime reported a failed component:
+		// the runtime's report wins over a success.
+		return r.fail(p, corev1alpha1.ReasonRestoreFailed, fmt.Errorf("restore Job %s completed but %s", p.job.Name, msg)), nil
+	}
+	finishComponents(p.rs, storagev1alpha1.ComponentSucceeded, "")
+	p.rs.Status.Phase = corev1alpha1.RestoreSucceeded
+	msg := fmt.Sprintf("Job %s restored Snapshot %s in %s", p.job.Name, p.rs.Status.Snapshot, p.rs.Status.Duration)
+	status.Set(&p.rs.Status.Conditions, p.rs.Generation, corev1alpha1.ConditionRestoreSucceeded, true,
+		corev1alpha1.ReasonRestoreCompleted, msg)
+	r.Events.Eventf(p.rs, p.job, corev1.EventTypeNormal, corev1alpha1.ReasonRestoreCompleted, "Restore", "%s", msg)
+	return &ctrl.Result{}, nil
+}
+
+// finishFailed fails the RestoreSession with the most readable message:
+// the components' errors the runtime reported, else the Job's condition.
+func (r *Reconciler) finishFailed(p *pass, cond *batchv1.JobCondition) *ctrl.Result {
+	setDuration(p, cond)
+	reason := corev1alpha1.ReasonRestoreFailed
+	err := fmt.Errorf("restore Job %s failed: %s: %s", p.job.Name, cond.Reason, cond.Message)
+	if msg := componentErrors(p.rs); msg != "" {
+		err = fmt.Errorf("restore Job %s failed: %s", p.job.Name, msg)
+	}
+	if cond.Reason == batchv1.JobReasonDeadlineExceeded {
+		reason = corev1alpha1.ReasonRestoreTimeout
+		err = fmt.Errorf("restore Job %s ran longer than its activeDeadlineSeconds (restoreTimeout %s)",
+			p.job.Name, timeoutString(p.rs))
+	}
+	finishComponents(p.rs, storagev1alpha1.ComponentFailed, err.Error())
+	return r.fail(p, reason, err)
+}
+
+// jobOutcome returns the Job's true Complete or Failed condition.
+func jobOutcome(job *batchv1.Job) (done, failed *batchv1.JobCondition) {
+	for i, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			done = &job.Status.Conditions[i]
+		case batchv1.JobFailed:
+			failed = &job.Status.Conditions[i]
+		}
+	}
+	return done, failed
+}
+
+// componentErrors joins the errors of the components the runtime reported
+// Failed, e.g. "component db: connection refused"; "" when none did.
+func componentErrors(rs *corev1alpha1.RestoreSession) string {
+	var msgs []string
+	for _, name := range slices.Sorted(maps.Keys(rs.Status.Components)) {
+		c := rs.Status.Components[name]
+		if c.Phase == storagev1alpha1.ComponentFailed && c.Error != "" {
+			msgs = append(msgs, fmt.Sprintf("component %s: %s", name, c.Error))
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// finishComponents gives the components the runtime left unfinished the
+// Job's outcome; what the runtime reported stands.
+func finishComponents(rs *corev1alpha1.RestoreSession, phase storagev1alpha1.ComponentPhase, msg string) {
+	for name, c := range rs.Status.Components {
+		if c.Phase == storagev1alpha1.ComponentSucceeded || c.Phase == storagev1alpha1.ComponentFailed {
+			continue
+		}
+		c.Phase = phase
+		if phase == storagev1alpha1.ComponentFailed && c.Error == "" {
+			c.Error = msg
+		}
+		rs.Status.Components[name] = c
+	}
+}
+
+// setDuration records how long the Job ran: from its start to the
+// transition of its final condition.
+func setDuration(p *pass, end *batchv1.JobCondition) {
+	start := p.job.CreationTimestamp.Time
+	if p.job.Status.StartTime != nil {
+		start = p.job.Status.StartTime.Time
+	}
+	stop := p.now.Time
+	if !end.LastTransitionTime.IsZero() {
+		stop = end.LastTransitionTime.Time
+	}
+	p.rs.Status.Duration = stop.Sub(start).Round(time.Second).String()
+}
+
+// timeoutString is the restoreTimeout for messages.
+func timeoutString(rs *corev1alpha1.RestoreSession) string {
+	if rs.Spec.RestoreTimeout == nil {
+		return "unset"
+	}
+	return rs.Spec.RestoreTimeout.Duration.String()
+}
