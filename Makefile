@@ -26,6 +26,15 @@ DEBIAN_PACKAGES := etcd-server influxdb influxdb-client containerd runc \
 GO_TOOLS := controller-gen restic minio staticcheck protoc-gen-go protoc-gen-go-grpc
 # Kubernetes components built from test/tools/kubernetes into ./bin.
 K8S_TOOLS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
+# helm, built from its own tools module test/tools/helm (its k8s.io/* versions
+# are not ours), with the version and Kubernetes version its release build sets.
+HELM_MOD := test/tools/helm/go.mod test/tools/helm/go.sum
+HELM_VERSION := $(shell awk '{for (i = 1; i < NF; i++) if ($$i == "helm.sh/helm/v3") print $$(i+1)}' test/tools/helm/go.mod)
+HELM_K8S_MINOR := $(word 2,$(subst ., ,$(shell awk '$$1 == "k8s.io/client-go" {print $$2}' test/tools/helm/go.mod)))
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR)
+GO_TOOLS += helm
 
 # The local cluster's tools and targets; included before the rules below
 # use CLUSTER_TOOLS (make expands prerequisites as it reads them).
@@ -44,15 +53,18 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: generate
-generate: debian-packages $(addprefix $(BIN)/,controller-gen protoc-gen-go protoc-gen-go-grpc) ## Generate deepcopy code, CRDs (charts/keepsake/crds) and the driver protocol's Go code.
+generate: debian-packages $(addprefix $(BIN)/,controller-gen protoc-gen-go protoc-gen-go-grpc) ## Generate deepcopy code, CRDs (charts/keepsake/crds), the operator's RBAC (charts/keepsake/files) and the driver protocol's Go code.
 	$(BIN)/controller-gen object paths=./apis/...
 	$(BIN)/controller-gen crd paths=./apis/... output:crd:artifacts:config=charts/keepsake/crds
+	$(BIN)/controller-gen rbac:roleName=keepsake-operator paths=./operator/... output:rbac:stdout > charts/keepsake/files/operator-role.yaml
 	protoc --plugin=protoc-gen-go=$(BIN)/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/protoc-gen-go-grpc \
 		--proto_path=addons/sdk/proto driver.proto \
 		--go_out=addons/sdk/proto --go_opt=paths=source_relative \
 		--go-grpc_out=addons/sdk/proto --go-grpc_opt=paths=source_relative
 
 GENERATED := ':(glob)apis/**/zz_generated.deepcopy.go' charts/keepsake/crds ':(glob)addons/sdk/proto/*.pb.go'
+# The operator's ClusterRole rules, from the reconcilers' RBAC markers; the chart reads them.
+GENERATED += charts/keepsake/files/operator-role.yaml
 
 .PHONY: verify-generated
 verify-generated: generate ## Fail when generated files differ from what is committed.
@@ -131,6 +143,9 @@ $(BIN)/protoc-gen-go: $(TOOLS_MOD)
 	cd test/tools && go build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
 $(BIN)/protoc-gen-go-grpc: $(TOOLS_MOD)
 	cd test/tools && go build -o $@ google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+$(BIN)/helm: $(HELM_MOD)
+	cd test/tools/helm && CGO_ENABLED=0 go build -ldflags "$(HELM_LDFLAGS)" -o $@ helm.sh/helm/v3/cmd/helm
 
 $(addprefix $(BIN)/,$(K8S_TOOLS)): $(K8S_MOD)
 	cd test/tools/kubernetes && go build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
