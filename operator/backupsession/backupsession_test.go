@@ -3,15 +3,20 @@ package backupsession_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
@@ -114,6 +119,7 @@ func TestBackupSucceedsOnce(t *testing.T) {
 	checkJob(t, bks, job)
 
 	env.RestartManager(t)
+	recordResult(t, bks, "")
 	finishJob(t, job, "")
 	waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupCompleted)
 	if jobs := jobsOf(t, bks); len(jobs) != 1 {
@@ -122,8 +128,9 @@ func TestBackupSucceedsOnce(t *testing.T) {
 	if bks.Status.CompletionTime == nil || bks.Status.Duration == "" {
 		t.Errorf("completionTime %v, duration %q: want both set", bks.Status.CompletionTime, bks.Status.Duration)
 	}
-	if snap := getSnapshot(t, bks); snap.Status.Phase != storagev1alpha1.SnapshotSucceeded {
-		t.Errorf("Snapshot phase = %s, want Succeeded", snap.Status.Phase)
+	if snap := getSnapshot(t, bks); snap.Status.Phase != storagev1alpha1.SnapshotSucceeded ||
+		snap.Status.Components[taskName].ResticSnapshotID != "0123abcd" {
+		t.Errorf("Snapshot status = %s, want Succeeded with the runtime's result", mustJSON(snap.Status))
 	}
 	if got := bks.Status.Snapshots[0].Phase; got != storagev1alpha1.SnapshotSucceeded {
 		t.Errorf("status.snapshots[0].phase = %s, want Succeeded", got)
@@ -227,6 +234,10 @@ func checkEnv(t *testing.T, bks *corev1alpha1.BackupSession, env []corev1.EnvVar
 		"KEEPSAKE_TARGET_KIND":      "StatefulSet",
 		"KEEPSAKE_TARGET_NAME":      targetName,
 		"KEEPSAKE_TARGET_NAMESPACE": bks.Namespace,
+		"KEEPSAKE_REPORT_TO":        "kubernetes",
+		"KEEPSAKE_NAMESPACE":        bks.Namespace,
+		"KEEPSAKE_BACKUP_SESSION":   bks.Name,
+		"KEEPSAKE_SECRET":           "authSecret=/keepsake/secrets/" + authSecretName,
 		"KEEPSAKE_REPOSITORY": "name=" + repoName + ",storage=/keepsake/settings/" + repoName + ".json,namespace=" +
 			bks.Namespace + ",directory=" + repo.Spec.Path + ",password-file=/keepsake/secrets/" + secretName + "/RESTIC_PASSWORD",
 	}
@@ -350,6 +361,7 @@ func TestHistoryLimit(t *testing.T) {
 			time.Sleep(time.Second) // distinct creation times
 			env.Create(t, bks)
 		}
+		recordResult(t, bks, "")
 		finishJob(t, getJob(t, bks), "")
 		waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupCompleted)
 	}
@@ -378,4 +390,164 @@ func TestHistoryLimit(t *testing.T) {
 
 func findCondition(conds []metav1.Condition, condType string) *metav1.Condition {
 	return meta.FindStatusCondition(conds, condType)
+}
+
+// TestCompletedJobWithoutResult checks that a Job that completed without
+// the runtime recording a restic snapshot fails the session: a backup
+// nobody can find is not a success.
+func TestCompletedJobWithoutResult(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, nil))
+	bks := firstSession(ns)
+	finishJob(t, getJob(t, bks), "")
+	c := waitPhase(t, bks, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonResultMissing)
+	if !strings.Contains(c.Message, repoName) {
+		t.Errorf("message %q does not name the repository", c.Message)
+	}
+	if snap := getSnapshot(t, bks); snap.Status.Phase != storagev1alpha1.SnapshotFailed {
+		t.Errorf("Snapshot phase = %s, want Failed", snap.Status.Phase)
+	}
+}
+
+// TestFailureSaysWhy checks that a failed Job fails the session with the
+// error the runtime recorded, not the Job controller's "backoff limit".
+func TestFailureSaysWhy(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, nil))
+	bks := firstSession(ns)
+	recordResult(t, bks, "dump: authorization failed")
+	finishJob(t, getJob(t, bks), "BackoffLimitExceeded")
+	c := waitPhase(t, bks, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupFailed)
+	if !strings.Contains(c.Message, "authorization failed") || !strings.Contains(c.Message, repoName) {
+		t.Errorf("message %q does not carry the runtime's error and repository", c.Message)
+	}
+}
+
+// TestJobAccess checks the ServiceAccount the Jobs run as and its Role.
+func TestJobAccess(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, nil))
+	bks := firstSession(ns)
+	job := getJob(t, bks)
+	if got := job.Spec.Template.Spec.ServiceAccountName; got != access.DefaultServiceAccount {
+		t.Fatalf("Job runs as %q", got)
+	}
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: ns, Name: access.DefaultServiceAccount}
+	var sa corev1.ServiceAccount
+	var role rbacv1.Role
+	var binding rbacv1.RoleBinding
+	for _, o := range []client.Object{&sa, &role, &binding} {
+		if err := env.Client.Get(ctx, key, o); err != nil {
+			t.Fatalf("%T: %v", o, err)
+		}
+	}
+	if mustJSON(role.Rules) != mustJSON(access.Rules()) {
+		t.Errorf("Role rules = %s", mustJSON(role.Rules))
+	}
+	if binding.RoleRef.Name != role.Name || len(binding.Subjects) != 1 || binding.Subjects[0].Name != sa.Name {
+		t.Errorf("RoleBinding = %s", mustJSON(binding))
+	}
+	for _, rule := range role.Rules {
+		if slices.Contains(rule.Resources, "secrets") || slices.Contains(rule.Verbs, "*") {
+			t.Errorf("Role grants %v on %v", rule.Verbs, rule.Resources)
+		}
+	}
+	// The Job's identity can record its result but not, say, delete the
+	// BackupSession or create Jobs.
+	review := func(verb, group, resource, sub string) bool {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: "system:serviceaccount:" + ns + ":" + sa.Name,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: ns, Verb: verb, Group: group, Resource: resource, Subresource: sub,
+			},
+		}}
+		if err := env.Client.Create(ctx, sar); err != nil {
+			t.Fatal(err)
+		}
+		return sar.Status.Allowed
+	}
+	testenv.Eventually(t, func(context.Context) (bool, string) {
+		ok := review("patch", "storage.keepsake.dev", "snapshots", "status")
+		return ok, "the Job cannot patch Snapshot status"
+	})
+	if review("delete", "core.keepsake.dev", "backupsessions", "") || review("create", "batch", "jobs", "") ||
+		review("get", "", "secrets", "") {
+		t.Error("the Job's ServiceAccount may do more than it needs")
+	}
+}
+
+// TestRetention checks that after a success each repository with a
+// RetentionPolicy gets one retention Job carrying the policy, that
+// RetentionApplied follows it, and that Failed Snapshots beyond
+// failedSnapshots.last are deleted.
+func TestRetention(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, &storagev1alpha1.RetentionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "keep-two"},
+		Spec: storagev1alpha1.RetentionPolicySpec{
+			MaxRetentionPeriod:  "30d",
+			SuccessfulSnapshots: &storagev1alpha1.SuccessfulSnapshotsKeepPolicy{Last: ptr.To[int32](2)},
+			FailedSnapshots:     &storagev1alpha1.FailedSnapshotsKeepPolicy{Last: ptr.To[int32](1)},
+		},
+	})
+	bc := config(ns, addonName, nil)
+	bc.Spec.Backends[0].RetentionPolicy = &storagev1alpha1.ObjectReference{Name: "keep-two"}
+	env.Create(t, bc)
+	bks := firstSession(ns)
+	job := getJob(t, bks)
+	for i := range 3 {
+		failed := &storagev1alpha1.Snapshot{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("old-failed-%d", i)},
+			Spec:       storagev1alpha1.SnapshotSpec{Repository: repoName},
+		}
+		env.Create(t, failed)
+		failed.Status.Phase = storagev1alpha1.SnapshotFailed
+		if err := env.Client.Status().Update(context.Background(), failed); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // distinct creation times
+	}
+	recordResult(t, bks, "")
+	finishJob(t, job, "")
+	waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionRetentionApplied, corev1alpha1.ReasonRetentionRunning)
+
+	var retention batchv1.Job
+	key := client.ObjectKey{Namespace: ns, Name: backupsession.RetentionJobName(bks.Name, repoName)}
+	if err := env.Client.Get(context.Background(), key, &retention); err != nil {
+		t.Fatal(err)
+	}
+	env0 := map[string]string{}
+	for _, e := range retention.Spec.Template.Spec.Containers[0].Env {
+		env0[e.Name] = e.Value
+	}
+	if env0["KEEPSAKE_KEEP_LAST"] != "2" || env0["KEEPSAKE_KEEP_WITHIN"] != "30d" || env0["KEEPSAKE_NAMESPACE"] != ns ||
+		!strings.HasPrefix(env0["KEEPSAKE_REPOSITORY"], "name="+repoName+",") || env0["KEEPSAKE_KEEP_DAILY"] != "" {
+		t.Errorf("retention Job env = %v", env0)
+	}
+	if got := retention.Spec.Template.Spec.Containers[0].Command; !slices.Equal(got, backupsession.RetentionCommand) {
+		t.Errorf("retention Job runs %v", got)
+	}
+	finishJob(t, &retention, "")
+	waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionRetentionApplied, corev1alpha1.ReasonRetentionSucceeded)
+
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		var list storagev1alpha1.SnapshotList
+		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		var names []string
+		for _, s := range list.Items {
+			if s.DeletionTimestamp.IsZero() {
+				names = append(names, s.Name)
+			}
+		}
+		sort.Strings(names)
+		want := []string{bks.Name + "-" + repoName, "old-failed-2"}
+		return slices.Equal(names, want), fmt.Sprintf("Snapshots %v, want %v", names, want)
+	})
 }

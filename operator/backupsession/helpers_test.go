@@ -38,6 +38,7 @@ const (
 	storageName     = "local"
 	targetName      = "db"
 	secretName      = "restic-password"
+	authSecretName  = "db-auth"
 	sessionName     = "frequent"
 	repoName        = "db-repo"
 	configName      = "db-backup"
@@ -66,6 +67,7 @@ func createCatalog(t *testing.T) {
 					Parameters: []addonsv1alpha1.ParameterDefinition{
 						{Name: "url"},
 						{Name: "databases", Default: ptr.To("all")},
+						{Name: "authSecret", Type: addonsv1alpha1.ParameterSecret},
 					},
 				}}},
 			},
@@ -124,7 +126,7 @@ func config(ns, addon string, mutate func(*corev1alpha1.Session)) *corev1alpha1.
 			ConcurrencyPolicy: batchv1.ForbidConcurrent,
 		},
 		Addon: corev1alpha1.AddonInfo{Name: addon, Tasks: []corev1alpha1.TaskReference{{
-			Name: taskName, Params: map[string]string{"url": "http://db:8086"},
+			Name: taskName, Params: map[string]string{"url": "http://db:8086", "authSecret": authSecretName},
 		}}},
 		Repositories: []corev1alpha1.RepositoryInfo{{
 			Name: repoName, Backend: "main", Directory: "db",
@@ -224,6 +226,30 @@ func finishJob(t *testing.T, job *batchv1.Job, failReason string) {
 			}
 		}
 		if err := testenv.Default.Client.Status().Update(ctx, job); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+}
+
+// recordResult plays the runtime: it records in the session's Snapshot a
+// component that succeeded with a restic snapshot, or failed with errMsg.
+func recordResult(t *testing.T, bks *corev1alpha1.BackupSession, errMsg string) {
+	t.Helper()
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		snap := &storagev1alpha1.Snapshot{}
+		key := client.ObjectKey{Namespace: bks.Namespace, Name: backupsession.SnapshotName(bks.Name, repoName)}
+		if err := testenv.Default.Client.Get(ctx, key, snap); err != nil {
+			return false, err.Error()
+		}
+		c := storagev1alpha1.ComponentStatus{Phase: storagev1alpha1.ComponentSucceeded, ResticSnapshotID: "0123abcd", SizeBytes: 42}
+		snap.Status.Phase = storagev1alpha1.SnapshotSucceeded
+		if errMsg != "" {
+			c = storagev1alpha1.ComponentStatus{Phase: storagev1alpha1.ComponentFailed, Error: errMsg}
+			snap.Status.Phase = storagev1alpha1.SnapshotFailed
+		}
+		snap.Status.Components = map[string]storagev1alpha1.ComponentStatus{taskName: c}
+		if err := testenv.Default.Client.Status().Update(ctx, snap); err != nil {
 			return false, err.Error()
 		}
 		return true, ""

@@ -50,11 +50,16 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 
 // findJob returns the session's Job, or nil when there is none yet.
 func (r *Reconciler) findJob(ctx context.Context, bks *corev1alpha1.BackupSession) (*batchv1.Job, error) {
-	key := client.ObjectKey{Namespace: bks.Namespace, Name: JobName(bks.Name)}
+	return r.getJob(ctx, bks.Namespace, JobName(bks.Name))
+}
+
+// getJob returns a Job, or nil when there is none. It looks past the cache
+// too, which may not hold a Job created just before a restart.
+func (r *Reconciler) getJob(ctx context.Context, ns, name string) (*batchv1.Job, error) {
+	key := client.ObjectKey{Namespace: ns, Name: name}
 	var job batchv1.Job
 	err := r.Client.Get(ctx, key, &job)
 	if apierrors.IsNotFound(err) {
-		// The cache may not hold a Job created just before a restart.
 		err = r.APIReader.Get(ctx, key, &job)
 	}
 	if apierrors.IsNotFound(err) {

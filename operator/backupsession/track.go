@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,9 +21,10 @@ import (
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 )
 
-// trackJob ends the session when its Job ends: Succeeded when it completed,
-// Failed (BackupTimeout past its deadline) when it failed. Snapshots the
-// runtime left unfinished get the Job's outcome.
+// trackJob ends the session when its Job ends. The runtime records each
+// repository's result in its Snapshot; the session Succeeded only when the
+// Job completed and every Snapshot holds a restic snapshot. A failed Job
+// fails the session with the runtime's own error when it left one.
 func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	done, failed := jobOutcome(p.job)
 	if done == nil && failed == nil {
@@ -30,8 +33,13 @@ func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error
 	if failed != nil {
 		return r.finishFailed(ctx, p, failed)
 	}
-	if err := r.finishSnapshots(ctx, p, nil); err != nil {
+	problems, err := r.finishSnapshots(ctx, p, errors.New("the backup Job completed without recording a restic snapshot"))
+	if err != nil {
 		return nil, err
+	}
+	if len(problems) > 0 {
+		return r.fail(p, corev1alpha1.ReasonResultMissing,
+			fmt.Errorf("backup Job %s completed, but %s", p.job.Name, strings.Join(problems, "; "))), nil
 	}
 	p.bks.SetSucceeded(p.now)
 	setDuration(p.bks)
@@ -40,7 +48,8 @@ func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error
 	return &ctrl.Result{}, nil
 }
 
-// finishFailed fails the session and its unfinished Snapshots.
+// finishFailed fails the session and its unfinished Snapshots, saying why
+// in the runtime's words when it recorded them.
 func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.JobCondition) (*ctrl.Result, error) {
 	reason := corev1alpha1.ReasonBackupFailed
 	err := fmt.Errorf("backup Job %s failed: %s: %s", p.job.Name, cond.Reason, cond.Message)
@@ -51,8 +60,12 @@ func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.Jo
 		status.Set(&p.bks.Status.Conditions, p.bks.Generation, corev1alpha1.ConditionDeadlineExceeded, true,
 			corev1alpha1.ReasonBackupTimeout, err.Error())
 	}
-	if serr := r.finishSnapshots(ctx, p, err); serr != nil {
+	problems, serr := r.finishSnapshots(ctx, p, err)
+	if serr != nil {
 		return nil, serr
+	}
+	if reason == corev1alpha1.ReasonBackupFailed && len(problems) > 0 {
+		err = fmt.Errorf("backup Job %s failed: %s", p.job.Name, strings.Join(problems, "; "))
 	}
 	return r.fail(p, reason, err), nil
 }
@@ -73,64 +86,89 @@ func jobOutcome(job *batchv1.Job) (done, failed *batchv1.JobCondition) {
 	return done, failed
 }
 
-// finishSnapshots gives each Snapshot of the session the Job's outcome,
-// failed when jobErr is set. The runtime's own result stands, except that a
-// failed Job never leaves a Snapshot Succeeded.
-func (r *Reconciler) finishSnapshots(ctx context.Context, p *pass, jobErr error) error {
+// finishSnapshots settles each Snapshot of the session once its Job ended:
+// a Snapshot the runtime recorded as Succeeded, with a restic snapshot,
+// stays so (the data is stored, whatever else failed); any other fails,
+// with the runtime's error if it recorded one, else with jobErr. It
+// returns one line per failed Snapshot.
+func (r *Reconciler) finishSnapshots(ctx context.Context, p *pass, jobErr error) ([]string, error) {
 	var errs []error
+	var problems []string
 	for i, ref := range p.bks.Status.Snapshots {
-		phase, err := r.finishSnapshot(ctx, p.bks.Namespace, ref.Name, jobErr)
+		phase, msg, err := r.finishSnapshot(ctx, p.bks.Namespace, ref.Name, jobErr)
 		errs = append(errs, err)
-		p.bks.Status.Snapshots[i].Phase = phase
+		if err == nil {
+			p.bks.Status.Snapshots[i].Phase = phase
+		}
+		if msg != "" {
+			problems = append(problems, fmt.Sprintf("repository %s: %s", ref.Repository, msg))
+		}
 	}
-	return errors.Join(errs...)
+	return problems, errors.Join(errs...)
 }
 
-func (r *Reconciler) finishSnapshot(ctx context.Context, ns, name string, jobErr error) (storagev1alpha1.SnapshotPhase, error) {
+// finishSnapshot settles one Snapshot; msg says why it failed.
+func (r *Reconciler) finishSnapshot(ctx context.Context, ns, name string, jobErr error) (phase storagev1alpha1.SnapshotPhase, msg string, err error) {
 	var snap storagev1alpha1.Snapshot
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &snap); err != nil {
-		return "", client.IgnoreNotFound(fmt.Errorf("get Snapshot %s: %w", name, err))
+		if apierrors.IsNotFound(err) {
+			return storagev1alpha1.SnapshotFailed, "Snapshot " + name + " was deleted", nil
+		}
+		return "", "", fmt.Errorf("get Snapshot %s: %w", name, err)
+	}
+	st := &snap.Status
+	if st.Phase == storagev1alpha1.SnapshotSucceeded && stored(st) {
+		return st.Phase, "", nil
+	}
+	msg = componentErrors(st)
+	if msg == "" {
+		msg = jobErr.Error()
 	}
 	patcher := status.NewLockingPatcher(&snap)
-	st := &snap.Status
-	switch {
-	case jobErr != nil && st.Phase != storagev1alpha1.SnapshotFailed:
-		st.Phase = storagev1alpha1.SnapshotFailed
+	st.Phase = storagev1alpha1.SnapshotFailed
+	if c := meta.FindStatusCondition(st.Conditions, storagev1alpha1.ConditionBackupCompleted); c == nil || c.Status != metav1.ConditionFalse {
 		status.Set(&st.Conditions, snap.Generation, storagev1alpha1.ConditionBackupCompleted, false,
-			corev1alpha1.ReasonBackupFailed, jobErr.Error())
-	case jobErr == nil && st.Phase != storagev1alpha1.SnapshotSucceeded && st.Phase != storagev1alpha1.SnapshotFailed:
-		st.Phase = storagev1alpha1.SnapshotSucceeded
-		status.Set(&st.Conditions, snap.Generation, storagev1alpha1.ConditionBackupCompleted, true,
-			storagev1alpha1.ReasonBackupSucceeded, "the backup Job completed")
+			corev1alpha1.ReasonBackupFailed, msg)
 	}
-	if st.SnapshotTime == nil && st.Phase == storagev1alpha1.SnapshotSucceeded {
-		st.SnapshotTime = &metav1.Time{Time: snap.CreationTimestamp.Time}
+	_, err = patcher.Patch(ctx, r.Client, &snap)
+	return st.Phase, msg, err
+}
+
+// stored reports whether every component of a Snapshot holds a restic
+// snapshot.
+func stored(st *storagev1alpha1.SnapshotStatus) bool {
+	if len(st.Components) == 0 {
+		return false
 	}
-	_, err := patcher.Patch(ctx, r.Client, &snap)
-	return st.Phase, err
+	for _, c := range st.Components {
+		if c.Phase != storagev1alpha1.ComponentSucceeded || c.ResticSnapshotID == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// componentErrors joins the errors the runtime recorded, by component.
+func componentErrors(st *storagev1alpha1.SnapshotStatus) string {
+	names := make([]string, 0, len(st.Components))
+	for name, c := range st.Components {
+		if c.Error != "" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	msgs := make([]string, 0, len(names))
+	for _, name := range names {
+		msgs = append(msgs, name+": "+st.Components[name].Error)
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // pruneHistory deletes the oldest finished BackupSessions of the same
 // configuration and session beyond its sessionHistoryLimit; their Jobs and
 // settings go with them; their Snapshots stay.
 func (r *Reconciler) pruneHistory(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	var bc corev1alpha1.BackupConfiguration
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.bks.Namespace, Name: p.bks.Spec.BackupConfiguration}, &bc)
-	if apierrors.IsNotFound(err) {
-		return &ctrl.Result{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get BackupConfiguration %s: %w", p.bks.Spec.BackupConfiguration, err)
-	}
-	limit := -1
-	for _, s := range bc.Spec.Sessions {
-		if s.Name == p.bks.Spec.Session {
-			limit = int(s.SessionHistoryLimit)
-		}
-	}
-	if limit < 0 {
-		return &ctrl.Result{}, nil
-	}
+	limit := int(p.session.SessionHistoryLimit)
 	siblings, err := r.siblings(ctx, p.bks)
 	if err != nil {
 		return nil, err
@@ -176,7 +214,7 @@ func (r *Reconciler) deleteSession(ctx context.Context, b *corev1alpha1.BackupSe
 			return fmt.Errorf("delete %T %s: %w", o, o.GetName(), err)
 		}
 	}
-	err := r.Client.Delete(ctx, b, client.PropagationPolicy(metav1.DeletePropagationOrphan))
+	err := r.Client.Delete(ctx, b, client.PropagationPolicy(metav1.DeletePropagationBackground))
 	if client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("delete BackupSession %s: %w", b.Name, err)
 	}

@@ -60,6 +60,10 @@ const (
 	ReasonPreviousSessionRunning = "PreviousSessionRunning"
 	ReasonRetentionSucceeded     = "RetentionSucceeded"
 	ReasonRetentionFailed        = "RetentionFailed"
+	ReasonRetentionRunning       = "RetentionRunning"
+	// ReasonResultMissing: the Job ended without recording a snapshot
+	// for every repository, so the backup cannot be trusted.
+	ReasonResultMissing = "ResultMissing"
 )
 
 // BackupSessionStatus is the observed state of a BackupSession.
