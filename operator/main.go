@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+
+	"github.com/go-logr/logr"
 )
 
 // Main is `keepsake operator`: it parses the flags into Options and runs
@@ -19,6 +22,7 @@ func Main(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	var o Options
+	var level slog.Level
 	fs := flag.NewFlagSet("keepsake operator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `serve Prometheus metrics here; "0" disables them`)
@@ -28,6 +32,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.StringVar(&o.Image, "image", "", "keepsake image that trigger and task Jobs run (required)")
 	fs.StringVar(&o.TriggerServiceAccount, "trigger-service-account", "", "ServiceAccount the CronJobs' trigger pods run as")
 	fs.StringVar(&o.JobServiceAccount, "job-service-account", "keepsake-job", "ServiceAccount backup and restore Jobs run as")
+	fs.TextVar(&level, "log-level", slog.LevelInfo, "least severe logs written: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -37,5 +42,6 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	if o.Image == "" {
 		return o, fmt.Errorf("--image is required: the keepsake image Jobs run")
 	}
+	o.Logger = logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return o, nil
 }

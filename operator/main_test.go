@@ -21,6 +21,7 @@ func TestParseFlags(t *testing.T) {
 		"no image":       {args: nil, wantErr: "--image is required"},
 		"stray argument": {args: []string{"--image=k", "now"}, wantErr: `unexpected arguments ["now"]`},
 		"unknown flag":   {args: []string{"--imag=k"}, wantErr: "flag provided but not defined: -imag"},
+		"bad log level":  {args: []string{"--image=k", "--log-level=loud"}, wantErr: `invalid value "loud" for flag -log-level`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -41,5 +42,19 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("parseFlags = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestLogLevel checks that --log-level filters what the operator logs.
+func TestLogLevel(t *testing.T) {
+	var out strings.Builder
+	o, err := parseFlags([]string{"--image=k", "--log-level=warn"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Logger.Info("routine")
+	o.Logger.Error(nil, "broken")
+	if got := out.String(); strings.Contains(got, "routine") || !strings.Contains(got, "broken") {
+		t.Fatalf("at warn level the log holds %q", got)
 	}
 }
