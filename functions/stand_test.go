@@ -68,13 +68,22 @@ type stand struct {
 
 func newStand(t testing.TB) *stand {
 	t.Helper()
-	s := &stand{influx: servers.StartInfluxDB(t, servers.WithAuth()), minio: servers.StartMinIO(t), dir: t.TempDir()}
+	s := newStorageStand(t)
+	s.influx = servers.StartInfluxDB(t, servers.WithAuth())
 	s.api = hyperbytedbtest.Server{URL: s.influx.URL, Username: s.influx.Username, Password: s.influx.Password}
+	s.auth = s.secret(t, "influx-auth", map[string]string{"username": s.influx.Username, "password": s.influx.Password})
+	return s
+}
+
+// newStorageStand is a stand with MinIO only, for runs without a driver
+// (retention, forget).
+func newStorageStand(t testing.TB) *stand {
+	t.Helper()
+	s := &stand{minio: servers.StartMinIO(t), dir: t.TempDir()}
 	s.minio.CreateBucket(t, "backups")
 	s.storage = s.file(t, "storage.json", fmt.Sprintf(
 		`{"provider":"s3","s3":{"endpoint":%q,"bucket":"backups","prefix":"keepsake","forcePathStyle":true}}`, s.minio.Endpoint))
 	s.creds = s.secret(t, "storage-secret", map[string]string{"AWS_ACCESS_KEY_ID": s.minio.AccessKey, "AWS_SECRET_ACCESS_KEY": s.minio.SecretKey})
-	s.auth = s.secret(t, "influx-auth", map[string]string{"username": s.influx.Username, "password": s.influx.Password})
 	return s
 }
 
