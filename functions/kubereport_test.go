@@ -2,6 +2,7 @@ package functions
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/test/servers"
@@ -200,5 +202,68 @@ func TestRestoreSessionReporter(t *testing.T) {
 	err := NewRestoreSessionReporter(c, "default", "missing").Component(ctx, ok)
 	if err == nil || !strings.Contains(err.Error(), `restoresessions.core.keepsake.dev "missing" not found`) {
 		t.Fatalf("report to a missing RestoreSession: %v", err)
+	}
+}
+
+// TestRunReportsToKubernetes runs the keepsake binary as a Job does, with
+// KUBECONFIG standing in for the service account: a backup into two
+// repositories fills their Snapshots, a restore its RestoreSession.
+func TestRunReportsToKubernetes(t *testing.T) {
+	c, api := startKube(t)
+	s := newStand(t)
+	hyperbytedbtest.Mixed(time.Now()).Write(t, s.api)
+	primary, offsite := s.repo(t, "primary"), s.repo(t, "offsite")
+	createSnapshot(t, c, "bks-7-primary", "bks-7", "primary")
+	createSnapshot(t, c, "bks-7-offsite", "bks-7", "offsite")
+	params := s.file(t, "params.json", `{"url": "`+s.influx.URL+`", "authSecret": "influx-auth", "mode": "merge"}`)
+	common := []string{"--driver", filepath.Join(binDir, "hyperbytedb-driver"), "--component", "dump",
+		"--restic", servers.Bin(t, "restic"), "--cache-dir", filepath.Join(s.dir, "cache"), "--params-file", params,
+		"--secret", "authSecret=" + s.auth, "--target-kind", "HyperbytedbCluster", "--target-name", "db", "--target-namespace", "prod",
+		"--report-to", "kubernetes", "--namespace", "default"}
+	env := []string{"KUBECONFIG=" + kubeconfig(t, api)}
+
+	keepsake(t, 0, env, append([]string{"run", "backup", "--repository", specFlag(primary), "--repository", specFlag(offsite),
+		"--backup-session", "bks-7", "--session", "hourly"}, common...)...)
+	for _, spec := range []RepositorySpec{primary, offsite} {
+		snaps := s.snapshots(t, spec)
+		if len(snaps) != 1 || snaps[0].Summary == nil {
+			t.Fatalf("restic snapshots of %s: %+v", spec.Name, snaps)
+		}
+		obj := getSnapshot(t, c, "bks-7-"+spec.Name)
+		size := int64(snaps[0].Summary.TotalBytesProcessed)
+		assertSnapshot(t, obj, storagev1alpha1.SnapshotSucceeded, 1, size, metav1.ConditionTrue, storagev1alpha1.ReasonBackupSucceeded)
+		got := obj.Status.Components["dump"]
+		if got.ResticSnapshotID != snaps[0].ID || got.Path != "/dump" || snaps[0].Paths[0] != "/dump" || got.SizeBytes != size ||
+			got.Driver != "hyperbytedb 0.1.0" || got.Phase != storagev1alpha1.ComponentSucceeded {
+			t.Fatalf("Snapshot %s component %+v; restic has %s with paths %v", obj.Name, got, snaps[0].ID, snaps[0].Paths)
+		}
+	}
+
+	rs := &corev1alpha1.RestoreSession{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "restore-7"},
+		Spec: corev1alpha1.RestoreSessionSpec{
+			Target:     storagev1alpha1.TypedObjectReference{Kind: "HyperbytedbCluster", Name: "db"},
+			DataSource: corev1alpha1.RestoreDataSource{Repository: storagev1alpha1.ObjectReference{Name: "offsite"}},
+			Addon:      corev1alpha1.AddonInfo{Name: "hyperbytedb", Tasks: []corev1alpha1.TaskReference{{Name: "logical-restore"}}},
+		},
+	}
+	if err := c.Create(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	keepsake(t, 0, append(env, "KEEPSAKE_RESTORE_SESSION=restore-7"),
+		append([]string{"run", "restore", "--repository", specFlag(offsite)}, common...)...)
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(rs), rs); err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.Status.Components["dump"]; got.Phase != storagev1alpha1.ComponentSucceeded || got.Error != "" ||
+		!strings.HasSuffix(got.Progress, " restored") || got.Duration == "" {
+		t.Fatalf("RestoreSession component %+v", got)
+	}
+
+	// A report that cannot be recorded fails the run.
+	_, stderr := keepsake(t, 1, env, append([]string{"run", "backup", "--repository", specFlag(primary),
+		"--backup-session", "bks-missing"}, common...)...)
+	if !strings.Contains(stderr, "no Snapshot in namespace default has label core.keepsake.dev/backup-session=bks-missing") {
+		t.Fatalf("backup without its Snapshot: %s", stderr)
 	}
 }
