@@ -41,7 +41,11 @@ const (
 // +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
-// +kubebuilder:rbac:groups=*,resources=*,verbs=get
+// Targets the operator may check by default; the chart's
+// targetReadRules value grants more kinds.
+// +kubebuilder:rbac:groups=apps,resources=statefulsets;deployments;daemonsets,verbs=get
+// +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims,verbs=get
+// +kubebuilder:rbac:groups=hyperbytedb.hyperbyte.cloud,resources=hyperbytedbclusters,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Setup registers the BackupConfiguration reconciler with mgr. A

@@ -82,6 +82,11 @@ func (r *Reconciler) checkTarget(ctx context.Context, p *pass) (*problem, error)
 		if apierrors.IsNotFound(err) {
 			return missing(corev1alpha1.ReasonTargetNotFound, "%s %s not found", t.Kind, key), nil
 		}
+		if apierrors.IsForbidden(err) {
+			return missing(corev1alpha1.ReasonTargetNotAccessible,
+				"the operator may not read %s %s: grant it get on %s.%s (the chart's targetReadRules value)",
+				t.Kind, key, mapping.Resource.Resource, mapping.Resource.Group), nil
+		}
 		return nil, fmt.Errorf("get target %s %s: %w", t.Kind, key, err)
 	}
 	return nil, nil

@@ -96,6 +96,14 @@ func TestInvalidConfigurations(t *testing.T) {
 			wantReason:    corev1alpha1.ReasonTargetNotFound,
 			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
 		},
+		"target the operator may not read": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Target.APIGroup, bc.Spec.Target.Kind = "", "Pod"
+			},
+			wantCondition: corev1alpha1.ConditionTargetFound,
+			wantReason:    corev1alpha1.ReasonTargetNotAccessible,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+		},
 		"missing storage": {
 			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
 				bc.Spec.Backends[0].StorageRef.Name = "no-such-storage"

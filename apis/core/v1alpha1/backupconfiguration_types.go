@@ -184,6 +184,7 @@ const (
 const (
 	ReasonTargetFound              = "TargetFound"
 	ReasonTargetNotFound           = "TargetNotFound"
+	ReasonTargetNotAccessible      = "TargetNotAccessible"
 	ReasonStorageReady             = "StorageReady"
 	ReasonStorageNotReady          = "StorageNotReady"
 	ReasonStorageNotFound          = "StorageNotFound"

@@ -39,7 +39,7 @@ const (
 )
 
 // SnapshotSpec identifies one backup taken into one Repository.
-// +kubebuilder:validation:XValidation:rule="self.repository == oldSelf.repository && (has(self.backupSession) ? self.backupSession : '') == (has(oldSelf.backupSession) ? oldSelf.backupSession : '')",message="repository and backupSession are immutable"
+// +kubebuilder:validation:XValidation:rule="self.repository == oldSelf.repository && has(self.backupSession) == has(oldSelf.backupSession) && (!has(self.backupSession) || self.backupSession == oldSelf.backupSession)",message="repository and backupSession are immutable"
 type SnapshotSpec struct {
 	// Repository is the Repository, in this namespace, holding the data.
 	// +kubebuilder:validation:MinLength=1
