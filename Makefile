@@ -94,7 +94,7 @@ build: ## Build the static binaries (keepsake, drivers) into ./bin.
 ##@ Testing
 
 .PHONY: test
-test: tools vet lint verify-generated ## Run every test (installs what it needs first).
+test: tools build vet lint verify-generated ## Run every test (installs what it needs first).
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-unit
@@ -109,10 +109,8 @@ bench: tools ## Run the benchmarks (ratios against baselines measured in the sam
 ##@ Demo
 
 .PHONY: demo
-demo: tools ## Bring up a local cluster, install Keepsake, back up and restore (not yet).
-	@echo "make demo: not yet. The operator (issue 6) and the local cluster (issue 3) have not landed;"
-	@echo "until they do, 'make test' exercises the APIs against a real kube-apiserver."
-	@exit 2
+demo: tools build ## Bring up the local cluster, install Keepsake with Helm, back up, wipe, restore, verify.
+	KEEPSAKE_DEMO=1 KEEPSAKE_CLUSTER_KEEP=1 go test -count=1 -v -timeout 40m -run '^TestDemo$$' ./test/demo/
 
 ##@ Tools
 

@@ -64,12 +64,15 @@ var recipes = map[string]recipe{
 		env:        []string{defaultPath},
 	},
 	// keepsake is a placeholder until the release image exists: the keepsake
-	// binary (and restic, when given) from whatever paths are passed in.
+	// binary (and restic and the built-in drivers, when given) from whatever
+	// paths are passed in. The operator runs it; Jobs copy keepsake and
+	// restic out of it; the built-in Functions run it for its drivers.
 	"keepsake": {
 		ref: Registry + "/keepsake:dev",
 		files: []imageFile{
 			{source: "keepsake", dst: "/usr/local/bin/keepsake", mode: 0o755},
 			{source: "restic", dst: "/usr/local/bin/restic", mode: 0o755, optional: true},
+			{source: "hyperbytedb-driver", dst: "/usr/local/bin/hyperbytedb-driver", mode: 0o755, optional: true},
 		},
 		entrypoint: []string{"/usr/local/bin/keepsake"},
 		env:        []string{defaultPath},
