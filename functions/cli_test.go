@@ -228,3 +228,31 @@ func TestFanoutDropsFailedReaders(t *testing.T) {
 		t.Fatalf("Write with no readers left: %v", err)
 	}
 }
+
+func TestMatchSnapshots(t *testing.T) {
+	snaps := []restic.Snapshot{{ID: "aa11"}, {ID: "aa22"}, {ID: "bb33"}}
+	tests := map[string]struct {
+		ids            []string // requested IDs
+		found, missing []string // expected split
+		err            string   // expected error substring
+	}{
+		"full and short IDs":     {ids: []string{"aa11", "bb"}, found: []string{"aa11", "bb33"}},
+		"the same one twice":     {ids: []string{"aa11", "aa1"}, found: []string{"aa11"}},
+		"gone already":           {ids: []string{"cc", "aa22"}, found: []string{"aa22"}, missing: []string{"cc"}},
+		"ambiguous prefix fails": {ids: []string{"aa"}, err: "snapshot ID aa is ambiguous: 2 snapshots"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			found, missing, err := matchSnapshots(snaps, tc.ids)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(found, tc.found) || !slices.Equal(missing, tc.missing) {
+				t.Fatalf("found %v, missing %v (%v); want %v, %v", found, missing, err, tc.found, tc.missing)
+			}
+		})
+	}
+}

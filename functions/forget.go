@@ -2,6 +2,7 @@ package functions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,8 +42,8 @@ type ForgetResult struct {
 // runs even when nothing was left to forget, finishing an interrupted run.
 func RunForget(ctx context.Context, cfg ForgetConfig) error {
 	start := time.Now()
-	if len(cfg.SnapshotIDs) == 0 {
-		return fmt.Errorf("forget: no snapshot IDs")
+	if len(cfg.SnapshotIDs) == 0 || slices.Contains(cfg.SnapshotIDs, "") {
+		return errors.New("forget: no snapshot IDs, or an empty one")
 	}
 	repo, err := openMaintained(ctx, cfg.Repository, cfg.Restic, cfg.CacheDir)
 	if err != nil {
@@ -52,7 +53,10 @@ func RunForget(ctx context.Context, cfg ForgetConfig) error {
 	if err != nil {
 		return fmt.Errorf("forget in repository %s: list snapshots: %w", cfg.Repository.Name, err)
 	}
-	found, missing := matchSnapshots(snaps, cfg.SnapshotIDs)
+	found, missing, err := matchSnapshots(snaps, cfg.SnapshotIDs)
+	if err != nil {
+		return fmt.Errorf("forget in repository %s: %w", cfg.Repository.Name, err)
+	}
 	rc, err := cfg.Repository.resticConfig(cfg.Restic, cfg.CacheDir)
 	if err != nil {
 		return err
@@ -71,21 +75,25 @@ func RunForget(ctx context.Context, cfg ForgetConfig) error {
 }
 
 // matchSnapshots splits ids into the full IDs of the snapshots they name
-// (an ID may be a prefix, as restic accepts) and those naming none.
-func matchSnapshots(snaps []restic.Snapshot, ids []string) (found, missing []string) {
+// (an ID may be a prefix, as restic accepts) and those naming none. A
+// prefix naming several snapshots is an error: forgetting the wrong one
+// cannot be undone.
+func matchSnapshots(snaps []restic.Snapshot, ids []string) (found, missing []string, err error) {
 	for _, id := range ids {
-		match := ""
+		var matches []string
 		for _, s := range snaps {
-			if id != "" && strings.HasPrefix(s.ID, id) {
-				match = s.ID
-				break
+			if strings.HasPrefix(s.ID, id) {
+				matches = append(matches, s.ID)
 			}
 		}
-		if match == "" {
+		switch {
+		case len(matches) == 0:
 			missing = append(missing, id)
-		} else if !slices.Contains(found, match) {
-			found = append(found, match)
+		case len(matches) > 1:
+			return nil, nil, fmt.Errorf("snapshot ID %s is ambiguous: %d snapshots start with it", id, len(matches))
+		case !slices.Contains(found, matches[0]):
+			found = append(found, matches[0])
 		}
 	}
-	return found, missing
+	return found, missing, nil
 }

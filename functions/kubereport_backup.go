@@ -47,17 +47,15 @@ func (r *SnapshotReporter) Progress(ctx context.Context, p Progress) {
 	r.progress.try(p.Repository+"/"+p.Component, func() {
 		ctx, cancel := context.WithTimeout(ctx, progressTimeout)
 		defer cancel()
-		snaps, err := r.snapshots(ctx, p.Repository)
-		if err != nil {
-			return
-		}
 		patch, err := statusMergePatch(map[string]any{"components": map[string]any{
 			p.Component: map[string]any{"phase": storagev1alpha1.ComponentRunning},
 		}})
+		if err != nil {
+			return
+		}
+		snaps, _ := r.snapshots(ctx, p.Repository)
 		for i := range snaps {
-			if err == nil {
-				_ = r.c.Status().Patch(ctx, &snaps[i], patch)
-			}
+			_ = r.c.Status().Patch(ctx, &snaps[i], patch)
 		}
 	})
 }
