@@ -3,10 +3,24 @@
 package repository
 
 import (
-	ctrl "sigs.k8s.io/controller-runtime"
+	"context"
 
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/access"
 )
+
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Options configure the Jobs the reconciler creates.
 type Options struct {
@@ -18,5 +32,56 @@ type Options struct {
 	Access *access.Provisioner
 }
 
-// Setup registers the reconciler with mgr. PLACEHOLDER: not written yet.
-func Setup(mgr ctrl.Manager, opts Options) error { return nil }
+// Setup registers the Repository reconciler with mgr. A Repository is
+// reconciled again when one of its Snapshots or its BackupStorage changes.
+// Secrets are read straight from the API server (get only, no cluster-wide
+// Secret cache); a Repository waiting for one is checked again with backoff.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	r := &Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Events:    mgr.GetEventRecorder("keepsake-repository"),
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("repository").
+		For(&storagev1alpha1.Repository{}).
+		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(repositoryOfSnapshot)).
+		Watches(&storagev1alpha1.BackupStorage{}, handler.EnqueueRequestsFromMapFunc(repositoriesOfStorage(mgr.GetClient()))).
+		Complete(r)
+}
+
+// repositoryOfSnapshot maps a Snapshot to the Repository holding it.
+func repositoryOfSnapshot(_ context.Context, o client.Object) []reconcile.Request {
+	snap, ok := o.(*storagev1alpha1.Snapshot)
+	if !ok || snap.Spec.Repository == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: snap.Namespace, Name: snap.Spec.Repository}}}
+}
+
+// repositoriesOfStorage maps a BackupStorage to the Repositories, in any
+// namespace, stored in it.
+func repositoriesOfStorage(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list storagev1alpha1.RepositoryList
+		if err := c.List(ctx, &list); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		for _, repo := range list.Items {
+			if ref := storageRef(&repo); ref.Name == o.GetName() && ref.Namespace == o.GetNamespace() {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&repo)})
+			}
+		}
+		return reqs
+	}
+}
+
+// storageRef is the Repository's storageRef with its namespace filled in.
+func storageRef(repo *storagev1alpha1.Repository) storagev1alpha1.ObjectReference {
+	ref := repo.Spec.StorageRef
+	if ref.Namespace == "" {
+		ref.Namespace = repo.Namespace
+	}
+	return ref
+}

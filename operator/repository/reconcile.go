@@ -1,0 +1,188 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+)
+
+// Reasons of the Ready condition that the apis package has no constants for
+// yet.
+const (
+	// ReasonEncryptionKeyMissing: the encryption Secret exists but has no
+	// RESTIC_PASSWORD key, or an empty one.
+	ReasonEncryptionKeyMissing = "EncryptionKeyMissing"
+	// ReasonMetadataWriteFailed: repository.yaml could not be written.
+	ReasonMetadataWriteFailed = "MetadataWriteFailed"
+)
+
+// RecheckInterval is how often a Ready Repository is checked again, so that
+// an encryption Secret deleted later shows up.
+const RecheckInterval = 10 * time.Minute
+
+// Reconciler checks Repositories and sums up their Snapshots.
+type Reconciler struct {
+	// Client reads Repositories, Snapshots and BackupStorages from the
+	// cache and writes to the API server.
+	Client client.Client
+	// APIReader reads Secrets, ConfigMaps and Namespaces without caching
+	// them.
+	APIReader client.Reader
+	// Events records what users should see in `kubectl describe`.
+	Events events.EventRecorder
+}
+
+// pass is one reconciliation of one Repository, filled in step by step.
+type pass struct {
+	repo *storagev1alpha1.Repository
+	bs   *storagev1alpha1.BackupStorage
+}
+
+// step is one stage of a pass. It returns a non-nil result to stop the pass
+// with that result.
+type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
+
+// Reconcile checks the Repository and records the outcome in its status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var repo storagev1alpha1.Repository
+	if err := r.Client.Get(ctx, req.NamespacedName, &repo); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !repo.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	patcher := status.NewPatcher(&repo)
+	result, err := r.run(ctx, &pass{repo: &repo})
+	if _, perr := patcher.Patch(ctx, r.Client, &repo); perr != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	return result, err
+}
+
+// run goes through the steps. The Snapshots are summed up first, so that
+// the counts are right whether the Repository is Ready or not.
+func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
+	for _, s := range []step{
+		r.summarize,
+		r.resolveStorage,
+		r.checkEncryptionSecret,
+		r.writeMetadata,
+		r.setReady,
+	} {
+		result, err := s(ctx, p)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if result != nil {
+			return *result, nil
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// resolveStorage finds the BackupStorage, makes sure this namespace may use
+// it, and waits for it to be Ready.
+func (r *Reconciler) resolveStorage(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	ref := storageRef(p.repo)
+	var bs storagev1alpha1.BackupStorage
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &bs); err != nil {
+		if apierrors.IsNotFound(err) {
+			return r.notReady(p, storagev1alpha1.ReasonStorageNotFound,
+				fmt.Sprintf("BackupStorage %s/%s not found", ref.Namespace, ref.Name)), nil
+		}
+		return nil, fmt.Errorf("get BackupStorage %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	ok, err := r.allows(ctx, &bs, p.repo.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return r.notReady(p, storagev1alpha1.ReasonStorageNotAllowed, fmt.Sprintf(
+			"the usagePolicy of BackupStorage %s/%s does not allow namespace %s", bs.Namespace, bs.Name, p.repo.Namespace)), nil
+	}
+	if !status.IsTrue(bs.Status.Conditions, storagev1alpha1.ConditionReady) {
+		msg := fmt.Sprintf("BackupStorage %s/%s is not Ready", bs.Namespace, bs.Name)
+		if c := meta.FindStatusCondition(bs.Status.Conditions, storagev1alpha1.ConditionReady); c != nil {
+			msg += fmt.Sprintf(": %s: %s", c.Reason, c.Message)
+		}
+		return r.notReady(p, storagev1alpha1.ReasonStorageNotReady, msg), nil
+	}
+	p.bs = &bs
+	return nil, nil
+}
+
+// allows reports whether the storage's usagePolicy lets namespace ns use it.
+func (r *Reconciler) allows(ctx context.Context, bs *storagev1alpha1.BackupStorage, ns string) (bool, error) {
+	policy := bs.Spec.UsagePolicy
+	var nsLabels map[string]string
+	if bs.Namespace != ns && policy != nil && policy.AllowedNamespaces.From == storagev1alpha1.NamespacesFromSelector {
+		var n corev1.Namespace
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Name: ns}, &n); err != nil {
+			return false, fmt.Errorf("get namespace %s: %w", ns, err)
+		}
+		nsLabels = n.Labels
+	}
+	ok, err := policy.AllowsNamespace(bs.Namespace, ns, nsLabels)
+	if err != nil {
+		return false, nil // a broken selector allows nothing; the message says so
+	}
+	return ok, nil
+}
+
+// checkEncryptionSecret makes sure the encryption Secret exists and holds
+// the password. It is read in the Repository's namespace, where the Jobs
+// mount it.
+func (r *Reconciler) checkEncryptionSecret(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	key := types.NamespacedName{Namespace: p.repo.Namespace, Name: p.repo.Spec.EncryptionSecret.Name}
+	var secret corev1.Secret
+	if err := r.APIReader.Get(ctx, key, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return r.notReady(p, storagev1alpha1.ReasonEncryptionSecretMissing,
+				fmt.Sprintf("encryption secret %s not found", key)), nil
+		}
+		return nil, fmt.Errorf("get encryption secret %s: %w", key, err)
+	}
+	if len(secret.Data[jobs.PasswordKey]) == 0 {
+		return r.notReady(p, ReasonEncryptionKeyMissing,
+			fmt.Sprintf("encryption secret %s has no %s key, or an empty one", key, jobs.PasswordKey)), nil
+	}
+	return nil, nil
+}
+
+// setReady records a Repository that passed every check.
+func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) {
+	repo := p.repo
+	repo.Status.Phase = storagev1alpha1.RepositoryReady
+	msg := fmt.Sprintf("BackupStorage %s/%s is Ready and encryption secret %s holds %s",
+		p.bs.Namespace, p.bs.Name, repo.Spec.EncryptionSecret.Name, jobs.PasswordKey)
+	if status.Set(&repo.Status.Conditions, repo.Generation, storagev1alpha1.ConditionReady, true,
+		storagev1alpha1.ReasonRepositoryReady, msg) {
+		r.Events.Eventf(repo, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonRepositoryReady, "Check", msg)
+	}
+	return &ctrl.Result{RequeueAfter: RecheckInterval}, nil
+}
+
+// notReady marks the Repository NotReady for a reason the user can fix, and
+// schedules another check with backoff: user mistakes never become errors
+// that crash-loop the reconciler.
+func (r *Reconciler) notReady(p *pass, reason, message string) *ctrl.Result {
+	repo := p.repo
+	repo.Status.Phase = storagev1alpha1.RepositoryNotReady
+	if status.Set(&repo.Status.Conditions, repo.Generation, storagev1alpha1.ConditionReady, false, reason, message) {
+		r.Events.Eventf(repo, nil, corev1.EventTypeWarning, reason, "Check", message)
+	}
+	return &ctrl.Result{RequeueAfter: status.Backoff(repo.Status.Conditions, storagev1alpha1.ConditionReady, time.Now())}
+}

@@ -1,0 +1,112 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+)
+
+// recentSnapshots is how many Snapshots status.recentSnapshots lists.
+const recentSnapshots = 5
+
+// summarize sums up the Repository's Snapshots in its status: how many
+// succeeded, their size, the latest backup and the newest Snapshots.
+// Snapshots being deleted no longer count.
+func (r *Reconciler) summarize(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	snaps, err := r.snapshots(ctx, p.repo)
+	if err != nil {
+		return nil, err
+	}
+	st := &p.repo.Status
+	st.SnapshotCount, st.SizeBytes, st.Size, st.LastBackupTime = 0, 0, "", nil
+	for _, s := range snaps {
+		if s.Status.Phase != storagev1alpha1.SnapshotSucceeded {
+			continue
+		}
+		st.SnapshotCount++
+		st.SizeBytes += s.Status.SizeBytes
+		if t := s.Status.SnapshotTime; t != nil && (st.LastBackupTime == nil || st.LastBackupTime.Before(t)) {
+			st.LastBackupTime = t.DeepCopy()
+		}
+	}
+	if st.SnapshotCount > 0 {
+		st.Size = humanBytes(st.SizeBytes)
+	}
+	st.RecentSnapshots = nil
+	for i := 0; i < len(snaps) && i < recentSnapshots; i++ {
+		st.RecentSnapshots = append(st.RecentSnapshots, summary(&snaps[i]))
+	}
+	return nil, nil
+}
+
+// snapshots lists the Repository's Snapshots that are not being deleted,
+// newest first.
+func (r *Reconciler) snapshots(ctx context.Context, repo *storagev1alpha1.Repository) ([]storagev1alpha1.Snapshot, error) {
+	var list storagev1alpha1.SnapshotList
+	if err := r.Client.List(ctx, &list, client.InNamespace(repo.Namespace)); err != nil {
+		return nil, fmt.Errorf("list Snapshots: %w", err)
+	}
+	var out []storagev1alpha1.Snapshot
+	for _, s := range list.Items {
+		if s.Spec.Repository == repo.Name && s.DeletionTimestamp.IsZero() {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := takenAt(&out[i]), takenAt(&out[j])
+		if a.Equal(&b) {
+			return out[i].Name > out[j].Name
+		}
+		return b.Before(&a)
+	})
+	return out, nil
+}
+
+// takenAt is when the Snapshot's data was taken, or when it was created
+// while it is still being taken.
+func takenAt(s *storagev1alpha1.Snapshot) metav1.Time {
+	if s.Status.SnapshotTime != nil {
+		return *s.Status.SnapshotTime
+	}
+	return s.CreationTimestamp
+}
+
+// summary is the line about s in recentSnapshots.
+func summary(s *storagev1alpha1.Snapshot) storagev1alpha1.SnapshotSummary {
+	phase := s.Status.Phase
+	if phase == "" {
+		phase = storagev1alpha1.SnapshotPending
+	}
+	return storagev1alpha1.SnapshotSummary{
+		Name:         s.Name,
+		Phase:        phase,
+		SnapshotTime: s.Status.SnapshotTime.DeepCopy(),
+		Size:         s.Status.Size,
+	}
+}
+
+// humanBytes formats n in binary units as `kubectl get` readers expect
+// them, e.g. "512 B", "1.2 MiB", "37 GiB": one decimal below 10 units, as
+// the runtime writes Snapshot sizes.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, exp := float64(n)/unit, 0
+	for v >= unit && exp < 5 {
+		v /= unit
+		exp++
+	}
+	prefix := "KMGTPE"[exp : exp+1]
+	if v < 10 {
+		return fmt.Sprintf("%.1f %siB", v, prefix)
+	}
+	return fmt.Sprintf("%.0f %siB", v, prefix)
+}
