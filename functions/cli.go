@@ -65,7 +65,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch op {
 	case opRetention, opForget:
-		return runMaintenance(ctx, op, f, stdout)
+		return runMaintenance(ctx, op, f, stdout, stderr)
 	}
 	common, err := f.common(op, stdout, stderr)
 	if err != nil {
@@ -78,8 +78,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // runMaintenance runs retention or forget.
-func runMaintenance(ctx context.Context, op string, f *runFlags, stdout io.Writer) error {
-	rep, err := f.maintenanceReporter(stdout)
+func runMaintenance(ctx context.Context, op string, f *runFlags, stdout, stderr io.Writer) error {
+	rep, err := f.maintenanceReporter(stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -251,12 +251,12 @@ func appendIf(list []string, cond bool, s string) []string {
 
 // taskReporter is where backup and restore report: stdout, and with
 // --report-to kubernetes the Snapshots or the RestoreSession as well.
-func (f *runFlags) taskReporter(op string, stdout io.Writer) (Reporter, error) {
+func (f *runFlags) taskReporter(op string, stdout, stderr io.Writer) (Reporter, error) {
 	log := NewStdoutReporter(stdout)
 	if f.reportTo != reportKubernetes {
 		return log, nil
 	}
-	c, err := newClient()
+	c, err := newClient(stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -268,12 +268,12 @@ func (f *runFlags) taskReporter(op string, stdout io.Writer) (Reporter, error) {
 
 // maintenanceReporter is where retention and forget report: stdout, and
 // with --report-to kubernetes the namespace's Snapshots as well.
-func (f *runFlags) maintenanceReporter(stdout io.Writer) (MaintenanceReporter, error) {
+func (f *runFlags) maintenanceReporter(stdout, stderr io.Writer) (MaintenanceReporter, error) {
 	log := NewStdoutReporter(stdout)
 	if f.reportTo != reportKubernetes {
 		return log, nil
 	}
-	c, err := newClient()
+	c, err := newClient(stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func (f *runFlags) common(op string, stdout, stderr io.Writer) (Common, error) {
 	if err != nil {
 		return Common{}, err
 	}
-	rep, err := f.taskReporter(op, stdout)
+	rep, err := f.taskReporter(op, stdout, stderr)
 	if err != nil {
 		return Common{}, err
 	}

@@ -2,6 +2,9 @@ package functions
 
 import (
 	"fmt"
+	"io"
+
+	"github.com/go-logr/logr/funcr"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -14,8 +17,10 @@ import (
 
 // newClient returns a client for Keepsake's objects, configured as
 // controller-runtime finds it: KUBECONFIG, else the Job's in-cluster
-// service account.
-func newClient() (client.Client, error) {
+// service account. controller-runtime's logs (API server warnings) go to
+// log; unset, it would print a stack trace about that after 30 s.
+func newClient(log io.Writer) (client.Client, error) {
+	ctrl.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(log, prefix, args) }, funcr.Options{}))
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes config: %w", err)

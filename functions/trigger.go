@@ -28,7 +28,7 @@ func TriggerMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *ns == "" || *config == "" || *session == "" {
 		return errors.New("trigger: --namespace, --backup-configuration and --session are required")
 	}
-	c, err := newClient()
+	c, err := newClient(stderr)
 	if err != nil {
 		return err
 	}
