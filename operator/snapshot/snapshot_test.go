@@ -77,10 +77,14 @@ func TestForgetOnDelete(t *testing.T) {
 	env.WaitCondition(t, snap, func() []metav1.Condition { return snap.Status.Conditions },
 		snapshot.ConditionForgotten, metav1.ConditionFalse, snapshot.ReasonForgetRunning)
 
+	uid := job.UID
 	env.RestartManager(t)
 	// The Job's new status reaches the restarted manager's reconciler, which
 	// must find the Job rather than start another.
 	finishJob(t, job, "")
+	if job.UID != uid {
+		t.Errorf("the Job finished is %s, want the one created before the restart, %s", job.UID, uid)
+	}
 	waitGone(t, snap)
 	if n := len(jobsIn(t, ns)); n > 1 {
 		t.Errorf("%d Jobs after a restart, want at most the one", n)
