@@ -57,11 +57,7 @@ func RunForget(ctx context.Context, cfg ForgetConfig) error {
 	if err != nil {
 		return fmt.Errorf("forget in repository %s: %w", cfg.Repository.Name, err)
 	}
-	rc, err := cfg.Repository.resticConfig(cfg.Restic, cfg.CacheDir)
-	if err != nil {
-		return err
-	}
-	if err := forgetSnapshots(ctx, rc, found); err != nil {
+	if err := repo.ForgetIDs(ctx, found...); err != nil {
 		return fmt.Errorf("forget in repository %s: %w", cfg.Repository.Name, err)
 	}
 	if err := repo.Prune(ctx); err != nil {

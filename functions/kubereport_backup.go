@@ -12,13 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 )
-
-// labelBackupSession is the label the operator puts on a BackupSession's
-// Snapshots (operator/backupsession.LabelBackupSession; functions may not
-// import the operator).
-const labelBackupSession = "core.keepsake.dev/backup-session"
 
 // backupProgressEvery is the least time between two progress patches of
 // one component of a Snapshot.
@@ -91,7 +87,7 @@ func (r *SnapshotReporter) Done(context.Context, RunResult) error { return nil }
 func (r *SnapshotReporter) snapshots(ctx context.Context, repository string) ([]storagev1alpha1.Snapshot, error) {
 	var list storagev1alpha1.SnapshotList
 	if err := r.c.List(ctx, &list, client.InNamespace(r.namespace),
-		client.MatchingLabels{labelBackupSession: r.backupSession}); err != nil {
+		client.MatchingLabels{corev1alpha1.LabelBackupSession: r.backupSession}); err != nil {
 		return nil, fmt.Errorf("list Snapshots: %w", err)
 	}
 	var snaps []storagev1alpha1.Snapshot
@@ -102,7 +98,7 @@ func (r *SnapshotReporter) snapshots(ctx context.Context, repository string) ([]
 	}
 	if len(snaps) == 0 {
 		return nil, fmt.Errorf("no Snapshot in namespace %s has label %s=%s and repository %s",
-			r.namespace, labelBackupSession, r.backupSession, repository)
+			r.namespace, corev1alpha1.LabelBackupSession, r.backupSession, repository)
 	}
 	return snaps, nil
 }

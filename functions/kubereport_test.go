@@ -42,7 +42,7 @@ func startKube(t *testing.T) (client.Client, *servers.APIServer) {
 func createSnapshot(t *testing.T, c client.Client, name, session, repository string) *storagev1alpha1.Snapshot {
 	t.Helper()
 	snap := &storagev1alpha1.Snapshot{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{labelBackupSession: session}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{corev1alpha1.LabelBackupSession: session}},
 		Spec:       storagev1alpha1.SnapshotSpec{Repository: repository, BackupSession: session},
 	}
 	if err := c.Create(context.Background(), snap); err != nil {

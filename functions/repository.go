@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/keepsake-dev/keepsake/repository/restic"
 	"github.com/keepsake-dev/keepsake/repository/storage"
@@ -85,9 +86,15 @@ func (s RepositorySpec) validate() error {
 	return nil
 }
 
+// lockWait is how long restic waits for another Job's lock on the same
+// repository (a retention prune, a concurrent backup) before failing; the
+// Job's own deadline bounds it too.
+const lockWait = 10 * time.Minute
+
 // resticConfig resolves the spec into what the restic wrapper needs.
 func (s RepositorySpec) resticConfig(binary, cacheDir string) (restic.Config, error) {
-	cfg := restic.Config{Binary: binary, Repository: s.Restic, PasswordFile: s.PasswordFile, CacheDir: cacheDir}
+	cfg := restic.Config{Binary: binary, Repository: s.Restic, PasswordFile: s.PasswordFile, CacheDir: cacheDir,
+		RetryLock: lockWait}
 	if s.StorageFile == "" {
 		return cfg, nil
 	}

@@ -506,8 +506,11 @@ func TestRetention(t *testing.T) {
 			Spec:       storagev1alpha1.SnapshotSpec{Repository: repoName},
 		}
 		env.Create(t, failed)
+		// A merge patch: the Snapshot reconciler may add its finalizer
+		// meanwhile.
+		before := failed.DeepCopy()
 		failed.Status.Phase = storagev1alpha1.SnapshotFailed
-		if err := env.Client.Status().Update(context.Background(), failed); err != nil {
+		if err := env.Client.Status().Patch(context.Background(), failed, client.MergeFrom(before)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second) // distinct creation times

@@ -183,7 +183,8 @@ func keepEnv(spec *storagev1alpha1.RetentionPolicySpec) []corev1.EnvVar {
 			{"KEEPSAKE_KEEP_LAST", s.Last}, {"KEEPSAKE_KEEP_HOURLY", s.Hourly}, {"KEEPSAKE_KEEP_DAILY", s.Daily},
 			{"KEEPSAKE_KEEP_WEEKLY", s.Weekly}, {"KEEPSAKE_KEEP_MONTHLY", s.Monthly}, {"KEEPSAKE_KEEP_YEARLY", s.Yearly},
 		} {
-			if k.n != nil {
+			// 0 keeps nothing by that rule: leave it to the others.
+			if k.n != nil && *k.n > 0 {
 				env = append(env, corev1.EnvVar{Name: k.name, Value: strconv.Itoa(int(*k.n))})
 			}
 		}

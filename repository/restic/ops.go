@@ -122,6 +122,16 @@ func (r *Repo) Forget(ctx context.Context, p RetentionPolicy, tags ...string) (r
 	return removed, nil
 }
 
+// ForgetIDs removes the snapshots with the given IDs (full or unique
+// prefixes). Data is freed by Prune.
+func (r *Repo) ForgetIDs(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := r.run(ctx, append([]string{"forget"}, ids...)...)
+	return err
+}
+
 // Prune deletes data no snapshot references any more.
 func (r *Repo) Prune(ctx context.Context) error {
 	_, err := r.run(ctx, "prune")

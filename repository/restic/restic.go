@@ -41,6 +41,10 @@ type Config struct {
 	// ExtraArgs are global options such as --cacert, --insecure-tls or
 	// -o s3.connections=N.
 	ExtraArgs []string
+	// RetryLock is how long a command waits for a lock another restic
+	// holds (a restore while retention prunes) before it fails with
+	// ErrLocked; zero fails at once.
+	RetryLock time.Duration
 }
 
 // Repo runs restic against one repository. It is safe for concurrent use
@@ -65,6 +69,9 @@ func (r *Repo) command(ctx context.Context, args ...string) *exec.Cmd {
 	full = append(full, "--repo", r.cfg.Repository, "--password-file", r.cfg.PasswordFile)
 	if r.cfg.CacheDir != "" {
 		full = append(full, "--cache-dir", r.cfg.CacheDir)
+	}
+	if r.cfg.RetryLock > 0 {
+		full = append(full, "--retry-lock", r.cfg.RetryLock.String())
 	}
 	full = append(full, r.cfg.ExtraArgs...)
 	cmd := exec.CommandContext(ctx, r.cfg.Binary, full...)

@@ -93,11 +93,9 @@ func (e *Env) createAdmin(ctx context.Context) {
 	e.T.Helper()
 	anonymous := hyperbytedbtest.Server{URL: e.DB.URL}
 	e.check(Poll(ctx, "database answering", func(context.Context) (bool, string, error) {
+		// Any HTTP answer will do: 403 "create admin user first" included.
 		code, body := query(anonymous, "SHOW USERS")
-		if code == http.StatusOK || code == http.StatusUnauthorized {
-			return true, "", nil
-		}
-		return false, fmt.Sprintf("%d %s", code, body), nil
+		return code != 0, body, nil
 	}))
 	if code, _ := query(e.DB, "SHOW USERS"); code != http.StatusOK {
 		stmt := fmt.Sprintf("CREATE USER %s WITH PASSWORD '%s' WITH ALL PRIVILEGES", e.Params.AdminUser, e.Params.AdminPassword)
@@ -175,6 +173,9 @@ func (e *Env) WaitBackupSession(name string, phase corev1alpha1.BackupSessionPha
 	e.T.Helper()
 	var bks corev1alpha1.BackupSession
 	e.wait(&bks, name, func() (bool, string) {
+		if bks.IsFinished() && bks.Status.Phase != phase {
+			e.T.Fatalf("BackupSession %s ended %s, want %s: %s", name, bks.Status.Phase, phase, conditions(bks.Status.Conditions))
+		}
 		return bks.Status.Phase == phase, fmt.Sprintf("phase %q, conditions %s", bks.Status.Phase, conditions(bks.Status.Conditions))
 	})
 	return &bks
@@ -185,6 +186,9 @@ func (e *Env) WaitRestoreSession(name string, phase corev1alpha1.RestoreSessionP
 	e.T.Helper()
 	var rs corev1alpha1.RestoreSession
 	e.wait(&rs, name, func() (bool, string) {
+		if rs.IsFinished() && rs.Status.Phase != phase {
+			e.T.Fatalf("RestoreSession %s ended %s, want %s: %s", name, rs.Status.Phase, phase, conditions(rs.Status.Conditions))
+		}
 		return rs.Status.Phase == phase, fmt.Sprintf("phase %q, conditions %s", rs.Status.Phase, conditions(rs.Status.Conditions))
 	})
 	return &rs

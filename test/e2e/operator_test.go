@@ -296,16 +296,28 @@ func waitNoneRunning(t *testing.T, e *demo.Env, config string) {
 // operatorKilled: the operator pod is deleted while a backup runs; the
 // session still completes, once, with one Job.
 func operatorKilled(t *testing.T, e *demo.Env) {
+	// Enough points that the dump lasts while the operator restarts.
+	bulk := hyperbytedbtest.Bulk{DB: "bulk", N: 300_000, Series: 100}
+	bulk.Write(t, e.DB, 0, bulk.N)
 	e.Apply(demo.BackupSession, func(p *demo.Params) { p.Name, p.Repository = "during-restart", "minutely" })
 	// paused stops the schedule, not a session asked for by hand.
-	e.WaitBackupSession("during-restart", corev1alpha1.BackupSessionRunning)
+	var job batchv1.Job
+	err := demo.Poll(demo.Context(t, demo.Timeout), "the backup pod running", func(ctx context.Context) (bool, string, error) {
+		err := e.Kube.Get(ctx, client.ObjectKey{Namespace: e.Params.Namespace, Name: "during-restart"}, &job)
+		if client.IgnoreNotFound(err) != nil {
+			return false, "", err
+		}
+		if job.Status.Succeeded+job.Status.Failed > 0 {
+			return false, "", fmt.Errorf("the backup Job ended before the operator could be killed mid-backup: %+v", job.Status)
+		}
+		return job.Status.Ready != nil && *job.Status.Ready > 0, fmt.Sprintf("Job status %+v", job.Status), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pods, err := e.OperatorPods(demo.Context(t, time.Minute))
 	if err != nil || len(pods) != 1 {
 		t.Fatalf("operator pods: %d, %v", len(pods), err)
-	}
-	var job batchv1.Job
-	if err := e.Kube.Get(demo.Context(t, time.Minute), client.ObjectKey{Namespace: e.Params.Namespace, Name: "during-restart"}, &job); err != nil {
-		t.Fatal(err)
 	}
 	t.Logf("deleting operator pod %s while Job %s has %d active, %d succeeded pods", pods[0].Name, job.Name, job.Status.Active, job.Status.Succeeded)
 	if _, err := e.Kubectl(demo.Context(t, time.Minute), "delete", "pod", "-n", demo.OperatorNamespace, pods[0].Name, "--wait=false"); err != nil {

@@ -127,7 +127,7 @@ func functionContainer(s Spec) (corev1.Container, error) {
 		Image:        fn.Image,
 		Command:      command,
 		Args:         args,
-		Env:          append(env, s.Env...),
+		Env:          append(append(env, scratchEnv...), s.Env...),
 		VolumeMounts: append(builtinMounts(s.Secrets), fn.VolumeMounts...),
 	}
 	var custom *corev1.SecurityContext
@@ -138,6 +138,11 @@ func functionContainer(s Spec) (corev1.Container, error) {
 	c.SecurityContext = restrictedContainer(custom)
 	return c, nil
 }
+
+// scratchEnv points temporary files at the scratch volume: the root file
+// system is read-only, and the runtime and its driver need a writable
+// TMPDIR (go-plugin makes its socket there) and HOME.
+var scratchEnv = []corev1.EnvVar{{Name: "TMPDIR", Value: ScratchDir}, {Name: "HOME", Value: ScratchDir}}
 
 func substituteEnv(env []corev1.EnvVar, vars map[string]string) ([]corev1.EnvVar, error) {
 	out := make([]corev1.EnvVar, 0, len(env))
