@@ -1,0 +1,437 @@
+package restoresession_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
+	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
+	"github.com/keepsake-dev/keepsake/operator/restoresession"
+)
+
+// TestBadInputs checks the phase and reason of RestoreSessions that cannot
+// restore, and that none of them gets a Job.
+func TestBadInputs(t *testing.T) {
+	one := map[string]string{componentName: resticID}
+	tests := map[string]struct {
+		// snapshots are created, with their status, before the restore;
+		// when nil, one Succeeded Snapshot "good" with one component.
+		snapshots func(ns string) []*storagev1alpha1.Snapshot
+		// snapshot is dataSource.snapshot; mutate changes the spec.
+		snapshot string
+		mutate   func(*corev1alpha1.RestoreSessionSpec)
+		// wantPhase and wantReason are the expected phase and the reason
+		// of the RestoreSucceeded condition.
+		wantPhase  corev1alpha1.RestoreSessionPhase
+		wantReason string
+		// wantMessage is a part of the condition's message.
+		wantMessage string
+	}{
+		"snapshot not found before the timeout": {
+			snapshot: "missing",
+			mutate: func(s *corev1alpha1.RestoreSessionSpec) {
+				s.RestoreTimeout = &metav1.Duration{Duration: 2 * time.Second}
+			},
+			wantPhase:   corev1alpha1.RestoreFailed,
+			wantReason:  corev1alpha1.ReasonSnapshotNotFound,
+			wantMessage: "Snapshot missing not found after waiting 2s",
+		},
+		"no succeeded snapshot for latest before the timeout": {
+			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
+				return []*storagev1alpha1.Snapshot{snapshotOf(ns, "failed", storagev1alpha1.SnapshotFailed, time.Now(), one)}
+			},
+			snapshot: corev1alpha1.SnapshotLatest,
+			mutate: func(s *corev1alpha1.RestoreSessionSpec) {
+				s.RestoreTimeout = &metav1.Duration{Duration: 2 * time.Second}
+			},
+			wantPhase:   corev1alpha1.RestoreFailed,
+			wantReason:  corev1alpha1.ReasonSnapshotNotFound,
+			wantMessage: "Repository " + repoName + " has no Succeeded Snapshot",
+		},
+		"snapshot failed": {
+			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
+				return []*storagev1alpha1.Snapshot{snapshotOf(ns, "failed", storagev1alpha1.SnapshotFailed, time.Now(), one)}
+			},
+			snapshot:    "failed",
+			wantPhase:   corev1alpha1.RestoreFailed,
+			wantReason:  corev1alpha1.ReasonSnapshotNotReady,
+			wantMessage: "Snapshot failed cannot be restored",
+		},
+		"component without restic snapshot": {
+			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
+				return []*storagev1alpha1.Snapshot{snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: ""})}
+			},
+			snapshot:    "snap",
+			wantPhase:   corev1alpha1.RestoreFailed,
+			wantReason:  corev1alpha1.ReasonSnapshotNotReady,
+			wantMessage: "no resticSnapshotID",
+		},
+		"component not in snapshot": {
+			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
+				return []*storagev1alpha1.Snapshot{snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), one)}
+			},
+			snapshot:    "snap",
+			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.DataSource.Components = []string{"metrics"} },
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonComponentNotFound,
+			wantMessage: "Snapshot snap has no component metrics; it has: db",
+		},
+		"two components": {
+			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
+				return []*storagev1alpha1.Snapshot{snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(),
+					map[string]string{componentName: resticID, "metrics": resticID})}
+			},
+			snapshot:    "snap",
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonComponentNotFound,
+			wantMessage: "has db, metrics: name one in dataSource.components",
+		},
+		"repository in another namespace": {
+			snapshot:    "snap",
+			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.DataSource.Repository.Namespace = "elsewhere" },
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonRepositoryNotFound,
+			wantMessage: "Repository elsewhere/" + repoName + " is in another namespace",
+		},
+		"repository not found": {
+			snapshot:    "snap",
+			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.DataSource.Repository.Name = "nope" },
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonRepositoryNotFound,
+			wantMessage: "Repository nope not found",
+		},
+		"addon not found": {
+			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.Addon.Name = "rs-test-nope" },
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonAddonNotFound,
+			wantMessage: "Addon rs-test-nope not found",
+		},
+		"task not found": {
+			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.Addon.Tasks[0].Name = "physical-restore" },
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonTaskNotFound,
+			wantMessage: "has no restore task physical-restore",
+		},
+		"function not found": {
+			mutate: func(s *corev1alpha1.RestoreSessionSpec) {
+				s.Addon.Tasks[0] = corev1alpha1.TaskReference{Name: noFunction}
+			},
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonFunctionNotFound,
+			wantMessage: "Function rs-test-missing",
+		},
+		"required parameter missing": {
+			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { delete(s.Addon.Tasks[0].Params, "url") },
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonMissingRequiredParameter,
+			wantMessage: "needs parameter url",
+		},
+		"unknown parameter": {
+			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.Addon.Tasks[0].Params["uri"] = "http://db" },
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonUnknownParameter,
+			wantMessage: "has no parameter uri",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ns := fixtures(t)
+			snapshot := "good"
+			snaps := []*storagev1alpha1.Snapshot{snapshotOf(ns, snapshot, storagev1alpha1.SnapshotSucceeded, time.Now(), one)}
+			if tc.snapshots != nil {
+				snaps = tc.snapshots(ns)
+			}
+			for _, s := range snaps {
+				createSnapshot(t, s)
+			}
+			if tc.snapshot != "" {
+				snapshot = tc.snapshot
+			}
+			rs := restore(ns, "bad", snapshot, tc.mutate)
+			testenv.Default.Create(t, rs)
+			c := waitPhase(t, rs, tc.wantPhase, corev1alpha1.ConditionRestoreSucceeded, tc.wantReason)
+			if !strings.Contains(c.Message, tc.wantMessage) || c.Status != metav1.ConditionFalse {
+				t.Errorf("condition %s = %s %q, want False mentioning %q", c.Type, c.Status, c.Message, tc.wantMessage)
+			}
+			if jobs := jobsOf(t, rs); len(jobs) != 0 {
+				t.Errorf("got %d Jobs, want none", len(jobs))
+			}
+		})
+	}
+}
+
+// TestRestoreSucceedsOnce restores the latest Succeeded Snapshot: its Job,
+// an operator restart that must not start a second Job, and the Job's
+// completion.
+func TestRestoreSucceedsOnce(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	now := time.Now()
+	createSnapshot(t, snapshotOf(ns, "old", storagev1alpha1.SnapshotSucceeded, now.Add(-2*time.Hour), map[string]string{componentName: "0ld"}))
+	createSnapshot(t, snapshotOf(ns, "newer", storagev1alpha1.SnapshotSucceeded, now.Add(-time.Hour), map[string]string{componentName: resticID}))
+	createSnapshot(t, snapshotOf(ns, "newest", storagev1alpha1.SnapshotFailed, now, map[string]string{componentName: "fa11ed"}))
+	rs := restore(ns, "restore-db", corev1alpha1.SnapshotLatest, nil)
+	env.Create(t, rs)
+	waitPhase(t, rs, corev1alpha1.RestoreRunning, corev1alpha1.ConditionRestoreJobCreated, corev1alpha1.ReasonJobCreated)
+	checkRunningStatus(t, rs, "newer")
+	job := getJob(t, rs)
+	checkJob(t, rs, job)
+	checkAccess(t, ns)
+
+	env.RestartManager(t)
+	finishJob(t, job, "")
+	c := waitPhase(t, rs, corev1alpha1.RestoreSucceeded, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreCompleted)
+	if c.Status != metav1.ConditionTrue {
+		t.Errorf("condition RestoreSucceeded = %s, want True", c.Status)
+	}
+	if jobs := jobsOf(t, rs); len(jobs) != 1 {
+		t.Errorf("got %d Jobs after a restart, want 1", len(jobs))
+	}
+	if rs.Status.Duration != "1m0s" {
+		t.Errorf("duration = %q, want 1m0s (the Job ran a minute)", rs.Status.Duration)
+	}
+	if got := rs.Status.Components[componentName].Phase; got != storagev1alpha1.ComponentSucceeded {
+		t.Errorf("component %s phase = %s, want Succeeded", componentName, got)
+	}
+}
+
+func checkRunningStatus(t *testing.T, rs *corev1alpha1.RestoreSession, snapshot string) {
+	t.Helper()
+	st := rs.Status
+	if st.Snapshot != snapshot || st.Job != restoresession.JobName(rs.Name) || st.TotalComponents != 1 {
+		t.Errorf("snapshot %q job %q totalComponents %d, want %q %q 1", st.Snapshot, st.Job, st.TotalComponents,
+			snapshot, restoresession.JobName(rs.Name))
+	}
+	if got := st.Components[componentName].Phase; got != storagev1alpha1.ComponentPending {
+		t.Errorf("components = %+v, want %s Pending", st.Components, componentName)
+	}
+	c := meta.FindStatusCondition(st.Conditions, corev1alpha1.ConditionSnapshotResolved)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != corev1alpha1.ReasonSnapshotResolved {
+		t.Errorf("condition SnapshotResolved = %+v, want True", c)
+	}
+}
+
+func checkJob(t *testing.T, rs *corev1alpha1.RestoreSession, job *batchv1.Job) {
+	t.Helper()
+	if !metav1.IsControlledBy(job, rs) || job.Labels[corev1alpha1.LabelRestoreSession] != rs.Name {
+		t.Errorf("Job owners %+v labels %v: want controlled by and labelled with the RestoreSession", job.OwnerReferences, job.Labels)
+	}
+	pod := job.Spec.Template.Spec
+	if pod.ServiceAccountName != access.DefaultServiceAccount {
+		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, access.DefaultServiceAccount)
+	}
+	if d := job.Spec.ActiveDeadlineSeconds; d == nil || *d != 1800 {
+		t.Errorf("activeDeadlineSeconds = %v, want 1800 (restoreTimeout 30m)", d)
+	}
+	if got := pod.InitContainers[0].Image; got != testenv.Options.Image {
+		t.Errorf("init image = %q, want %q", got, testenv.Options.Image)
+	}
+	task := pod.Containers[0]
+	wantArgs := []string{"run", "restore", "--driver=" + driverPath, "--param=url=http://db:8086", "--param=databases=all"}
+	if task.Image != "db-tools:1" || !slices.Equal(task.Args, wantArgs) {
+		t.Errorf("task image %q args %q, want db-tools:1 %q", task.Image, task.Args, wantArgs)
+	}
+	checkEnv(t, rs, task.Env)
+	for _, s := range []string{secretName, authSecret} {
+		checkSecretMounted(t, pod, s)
+	}
+	checkSettings(t, rs)
+}
+
+// checkEnv checks the task container's environment is exactly what
+// `keepsake run restore` needs.
+func checkEnv(t *testing.T, rs *corev1alpha1.RestoreSession, env []corev1.EnvVar) {
+	t.Helper()
+	want := map[string]string{
+		"KEEPSAKE_COMPONENT":        componentName,
+		"KEEPSAKE_SNAPSHOT":         resticID,
+		"KEEPSAKE_TARGET_GROUP":     "apps",
+		"KEEPSAKE_TARGET_KIND":      "StatefulSet",
+		"KEEPSAKE_TARGET_NAME":      targetName,
+		"KEEPSAKE_TARGET_NAMESPACE": rs.Namespace,
+		"KEEPSAKE_REPOSITORY": "name=" + repoName + ",storage=/keepsake/settings/" + repoName + ".json,namespace=" +
+			rs.Namespace + ",directory=" + repoPath + ",password-file=/keepsake/secrets/" + secretName + "/RESTIC_PASSWORD",
+		"KEEPSAKE_CACHE_DIR":       "/keepsake/scratch/restic-cache",
+		"KEEPSAKE_REPORT_TO":       "kubernetes",
+		"KEEPSAKE_NAMESPACE":       rs.Namespace,
+		"KEEPSAKE_RESTORE_SESSION": rs.Name,
+		"KEEPSAKE_SECRET":          "auth=/keepsake/secrets/" + authSecret,
+	}
+	got := map[string]string{}
+	for _, e := range env {
+		if e.ValueFrom != nil {
+			t.Errorf("env %s comes from %+v: secrets must be files", e.Name, e.ValueFrom)
+		}
+		if strings.HasPrefix(e.Name, "KEEPSAKE_") {
+			got[e.Name] = e.Value
+		}
+	}
+	if mustJSON(got) != mustJSON(want) {
+		t.Errorf("KEEPSAKE_ env =\n%s\nwant\n%s", mustJSON(got), mustJSON(want))
+	}
+}
+
+func checkSecretMounted(t *testing.T, pod corev1.PodSpec, secret string) {
+	t.Helper()
+	var vol string
+	for _, v := range pod.Volumes {
+		if s := v.Secret; s != nil && s.SecretName == secret {
+			vol = v.Name
+			if s.DefaultMode == nil || *s.DefaultMode != 0o400 {
+				t.Errorf("volume of Secret %s mode = %v, want 0400", secret, s.DefaultMode)
+			}
+		}
+	}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if vol != "" && m.Name == vol && m.MountPath == "/keepsake/secrets/"+secret && m.ReadOnly {
+			return
+		}
+	}
+	t.Errorf("Secret %s is not mounted read-only at /keepsake/secrets/%s: volumes %+v mounts %+v",
+		secret, secret, pod.Volumes, pod.Containers[0].VolumeMounts)
+}
+
+func checkSettings(t *testing.T, rs *corev1alpha1.RestoreSession) {
+	t.Helper()
+	var cm corev1.ConfigMap
+	key := client.ObjectKey{Namespace: rs.Namespace, Name: restoresession.JobName(rs.Name) + "-settings"}
+	if err := testenv.Default.Client.Get(context.Background(), key, &cm); err != nil {
+		t.Fatalf("get settings ConfigMap: %v", err)
+	}
+	if !metav1.IsControlledBy(&cm, rs) {
+		t.Errorf("settings ConfigMap is not controlled by the RestoreSession: %+v", cm.OwnerReferences)
+	}
+	var settings struct {
+		Provider string
+		Local    struct{ Path string }
+	}
+	if err := json.Unmarshal([]byte(cm.Data[repoName+".json"]), &settings); err != nil {
+		t.Fatalf("settings %q: %v", cm.Data[repoName+".json"], err)
+	}
+	if settings.Provider != "local" || settings.Local.Path != "/keepsake/storage" {
+		t.Errorf("settings = %+v, want local at /keepsake/storage", settings)
+	}
+}
+
+// checkAccess checks that the Jobs' ServiceAccount exists with a Role that
+// lets the runtime report into the RestoreSession's status.
+func checkAccess(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: ns, Name: access.DefaultServiceAccount}
+	var sa corev1.ServiceAccount
+	if err := testenv.Default.Client.Get(ctx, key, &sa); err != nil {
+		t.Fatalf("get ServiceAccount: %v", err)
+	}
+	var role rbacv1.Role
+	if err := testenv.Default.Client.Get(ctx, key, &role); err != nil {
+		t.Fatalf("get Role: %v", err)
+	}
+	for _, r := range role.Rules {
+		if slices.Contains(r.Resources, "restoresessions/status") && slices.Contains(r.Verbs, "patch") {
+			return
+		}
+	}
+	t.Errorf("Role %s cannot patch restoresessions/status: %+v", role.Name, role.Rules)
+}
+
+// TestRuntimeErrorIsTheMessage checks that a failed Job fails the restore
+// with the error the runtime reported for the component.
+func TestRuntimeErrorIsTheMessage(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
+	rs := restore(ns, "restore-db", "snap", nil)
+	env.Create(t, rs)
+	waitPhase(t, rs, corev1alpha1.RestoreRunning, corev1alpha1.ConditionRestoreJobCreated, corev1alpha1.ReasonJobCreated)
+	const runtimeErr = "driver: write points: 401 unauthorized"
+	reportComponent(t, rs, componentName, corev1alpha1.RestoreComponentStatus{
+		Phase: storagev1alpha1.ComponentFailed, Duration: "3s", Error: runtimeErr,
+	})
+	finishJob(t, getJob(t, rs), "BackoffLimitExceeded")
+	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreFailed)
+	if !strings.Contains(c.Message, "component "+componentName+": "+runtimeErr) {
+		t.Errorf("message %q does not carry the runtime's error %q", c.Message, runtimeErr)
+	}
+	if got := rs.Status.Components[componentName]; got.Error != runtimeErr || got.Phase != storagev1alpha1.ComponentFailed {
+		t.Errorf("component status = %+v, want the runtime's report kept", got)
+	}
+	if rs.Status.Duration != "1m0s" {
+		t.Errorf("duration = %q, want 1m0s", rs.Status.Duration)
+	}
+}
+
+// TestJobFailureWithoutReport checks that a Job that failed before the
+// runtime reported anything fails the restore with the Job's condition.
+func TestJobFailureWithoutReport(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
+	rs := restore(ns, "restore-db", "snap", nil)
+	env.Create(t, rs)
+	finishJob(t, getJob(t, rs), "BackoffLimitExceeded")
+	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreFailed)
+	if !strings.Contains(c.Message, "BackoffLimitExceeded: set by the test") {
+		t.Errorf("message %q does not carry the Job's condition", c.Message)
+	}
+	if got := rs.Status.Components[componentName]; got.Phase != storagev1alpha1.ComponentFailed || got.Error == "" {
+		t.Errorf("component status = %+v, want Failed with an error", got)
+	}
+}
+
+// TestRestoreTimeout checks that a Job past its deadline fails the restore
+// with RestoreTimeout.
+func TestRestoreTimeout(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
+	rs := restore(ns, "restore-db", "snap", nil)
+	env.Create(t, rs)
+	finishJob(t, getJob(t, rs), batchv1.JobReasonDeadlineExceeded)
+	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreTimeout)
+	if !strings.Contains(c.Message, "restoreTimeout 30m") {
+		t.Errorf("message %q does not name the timeout", c.Message)
+	}
+}
+
+// TestSnapshotAppearsLater checks that a RestoreSession waits, Pending, for
+// its Snapshot to appear and then to succeed, and proceeds once it has.
+func TestSnapshotAppearsLater(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	rs := restore(ns, "restore-db", corev1alpha1.SnapshotLatest, nil)
+	env.Create(t, rs)
+	c := waitPhase(t, rs, corev1alpha1.RestorePending, corev1alpha1.ConditionSnapshotResolved, corev1alpha1.ReasonSnapshotNotFound)
+	if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "waiting") {
+		t.Errorf("condition SnapshotResolved = %s %q, want False, waiting", c.Status, c.Message)
+	}
+
+	named := restore(ns, "restore-named", "later", nil)
+	env.Create(t, named)
+	snap := snapshotOf(ns, "later", storagev1alpha1.SnapshotRunning, time.Now(), nil)
+	createSnapshot(t, snap)
+	waitPhase(t, named, corev1alpha1.RestorePending, corev1alpha1.ConditionSnapshotResolved, corev1alpha1.ReasonSnapshotNotReady)
+
+	done := snapshotOf(ns, "later", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID})
+	setSnapshotStatus(t, snap, done.Status)
+	for _, r := range []*corev1alpha1.RestoreSession{rs, named} {
+		waitPhase(t, r, corev1alpha1.RestoreRunning, corev1alpha1.ConditionRestoreJobCreated, corev1alpha1.ReasonJobCreated)
+		if r.Status.Snapshot != "later" {
+			t.Errorf("%s restores Snapshot %q, want later", r.Name, r.Status.Snapshot)
+		}
+	}
+}
