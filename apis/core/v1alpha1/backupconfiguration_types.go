@@ -266,7 +266,7 @@ type BackupSessionSummary struct {
 // +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.spec.paused`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Addon",type=string,JSONPath=`.spec.sessions[0].addon.name`,priority=1
-// +kubebuilder:printcolumn:name="Next-Backup",type=date,JSONPath=`.status.sessions[0].nextSchedule`,priority=1
+// +kubebuilder:printcolumn:name="Next-Backup",type=string,JSONPath=`.status.sessions[0].nextSchedule`,priority=1
 // +kubebuilder:printcolumn:name="Last-Success",type=date,JSONPath=`.status.sessions[0].lastSuccessfulBackup`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BackupConfiguration struct {
