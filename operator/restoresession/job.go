@@ -43,6 +43,11 @@ func JobName(rs string) string {
 	return rs[:maxJobName-len(hash)-1] + "-" + hash
 }
 
+// labelValue is the value of the LabelRestoreSession label of the objects
+// of RestoreSession rs: its name, shortened as JobName shortens it when it
+// is longer than a label value may be.
+func labelValue(rs string) string { return JobName(rs) }
+
 // findJob returns the RestoreSession's Job, or nil when there is none yet.
 func (r *Reconciler) findJob(ctx context.Context, rs *corev1alpha1.RestoreSession) (*batchv1.Job, error) {
 	key := client.ObjectKey{Namespace: rs.Namespace, Name: JobName(rs.Name)}
@@ -91,7 +96,12 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+	err = r.Client.Create(ctx, job)
+	if apierrors.IsInvalid(err) {
+		// Retrying cannot help a Job the API server rejects: say why.
+		return r.fail(p, corev1alpha1.ReasonJobCreationFailed, fmt.Errorf("create Job %s: %w", job.Name, err)), nil
+	}
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("create Job %s: %w", job.Name, err)
 	}
 	p.job = job
@@ -145,7 +155,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 	job, err := jobs.Build(jobs.Spec{
 		Name:                  JobName(rs.Name),
 		Namespace:             rs.Namespace,
-		Labels:                map[string]string{corev1alpha1.LabelRestoreSession: rs.Name},
+		Labels:                map[string]string{corev1alpha1.LabelRestoreSession: labelValue(rs.Name)},
 		Function:              fn,
 		Vars:                  vars,
 		RuntimeImage:          r.Options.Image,

@@ -435,3 +435,47 @@ func TestSnapshotAppearsLater(t *testing.T) {
 		}
 	}
 }
+
+// TestForeignJob checks that a Job that has the RestoreSession's Job name
+// but belongs to something else is neither followed nor replaced.
+func TestForeignJob(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
+	foreign := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: restoresession.JobName("restore-db")},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "other", Image: "other:1"}},
+		}}},
+	}
+	env.Create(t, foreign)
+	rs := restore(ns, "restore-db", "snap", nil)
+	env.Create(t, rs)
+	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonJobCreationFailed)
+	if !strings.Contains(c.Message, "does not belong to this RestoreSession") {
+		t.Errorf("message %q does not explain the name clash", c.Message)
+	}
+	job := getJob(t, rs)
+	if len(job.OwnerReferences) != 0 || job.Spec.Template.Spec.Containers[0].Image != "other:1" {
+		t.Errorf("the foreign Job was changed: %+v", job)
+	}
+}
+
+// TestLongName checks that a RestoreSession whose name is too long for a
+// Job gets a Job of a shortened, stable name.
+func TestLongName(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
+	rs := restore(ns, "restore-"+strings.Repeat("x", 80), "snap", nil)
+	env.Create(t, rs)
+	waitPhase(t, rs, corev1alpha1.RestoreRunning, corev1alpha1.ConditionRestoreJobCreated, corev1alpha1.ReasonJobCreated)
+	if name := rs.Status.Job; len(name) > 63 || name != restoresession.JobName(rs.Name) {
+		t.Errorf("job = %q (%d characters), want JobName's at most 63", name, len(name))
+	}
+	// A label value holds at most 63 characters too.
+	if got := getJob(t, rs).Labels[corev1alpha1.LabelRestoreSession]; got != restoresession.JobName(rs.Name) {
+		t.Errorf("label %s = %q, want the shortened name %q", corev1alpha1.LabelRestoreSession, got, restoresession.JobName(rs.Name))
+	}
+}
