@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -101,7 +102,12 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 		// Retrying cannot help a Job the API server rejects: say why.
 		return r.fail(p, corev1alpha1.ReasonJobCreationFailed, fmt.Errorf("create Job %s: %w", job.Name, err)), nil
 	}
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if apierrors.IsAlreadyExists(err) {
+		// Created meanwhile, or not ours: the next pass reads it and
+		// adopts it only if it is this RestoreSession's.
+		return &ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create Job %s: %w", job.Name, err)
 	}
 	p.job = job
