@@ -3,6 +3,7 @@ package restoresession_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -264,6 +266,26 @@ func jobsOf(t *testing.T, rs *corev1alpha1.RestoreSession) []batchv1.Job {
 		t.Fatal(err)
 	}
 	return list.Items
+}
+
+// waitEvent waits for an Event of evType and reason about rs, as users see
+// it in `kubectl describe`.
+func waitEvent(t *testing.T, rs *corev1alpha1.RestoreSession, evType, reason string) {
+	t.Helper()
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		var list eventsv1.EventList
+		if err := testenv.Default.Client.List(ctx, &list, client.InNamespace(rs.Namespace)); err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, e := range list.Items {
+			if e.Regarding.Name == rs.Name && e.Regarding.Kind == "RestoreSession" && e.Type == evType && e.Reason == reason {
+				return true, ""
+			}
+			seen = append(seen, e.Type+"/"+e.Reason+" "+e.Regarding.Name)
+		}
+		return false, fmt.Sprintf("no %s Event %s; Events: %v", evType, reason, seen)
+	})
 }
 
 func mustJSON(v any) string {

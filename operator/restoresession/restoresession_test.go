@@ -204,6 +204,7 @@ func TestRestoreSucceedsOnce(t *testing.T) {
 	if rs.Status.Duration != "1m0s" {
 		t.Errorf("duration = %q, want 1m0s (the Job ran a minute)", rs.Status.Duration)
 	}
+	waitEvent(t, rs, corev1.EventTypeNormal, corev1alpha1.ReasonRestoreCompleted)
 	if got := rs.Status.Components[componentName].Phase; got != storagev1alpha1.ComponentSucceeded {
 		t.Errorf("component %s phase = %s, want Succeeded", componentName, got)
 	}
@@ -373,6 +374,7 @@ func TestRuntimeErrorIsTheMessage(t *testing.T) {
 	if rs.Status.Duration != "1m0s" {
 		t.Errorf("duration = %q, want 1m0s", rs.Status.Duration)
 	}
+	waitEvent(t, rs, corev1.EventTypeWarning, corev1alpha1.ReasonRestoreFailed)
 }
 
 // TestJobFailureWithoutReport checks that a Job that failed before the
