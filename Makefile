@@ -102,9 +102,10 @@ test-unit: ## Run the tests that need no server (go test -short).
 	go test -short -count=1 ./...
 
 .PHONY: bench
-bench: tools ## Run the benchmarks (ratios against baselines measured in the same run).
+bench: tools build ## Run the benchmarks (ratios against baselines measured in the same run).
 	go test -run '^$$' -bench . -benchtime 4x -timeout 60m ./repository/...
 	go test -run '^$$' -bench BenchmarkDriver -benchtime 1x -timeout 60m ./test/bench/
+	go test -run '^$$' -bench 'BenchmarkOperatorMemory|BenchmarkBackupSessionToJob' -benchtime 1x -timeout 60m ./test/bench/
 
 ##@ Demo
 

@@ -554,3 +554,22 @@ func TestRetention(t *testing.T) {
 		return slices.Equal(names, want), fmt.Sprintf("Snapshots %v, want %v", names, want)
 	})
 }
+
+// TestPausedSkips checks that a session of a paused configuration is
+// Skipped with a reason instead of waiting for an unpause.
+func TestPausedSkips(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	bc := config(ns, addonName, nil)
+	bc.Spec.Paused = true
+	env.Create(t, bc)
+	bks := newSession(ns, "by-hand", configName)
+	env.Create(t, bks)
+	c := waitPhase(t, bks, corev1alpha1.BackupSessionSkipped, corev1alpha1.ConditionSessionSkipped, corev1alpha1.ReasonConfigurationPaused)
+	if !strings.Contains(c.Message, configName) {
+		t.Errorf("message %q does not name the configuration", c.Message)
+	}
+	if jobs := jobsOf(t, bks); len(jobs) != 0 {
+		t.Errorf("a skipped session got %d Jobs", len(jobs))
+	}
+}

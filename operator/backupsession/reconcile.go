@@ -130,6 +130,12 @@ func (r *Reconciler) resolve(ctx context.Context, p *pass) (*ctrl.Result, error)
 	if bks.Status.Phase == corev1alpha1.BackupSessionRunning || status.IsTrue(bc.Status.Conditions, corev1alpha1.ConditionReady) {
 		return nil, nil
 	}
+	if bc.Spec.Paused {
+		// Paused means no backups (as in KubeStash), not "later": a
+		// session waiting for an unpause would run at a surprising time.
+		r.skip(p, corev1alpha1.ReasonConfigurationPaused, fmt.Sprintf("BackupConfiguration %s is paused", bc.Name))
+		return &ctrl.Result{}, nil
+	}
 	return r.waitForConfiguration(p), nil
 }
 
@@ -170,14 +176,18 @@ func (r *Reconciler) checkConcurrency(ctx context.Context, p *pass) (*ctrl.Resul
 		if s.Status.Phase != corev1alpha1.BackupSessionRunning {
 			continue
 		}
-		bks := p.bks
-		bks.Status.Phase = corev1alpha1.BackupSessionSkipped
-		bks.Status.CompletionTime = &p.now
-		msg := fmt.Sprintf("BackupSession %s of the same session is still running and concurrencyPolicy is Forbid", s.Name)
-		r.setCondition(p, corev1alpha1.ConditionSessionSkipped, true, corev1alpha1.ReasonPreviousSessionRunning, msg)
+		r.skip(p, corev1alpha1.ReasonPreviousSessionRunning,
+			fmt.Sprintf("BackupSession %s of the same session is still running and concurrencyPolicy is Forbid", s.Name))
 		return &ctrl.Result{}, nil
 	}
 	return nil, nil
+}
+
+// skip ends a session that did not start as Skipped, saying why.
+func (r *Reconciler) skip(p *pass, reason, msg string) {
+	p.bks.Status.Phase = corev1alpha1.BackupSessionSkipped
+	p.bks.Status.CompletionTime = &p.now
+	r.setCondition(p, corev1alpha1.ConditionSessionSkipped, true, reason, msg)
 }
 
 // siblings lists the other BackupSessions of the same configuration and

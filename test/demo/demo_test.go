@@ -46,8 +46,11 @@ func TestDemo(t *testing.T) {
 	}
 	e := demo.Setup(t, c, Namespace)
 
+	// Every field type and awkward name, plus a bulk of metrics.
 	ds := hyperbytedbtest.Mixed(time.Now())
 	ds.Write(t, e.DB)
+	bulk := hyperbytedbtest.Bulk{DB: "telemetry", N: 100_000, Series: 50}
+	bulk.Write(t, e.DB, 0, bulk.N)
 	want := hyperbytedbtest.ReadContents(t, e.DB)
 
 	e.Apply(demo.BackupConfiguration, func(p *demo.Params) {

@@ -299,11 +299,14 @@ func operatorKilled(t *testing.T, e *demo.Env) {
 	// Enough points that the dump lasts while the operator restarts.
 	bulk := hyperbytedbtest.Bulk{DB: "bulk", N: 300_000, Series: 100}
 	bulk.Write(t, e.DB, 0, bulk.N)
-	e.Apply(demo.BackupSession, func(p *demo.Params) { p.Name, p.Repository = "during-restart", "minutely" })
-	// paused stops the schedule, not a session asked for by hand.
+	// A configuration of its own: its first session is the one to follow.
+	e.Apply(demo.BackupConfiguration, func(p *demo.Params) {
+		p.Name, p.Schedule, p.AuthSecret, p.Directory, p.Retention = "restart", "0 0 1 1 *", "metrics-auth", "restart", ""
+	})
+	session := backupconfiguration.FirstSessionName("restart", "scheduled")
 	var job batchv1.Job
 	err := demo.Poll(demo.Context(t, demo.Timeout), "the backup pod running", func(ctx context.Context) (bool, string, error) {
-		err := e.Kube.Get(ctx, client.ObjectKey{Namespace: e.Params.Namespace, Name: "during-restart"}, &job)
+		err := e.Kube.Get(ctx, client.ObjectKey{Namespace: e.Params.Namespace, Name: session}, &job)
 		if client.IgnoreNotFound(err) != nil {
 			return false, "", err
 		}
@@ -326,7 +329,7 @@ func operatorKilled(t *testing.T, e *demo.Env) {
 	if err := e.WaitOperatorReady(demo.Context(t, demo.Timeout)); err != nil {
 		t.Fatal(err)
 	}
-	bks := e.WaitBackupSession("during-restart", corev1alpha1.BackupSessionSucceeded)
+	bks := e.WaitBackupSession(session, corev1alpha1.BackupSessionSucceeded)
 	var jobs batchv1.JobList
 	if err := e.Kube.List(demo.Context(t, time.Minute), &jobs, client.InNamespace(e.Params.Namespace),
 		client.MatchingLabels{corev1alpha1.LabelBackupSession: bks.Name}); err != nil {

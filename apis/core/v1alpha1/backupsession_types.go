@@ -58,6 +58,9 @@ const (
 	ReasonSessionNotFound        = "SessionNotFound"
 	ReasonConfigurationNotReady  = "BackupConfigurationNotReady"
 	ReasonPreviousSessionRunning = "PreviousSessionRunning"
+	// ReasonConfigurationPaused: the BackupConfiguration is paused, so
+	// the session is Skipped instead of waiting.
+	ReasonConfigurationPaused = "BackupConfigurationPaused"
 	ReasonRetentionSucceeded     = "RetentionSucceeded"
 	ReasonRetentionFailed        = "RetentionFailed"
 	ReasonRetentionRunning       = "RetentionRunning"
