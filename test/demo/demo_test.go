@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
 	"github.com/keepsake-dev/keepsake/test/cluster"
 	"github.com/keepsake-dev/keepsake/test/demo"

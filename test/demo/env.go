@@ -18,9 +18,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
-	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
 	"github.com/keepsake-dev/keepsake/repository/restic"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 	"github.com/keepsake-dev/keepsake/test/cluster"

@@ -61,9 +61,9 @@ const (
 	// ReasonConfigurationPaused: the BackupConfiguration is paused, so
 	// the session is Skipped instead of waiting.
 	ReasonConfigurationPaused = "BackupConfigurationPaused"
-	ReasonRetentionSucceeded     = "RetentionSucceeded"
-	ReasonRetentionFailed        = "RetentionFailed"
-	ReasonRetentionRunning       = "RetentionRunning"
+	ReasonRetentionSucceeded  = "RetentionSucceeded"
+	ReasonRetentionFailed     = "RetentionFailed"
+	ReasonRetentionRunning    = "RetentionRunning"
 	// ReasonResultMissing: the Job ended without recording a snapshot
 	// for every repository, so the backup cannot be trusted.
 	ReasonResultMissing = "ResultMissing"
