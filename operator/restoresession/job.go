@@ -75,7 +75,7 @@ func (r *Reconciler) adoptJob(job *batchv1.Job) step {
 	return func(_ context.Context, p *pass) (*ctrl.Result, error) {
 		if !metav1.IsControlledBy(job, p.rs) {
 			return r.fail(p, corev1alpha1.ReasonJobCreationFailed,
-				fmt.Errorf("Job %s already exists and does not belong to this RestoreSession: create the RestoreSession under another name", job.Name)), nil
+				fmt.Errorf("job %s already exists and does not belong to this RestoreSession: create the RestoreSession under another name", job.Name)), nil
 		}
 		p.job = job
 		p.component = envValue(job, "KEEPSAKE_COMPONENT")

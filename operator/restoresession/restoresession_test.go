@@ -47,7 +47,7 @@ func TestBadInputs(t *testing.T) {
 			},
 			wantPhase:   corev1alpha1.RestoreFailed,
 			wantReason:  corev1alpha1.ReasonSnapshotNotFound,
-			wantMessage: "Snapshot missing not found after waiting 2s",
+			wantMessage: "snapshot missing not found after waiting 2s",
 		},
 		"no succeeded snapshot for latest before the timeout": {
 			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
@@ -59,7 +59,7 @@ func TestBadInputs(t *testing.T) {
 			},
 			wantPhase:   corev1alpha1.RestoreFailed,
 			wantReason:  corev1alpha1.ReasonSnapshotNotFound,
-			wantMessage: "Repository " + repoName + " has no Succeeded Snapshot",
+			wantMessage: "repository " + repoName + " has no Succeeded Snapshot",
 		},
 		"snapshot failed": {
 			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
@@ -68,7 +68,7 @@ func TestBadInputs(t *testing.T) {
 			snapshot:    "failed",
 			wantPhase:   corev1alpha1.RestoreFailed,
 			wantReason:  corev1alpha1.ReasonSnapshotNotReady,
-			wantMessage: "Snapshot failed cannot be restored",
+			wantMessage: "snapshot failed cannot be restored",
 		},
 		"component without restic snapshot": {
 			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
@@ -87,7 +87,7 @@ func TestBadInputs(t *testing.T) {
 			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.DataSource.Components = []string{"metrics"} },
 			wantPhase:   corev1alpha1.RestoreInvalid,
 			wantReason:  corev1alpha1.ReasonComponentNotFound,
-			wantMessage: "Snapshot snap has no component metrics; it has: db",
+			wantMessage: "snapshot snap has no component metrics; it has: db",
 		},
 		"two components": {
 			snapshots: func(ns string) []*storagev1alpha1.Snapshot {
@@ -104,14 +104,14 @@ func TestBadInputs(t *testing.T) {
 			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.DataSource.Repository.Namespace = "elsewhere" },
 			wantPhase:   corev1alpha1.RestoreInvalid,
 			wantReason:  corev1alpha1.ReasonRepositoryNotFound,
-			wantMessage: "Repository elsewhere/" + repoName + " is in another namespace",
+			wantMessage: "repository elsewhere/" + repoName + " is in another namespace",
 		},
 		"repository not found": {
 			snapshot:    "snap",
 			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.DataSource.Repository.Name = "nope" },
 			wantPhase:   corev1alpha1.RestoreInvalid,
 			wantReason:  corev1alpha1.ReasonRepositoryNotFound,
-			wantMessage: "Repository nope not found",
+			wantMessage: "repository nope not found",
 		},
 		"addon not found": {
 			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.Addon.Name = "rs-test-nope" },

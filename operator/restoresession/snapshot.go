@@ -30,7 +30,7 @@ func (r *Reconciler) resolveSnapshot(ctx context.Context, p *pass) (*ctrl.Result
 	// so the repository must be in the RestoreSession's namespace.
 	if ns := ds.Repository.Namespace; ns != "" && ns != p.rs.Namespace {
 		return r.invalid(p, corev1alpha1.ConditionSnapshotResolved, corev1alpha1.ReasonRepositoryNotFound,
-			fmt.Errorf("Repository %s/%s is in another namespace: restore Jobs run in the RestoreSession's namespace %s, so the Repository must be there too",
+			fmt.Errorf("repository %s/%s is in another namespace: restore Jobs run in the RestoreSession's namespace %s, so the Repository must be there too",
 				ns, ds.Repository.Name, p.rs.Namespace)), nil
 	}
 	if res, err := r.checkRepository(ctx, p); res != nil || err != nil {
@@ -51,7 +51,7 @@ func (r *Reconciler) checkRepository(ctx context.Context, p *pass) (*ctrl.Result
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.rs.Namespace, Name: name}, &repo)
 	if apierrors.IsNotFound(err) {
 		return r.invalid(p, corev1alpha1.ConditionSnapshotResolved, corev1alpha1.ReasonRepositoryNotFound,
-			fmt.Errorf("Repository %s not found in namespace %s", name, p.rs.Namespace)), nil
+			fmt.Errorf("repository %s not found in namespace %s", name, p.rs.Namespace)), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get Repository %s: %w", name, err)
@@ -121,18 +121,18 @@ func (r *Reconciler) checkSnapshot(p *pass, snap *storagev1alpha1.Snapshot) *ctr
 	switch {
 	case snap == nil && (ds.Snapshot == "" || ds.Snapshot == corev1alpha1.SnapshotLatest):
 		return r.waitForSnapshot(p, corev1alpha1.ReasonSnapshotNotFound,
-			fmt.Errorf("Repository %s has no Succeeded Snapshot", ds.Repository.Name))
+			fmt.Errorf("repository %s has no Succeeded Snapshot", ds.Repository.Name))
 	case snap == nil:
-		return r.waitForSnapshot(p, corev1alpha1.ReasonSnapshotNotFound, fmt.Errorf("Snapshot %s not found", ds.Snapshot))
+		return r.waitForSnapshot(p, corev1alpha1.ReasonSnapshotNotFound, fmt.Errorf("snapshot %s not found", ds.Snapshot))
 	case snap.Spec.Repository != ds.Repository.Name:
 		return r.invalid(p, corev1alpha1.ConditionSnapshotResolved, corev1alpha1.ReasonSnapshotNotFound,
-			fmt.Errorf("Snapshot %s is of Repository %s, not %s", snap.Name, snap.Spec.Repository, ds.Repository.Name))
+			fmt.Errorf("snapshot %s is of Repository %s, not %s", snap.Name, snap.Spec.Repository, ds.Repository.Name))
 	case snap.Status.Phase == storagev1alpha1.SnapshotFailed || !snap.DeletionTimestamp.IsZero():
 		return r.snapshotFailed(p, corev1alpha1.ReasonSnapshotNotReady,
-			fmt.Errorf("Snapshot %s cannot be restored: it failed or is being deleted", snap.Name))
+			fmt.Errorf("snapshot %s cannot be restored: it failed or is being deleted", snap.Name))
 	case snap.Status.Phase != storagev1alpha1.SnapshotSucceeded:
 		return r.waitForSnapshot(p, corev1alpha1.ReasonSnapshotNotReady,
-			fmt.Errorf("Snapshot %s is %s, not Succeeded", snap.Name, phaseString(snap.Status.Phase)))
+			fmt.Errorf("snapshot %s is %s, not Succeeded", snap.Name, phaseString(snap.Status.Phase)))
 	}
 	p.snapshot = snap
 	p.rs.Status.Snapshot = snap.Name
@@ -171,7 +171,7 @@ func (r *Reconciler) selectComponent(_ context.Context, p *pass) (*ctrl.Result, 
 	if want := p.rs.Spec.DataSource.Components; len(want) > 0 {
 		for _, c := range want {
 			if !slices.Contains(available, c) {
-				return r.componentNotFound(p, fmt.Errorf("Snapshot %s has no component %s; it has: %s",
+				return r.componentNotFound(p, fmt.Errorf("snapshot %s has no component %s; it has: %s",
 					snap.Name, c, listOrNone(available))), nil
 			}
 		}
@@ -179,7 +179,7 @@ func (r *Reconciler) selectComponent(_ context.Context, p *pass) (*ctrl.Result, 
 	}
 	switch {
 	case len(selected) == 0:
-		return r.componentNotFound(p, fmt.Errorf("Snapshot %s has no components", snap.Name)), nil
+		return r.componentNotFound(p, fmt.Errorf("snapshot %s has no components", snap.Name)), nil
 	case len(selected) > 1:
 		return r.componentNotFound(p, fmt.Errorf("a restore restores one component and Snapshot %s has %s: name one in dataSource.components",
 			snap.Name, strings.Join(selected, ", "))), nil

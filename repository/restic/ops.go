@@ -33,7 +33,10 @@ func (r *Repo) InitIfAbsent(ctx context.Context) error {
 func (r *Repo) Dump(ctx context.Context, snapshotID, filename string, w io.Writer) error {
 	stderr := newTailBuffer(stderrTail)
 	out := &recordingWriter{w: w}
-	cmd := r.command(ctx, "dump", snapshotID, "/"+strings.TrimPrefix(filename, "/"))
+	// --quiet: restic prints "repo already locked, waiting ..." to stdout
+	// while --retry-lock waits (cmd/restic/lock.go, Verbosef), which would
+	// land in the middle of the dump.
+	cmd := r.command(ctx, "dump", "--quiet", snapshotID, "/"+strings.TrimPrefix(filename, "/"))
 	cmd.Stdout, cmd.Stderr = out, stderr
 	err := cmd.Run()
 	if out.err != nil { // restic died of the closed pipe: the writer's error is the news

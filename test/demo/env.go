@@ -40,6 +40,13 @@ type Env struct {
 	DB hyperbytedbtest.Server
 }
 
+// With returns the Env for test t (a subtest): its failures are t's.
+func (e *Env) With(t testing.TB) *Env {
+	c := *e
+	c.T = t
+	return &c
+}
+
 // Setup brings up (or reuses) the local cluster, installs Keepsake with
 // Helm, and prepares namespace ns: the database StatefulSet with its
 // administrator, a bucket and the BackupStorage (Ready) and RetentionPolicy.

@@ -235,7 +235,7 @@ func (s *Stand) ServiceURL(ctx context.Context, ns, name string, port int) (stri
 		return "", fmt.Errorf("get Service %s/%s: %w", ns, name, err)
 	}
 	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
-		return "", fmt.Errorf("Service %s/%s has no cluster IP", ns, name)
+		return "", fmt.Errorf("service %s/%s has no cluster IP", ns, name)
 	}
 	return fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, port), nil
 }

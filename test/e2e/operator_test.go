@@ -56,6 +56,7 @@ func TestOperator(t *testing.T) {
 // storageValidation: the BackupStorage on MinIO is Ready (Setup waited);
 // a wrong bucket and a missing Secret give NotReady with their reasons.
 func storageValidation(t *testing.T, e *demo.Env) {
+	e = e.With(t)
 	ctx := demo.Context(t, time.Minute)
 	bad := []struct{ name, bucket, secret, reason string }{
 		{"wrong-bucket", "no-such-bucket", "minio-credentials", storagev1alpha1.ReasonBucketNotFound},
@@ -87,6 +88,7 @@ spec:
 // one follows; both succeed, their Snapshots carry sizes and restic IDs,
 // and restic, reading the bucket from the node, holds those snapshots.
 func scheduledBackups(t *testing.T, e *demo.Env) *corev1alpha1.BackupSession {
+	e = e.With(t)
 	first := e.WaitBackupSession(backupconfiguration.FirstSessionName("minutely", "scheduled"), corev1alpha1.BackupSessionSucceeded)
 	scheduled := waitScheduledSuccesses(t, e, "minutely", 1)
 	ids := map[string]bool{}
@@ -179,6 +181,7 @@ func resticIDs(t *testing.T, repo *restic.Repo) []string {
 // restoreEveryPoint: the database is wiped, and a RestoreSession against
 // the first Snapshot brings back every point exactly.
 func restoreEveryPoint(t *testing.T, e *demo.Env, first *corev1alpha1.BackupSession, want hyperbytedbtest.Contents) {
+	e = e.With(t)
 	e.DropAll()
 	e.Apply(demo.RestoreSession, func(p *demo.Params) {
 		p.Name, p.Repository, p.Snapshot = "restore-first", "minutely-repo", first.Status.Snapshots[0].Name
@@ -196,6 +199,7 @@ func restoreEveryPoint(t *testing.T, e *demo.Env, first *corev1alpha1.BackupSess
 // dumpFailure: a backup with the wrong database password fails with a
 // reason a user can read, and leaves no restic snapshot.
 func dumpFailure(t *testing.T, e *demo.Env) {
+	e = e.With(t)
 	ctx := demo.Context(t, time.Minute)
 	wrong := fmt.Sprintf(`
 apiVersion: v1
@@ -230,6 +234,7 @@ stringData: {username: admin, password: not-the-password}
 // succeeded and retention ran, restic and the Snapshot objects hold exactly
 // the two newest.
 func retention(t *testing.T, e *demo.Env) {
+	e = e.With(t)
 	runs := waitScheduledSuccesses(t, e, "minutely", 2)
 	newest := runs[len(runs)-1]
 	// The newest run's retention Job is the last word.
@@ -296,6 +301,7 @@ func waitNoneRunning(t *testing.T, e *demo.Env, config string) {
 // operatorKilled: the operator pod is deleted while a backup runs; the
 // session still completes, once, with one Job.
 func operatorKilled(t *testing.T, e *demo.Env) {
+	e = e.With(t)
 	// Enough points that the dump lasts while the operator restarts.
 	bulk := hyperbytedbtest.Bulk{DB: "bulk", N: 300_000, Series: 100}
 	bulk.Write(t, e.DB, 0, bulk.N)
