@@ -165,15 +165,6 @@ func TestParseMaintenanceFlags(t *testing.T) {
 	}
 }
 
-func TestHumanBytes(t *testing.T) {
-	tests := map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1258291: "1.2 MiB", 15 << 20: "15 MiB", 3 << 40: "3.0 TiB"}
-	for n, want := range tests {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // drain reads r to the end into got, sleeping delay before each read of
 // at most 1000 bytes.
 func drain(t *testing.T, r io.Reader, delay time.Duration, got *bytes.Buffer, wg *sync.WaitGroup) {

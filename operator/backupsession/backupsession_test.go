@@ -120,7 +120,7 @@ func TestBackupSucceedsOnce(t *testing.T) {
 
 	env.RestartManager(t)
 	recordResult(t, bks, "")
-	finishJob(t, job, "")
+	testenv.FinishJob(t, job, "")
 	waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupCompleted)
 	if jobs := jobsOf(t, bks); len(jobs) != 1 {
 		t.Errorf("got %d Jobs after a restart, want 1", len(jobs))
@@ -320,7 +320,7 @@ func TestBackupTimeout(t *testing.T) {
 	ns := fixtures(t)
 	env.Create(t, config(ns, addonName, nil))
 	bks := firstSession(ns)
-	finishJob(t, getJob(t, bks), "DeadlineExceeded")
+	testenv.FinishJob(t, getJob(t, bks), "DeadlineExceeded")
 	c := waitPhase(t, bks, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupTimeout)
 	if !strings.Contains(c.Message, "30m") {
 		t.Errorf("message %q does not name the timeout", c.Message)
@@ -362,7 +362,7 @@ func TestHistoryLimit(t *testing.T) {
 			env.Create(t, bks)
 		}
 		recordResult(t, bks, "")
-		finishJob(t, getJob(t, bks), "")
+		testenv.FinishJob(t, getJob(t, bks), "")
 		waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupCompleted)
 	}
 	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
@@ -400,7 +400,7 @@ func TestCompletedJobWithoutResult(t *testing.T) {
 	ns := fixtures(t)
 	env.Create(t, config(ns, addonName, nil))
 	bks := firstSession(ns)
-	finishJob(t, getJob(t, bks), "")
+	testenv.FinishJob(t, getJob(t, bks), "")
 	c := waitPhase(t, bks, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonResultMissing)
 	if !strings.Contains(c.Message, repoName) {
 		t.Errorf("message %q does not name the repository", c.Message)
@@ -418,7 +418,7 @@ func TestFailureSaysWhy(t *testing.T) {
 	env.Create(t, config(ns, addonName, nil))
 	bks := firstSession(ns)
 	recordResult(t, bks, "dump: authorization failed")
-	finishJob(t, getJob(t, bks), "BackoffLimitExceeded")
+	testenv.FinishJob(t, getJob(t, bks), "BackoffLimitExceeded")
 	c := waitPhase(t, bks, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupFailed)
 	if !strings.Contains(c.Message, "authorization failed") || !strings.Contains(c.Message, repoName) {
 		t.Errorf("message %q does not carry the runtime's error and repository", c.Message)
@@ -516,7 +516,7 @@ func TestRetention(t *testing.T) {
 		time.Sleep(time.Second) // distinct creation times
 	}
 	recordResult(t, bks, "")
-	finishJob(t, job, "")
+	testenv.FinishJob(t, job, "")
 	waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionRetentionApplied, corev1alpha1.ReasonRetentionRunning)
 
 	var retention batchv1.Job
@@ -535,7 +535,7 @@ func TestRetention(t *testing.T) {
 	if got := retention.Spec.Template.Spec.Containers[0].Command; !slices.Equal(got, backupsession.RetentionCommand) {
 		t.Errorf("retention Job runs %v", got)
 	}
-	finishJob(t, &retention, "")
+	testenv.FinishJob(t, &retention, "")
 	waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionRetentionApplied, corev1alpha1.ReasonRetentionSucceeded)
 
 	testenv.Eventually(t, func(ctx context.Context) (bool, string) {

@@ -199,39 +199,6 @@ func getJob(t *testing.T, bks *corev1alpha1.BackupSession) *batchv1.Job {
 	return &job
 }
 
-// finishJob plays the Job controller: it marks the Job Complete, or Failed
-// with failReason when that is set.
-func finishJob(t *testing.T, job *batchv1.Job, failReason string) {
-	t.Helper()
-	now := metav1.Now()
-	cond := func(typ batchv1.JobConditionType, reason string) batchv1.JobCondition {
-		return batchv1.JobCondition{Type: typ, Status: corev1.ConditionTrue, Reason: reason,
-			Message: "set by the test", LastProbeTime: now, LastTransitionTime: now}
-	}
-	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
-		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
-			return false, err.Error()
-		}
-		job.Status.StartTime = &metav1.Time{Time: now.Add(-time.Minute)}
-		if failReason == "" {
-			job.Status.Succeeded = 1
-			job.Status.CompletionTime = &now
-			job.Status.Conditions = []batchv1.JobCondition{
-				cond(batchv1.JobSuccessCriteriaMet, "CompletionsReached"), cond(batchv1.JobComplete, "CompletionsReached"),
-			}
-		} else {
-			job.Status.Failed = 1
-			job.Status.Conditions = []batchv1.JobCondition{
-				cond(batchv1.JobFailureTarget, failReason), cond(batchv1.JobFailed, failReason),
-			}
-		}
-		if err := testenv.Default.Client.Status().Update(ctx, job); err != nil {
-			return false, err.Error()
-		}
-		return true, ""
-	})
-}
-
 // recordResult plays the runtime: it records in the session's Snapshot a
 // component that succeeded with a restic snapshot, or failed with errMsg.
 func recordResult(t *testing.T, bks *corev1alpha1.BackupSession, errMsg string) {

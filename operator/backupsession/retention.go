@@ -31,7 +31,7 @@ var RetentionCommand = []string{"/usr/local/bin/keepsake", "run", "retention"}
 // RetentionJobName is the name of the retention Job of session bks for
 // repository repo.
 func RetentionJobName(bks, repo string) string {
-	return truncatedName(bks+"-retention-"+repo, maxJobName)
+	return jobs.ShortName(bks+"-retention-"+repo, jobs.MaxName)
 }
 
 // resolveFinished finds the configuration and session of a finished
@@ -92,7 +92,7 @@ func (r *Reconciler) applyRetention(ctx context.Context, p *pass) (*ctrl.Result,
 		if err != nil {
 			return nil, err
 		}
-		switch complete, fail := jobOutcome(job); {
+		switch complete, fail := jobs.Outcome(job); {
 		case fail != nil:
 			failed = append(failed, fmt.Sprintf("repository %s: Job %s failed: %s", repo.Name, job.Name, fail.Message))
 		case complete != nil:

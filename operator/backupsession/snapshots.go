@@ -2,8 +2,6 @@ package backupsession
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -21,31 +19,16 @@ import (
 // LabelBackupSession names the BackupSession a Snapshot or Job belongs to.
 const LabelBackupSession = corev1alpha1.LabelBackupSession
 
-// maxJobName keeps Job names within 63 characters: the Job controller copies
-// them into a label of the pods.
-const maxJobName = 63
-
 // SnapshotName is the name of the Snapshot a BackupSession takes into repo.
 // It is deterministic, so a Snapshot is never created twice.
 func SnapshotName(bks, repo string) string {
-	return truncatedName(bks+"-"+repo, 253)
+	return jobs.ShortName(bks+"-"+repo, 253)
 }
 
 // JobName is the name of a BackupSession's Job. It is deterministic, so a
 // restarted operator finds the Job instead of starting a second one.
 func JobName(bks string) string {
-	return truncatedName(bks, maxJobName)
-}
-
-// truncatedName returns name when it fits in limit characters, otherwise its
-// beginning and a hash of all of it, so distinct names stay distinct.
-func truncatedName(name string, limit int) string {
-	if len(name) <= limit {
-		return name
-	}
-	sum := sha256.Sum256([]byte(name))
-	hash := hex.EncodeToString(sum[:])[:10]
-	return name[:limit-len(hash)-1] + "-" + hash
+	return jobs.ShortName(bks, jobs.MaxName)
 }
 
 // labels link an object to its BackupSession, configuration and session.

@@ -26,7 +26,7 @@ import (
 // Job completed and every Snapshot holds a restic snapshot. A failed Job
 // fails the session with the runtime's own error when it left one.
 func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	done, failed := jobOutcome(p.job)
+	done, failed := jobs.Outcome(p.job)
 	if done == nil && failed == nil {
 		return &ctrl.Result{}, nil
 	}
@@ -68,22 +68,6 @@ func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.Jo
 		err = fmt.Errorf("backup Job %s failed: %s", p.job.Name, strings.Join(problems, "; "))
 	}
 	return r.fail(p, reason, err), nil
-}
-
-// jobOutcome returns the Job's true Complete or Failed condition.
-func jobOutcome(job *batchv1.Job) (done, failed *batchv1.JobCondition) {
-	for i, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			done = &job.Status.Conditions[i]
-		case batchv1.JobFailed:
-			failed = &job.Status.Conditions[i]
-		}
-	}
-	return done, failed
 }
 
 // finishSnapshots settles each Snapshot of the session once its Job ended:

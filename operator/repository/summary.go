@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"fmt"
+	"github.com/dustin/go-humanize"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -91,22 +92,5 @@ func summary(s *storagev1alpha1.Snapshot) storagev1alpha1.SnapshotSummary {
 	}
 }
 
-// humanBytes formats n in binary units as `kubectl get` readers expect
-// them, e.g. "512 B", "1.2 MiB", "37 GiB": one decimal below 10 units, as
-// the runtime writes Snapshot sizes.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, exp := float64(n)/unit, 0
-	for v >= unit && exp < 5 {
-		v /= unit
-		exp++
-	}
-	prefix := "KMGTPE"[exp : exp+1]
-	if v < 10 {
-		return fmt.Sprintf("%.1f %siB", v, prefix)
-	}
-	return fmt.Sprintf("%.0f %siB", v, prefix)
-}
+// humanBytes formats n as the runtime writes Snapshot sizes, e.g. "1.2 MiB".
+func humanBytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }

@@ -2,8 +2,6 @@ package restoresession
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -25,24 +23,13 @@ import (
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 )
 
-// maxJobName keeps Job names within 63 characters: the Job controller copies
-// them into a label of the pods.
-const maxJobName = 63
-
 // annotationSnapshot on a restore Job names the Snapshot it restores, so a
 // restarted operator that adopts the Job can still fill in the status.
 const annotationSnapshot = "core.keepsake.dev/snapshot"
 
 // JobName is the name of a RestoreSession's Job. It is deterministic, so a
 // restarted operator finds the Job instead of starting a second one.
-func JobName(rs string) string {
-	if len(rs) <= maxJobName {
-		return rs
-	}
-	sum := sha256.Sum256([]byte(rs))
-	hash := hex.EncodeToString(sum[:])[:10]
-	return rs[:maxJobName-len(hash)-1] + "-" + hash
-}
+func JobName(rs string) string { return jobs.ShortName(rs, jobs.MaxName) }
 
 // labelValue is the value of the LabelRestoreSession label of the objects
 // of RestoreSession rs: its name, shortened as JobName shortens it when it

@@ -193,7 +193,7 @@ func TestRestoreSucceedsOnce(t *testing.T) {
 	checkAccess(t, ns)
 
 	env.RestartManager(t)
-	finishJob(t, job, "")
+	testenv.FinishJob(t, job, "")
 	c := waitPhase(t, rs, corev1alpha1.RestoreSucceeded, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreCompleted)
 	if c.Status != metav1.ConditionTrue {
 		t.Errorf("condition RestoreSucceeded = %s, want True", c.Status)
@@ -363,7 +363,7 @@ func TestRuntimeErrorIsTheMessage(t *testing.T) {
 	reportComponent(t, rs, componentName, corev1alpha1.RestoreComponentStatus{
 		Phase: storagev1alpha1.ComponentFailed, Duration: "3s", Error: runtimeErr,
 	})
-	finishJob(t, getJob(t, rs), "BackoffLimitExceeded")
+	testenv.FinishJob(t, getJob(t, rs), "BackoffLimitExceeded")
 	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreFailed)
 	if !strings.Contains(c.Message, "component "+componentName+": "+runtimeErr) {
 		t.Errorf("message %q does not carry the runtime's error %q", c.Message, runtimeErr)
@@ -385,7 +385,7 @@ func TestJobFailureWithoutReport(t *testing.T) {
 	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
 	rs := restore(ns, "restore-db", "snap", nil)
 	env.Create(t, rs)
-	finishJob(t, getJob(t, rs), "BackoffLimitExceeded")
+	testenv.FinishJob(t, getJob(t, rs), "BackoffLimitExceeded")
 	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreFailed)
 	if !strings.Contains(c.Message, "BackoffLimitExceeded: set by the test") {
 		t.Errorf("message %q does not carry the Job's condition", c.Message)
@@ -403,7 +403,7 @@ func TestRestoreTimeout(t *testing.T) {
 	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
 	rs := restore(ns, "restore-db", "snap", nil)
 	env.Create(t, rs)
-	finishJob(t, getJob(t, rs), batchv1.JobReasonDeadlineExceeded)
+	testenv.FinishJob(t, getJob(t, rs), batchv1.JobReasonDeadlineExceeded)
 	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreTimeout)
 	if !strings.Contains(c.Message, "restoreTimeout 30m") {
 		t.Errorf("message %q does not name the timeout", c.Message)

@@ -14,6 +14,7 @@ import (
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 )
 
@@ -21,7 +22,7 @@ import (
 // completed, Failed (RestoreTimeout past its deadline) when it failed. Until
 // then the Job's changes, and the status reports of its pods, wake it.
 func (r *Reconciler) trackJob(_ context.Context, p *pass) (*ctrl.Result, error) {
-	done, failed := jobOutcome(p.job)
+	done, failed := jobs.Outcome(p.job)
 	switch {
 	case failed != nil:
 		return r.finishFailed(p, failed), nil
@@ -59,22 +60,6 @@ func (r *Reconciler) finishFailed(p *pass, cond *batchv1.JobCondition) *ctrl.Res
 	}
 	finishComponents(p.rs, storagev1alpha1.ComponentFailed, err.Error())
 	return r.fail(p, reason, err)
-}
-
-// jobOutcome returns the Job's true Complete or Failed condition.
-func jobOutcome(job *batchv1.Job) (done, failed *batchv1.JobCondition) {
-	for i, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			done = &job.Status.Conditions[i]
-		case batchv1.JobFailed:
-			failed = &job.Status.Conditions[i]
-		}
-	}
-	return done, failed
 }
 
 // componentErrors joins the errors of the components the runtime reported

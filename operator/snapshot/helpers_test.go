@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"testing"
-	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -158,39 +157,6 @@ func jobsIn(t *testing.T, ns string) []batchv1.Job {
 		t.Fatal(err)
 	}
 	return list.Items
-}
-
-// finishJob plays the Job controller: it marks the Job Complete, or Failed
-// with failReason when that is set.
-func finishJob(t *testing.T, job *batchv1.Job, failReason string) {
-	t.Helper()
-	now := metav1.Now()
-	cond := func(typ batchv1.JobConditionType, reason string) batchv1.JobCondition {
-		return batchv1.JobCondition{Type: typ, Status: corev1.ConditionTrue, Reason: reason,
-			Message: "set by the test", LastProbeTime: now, LastTransitionTime: now}
-	}
-	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
-		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
-			return false, err.Error()
-		}
-		job.Status.StartTime = &metav1.Time{Time: now.Add(-time.Minute)}
-		if failReason == "" {
-			job.Status.Succeeded = 1
-			job.Status.CompletionTime = &now
-			job.Status.Conditions = []batchv1.JobCondition{
-				cond(batchv1.JobSuccessCriteriaMet, "CompletionsReached"), cond(batchv1.JobComplete, "CompletionsReached"),
-			}
-		} else {
-			job.Status.Failed = 1
-			job.Status.Conditions = []batchv1.JobCondition{
-				cond(batchv1.JobFailureTarget, failReason), cond(batchv1.JobFailed, failReason),
-			}
-		}
-		if err := testenv.Default.Client.Status().Update(ctx, job); err != nil {
-			return false, err.Error()
-		}
-		return true, ""
-	})
 }
 
 // waitEvent waits until an Event about the object named name has reason.

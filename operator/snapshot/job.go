@@ -2,8 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,18 +37,7 @@ const (
 // deterministic, so a restarted operator finds the Job instead of starting
 // a second one, and differs from the BackupSession Jobs' names.
 func JobName(snap string) string {
-	return truncatedName("forget-"+snap, maxLabel)
-}
-
-// truncatedName returns name when it fits in limit characters, otherwise its
-// beginning and a hash of all of it, so distinct names stay distinct.
-func truncatedName(name string, limit int) string {
-	if len(name) <= limit {
-		return name
-	}
-	sum := sha256.Sum256([]byte(name))
-	hash := hex.EncodeToString(sum[:])[:10]
-	return name[:limit-len(hash)-1] + "-" + hash
+	return jobs.ShortName("forget-"+snap, maxLabel)
 }
 
 // ensureJob finds the Snapshot's forget Job or creates it.
@@ -129,7 +116,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 	job, err := jobs.Build(jobs.Spec{
 		Name:           JobName(p.snap.Name),
 		Namespace:      ns,
-		Labels:         map[string]string{LabelForgetOf: truncatedName(p.snap.Name, maxLabel)},
+		Labels:         map[string]string{LabelForgetOf: jobs.ShortName(p.snap.Name, maxLabel)},
 		Function:       forgetFunction(r.Options.Image),
 		RuntimeImage:   r.Options.Image,
 		InstallCommand: jobs.InstallCommand,
@@ -170,7 +157,7 @@ func forgetFunction(image string) *addonsv1alpha1.Function {
 // trackJob releases the Snapshot once its Job completed, and retries a
 // failed Job after a delay.
 func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	done, failed := jobOutcome(p.job)
+	done, failed := jobs.Outcome(p.job)
 	if failed != nil {
 		return r.retryLater(ctx, p, failed)
 	}
@@ -215,22 +202,6 @@ func retryDelay(conds []metav1.Condition, failedAt time.Time) time.Duration {
 		failing = failedAt.Sub(c.LastTransitionTime.Time)
 	}
 	return min(max(failing, status.MinBackoff), maxRetryDelay)
-}
-
-// jobOutcome returns the Job's true Complete or Failed condition.
-func jobOutcome(job *batchv1.Job) (done, failed *batchv1.JobCondition) {
-	for i, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			done = &job.Status.Conditions[i]
-		case batchv1.JobFailed:
-			failed = &job.Status.Conditions[i]
-		}
-	}
-	return done, failed
 }
 
 // deleteJob deletes forget Job name, its pods and its settings ConfigMap.

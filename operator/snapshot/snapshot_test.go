@@ -81,7 +81,7 @@ func TestForgetOnDelete(t *testing.T) {
 	env.RestartManager(t)
 	// The Job's new status reaches the restarted manager's reconciler, which
 	// must find the Job rather than start another.
-	finishJob(t, job, "")
+	testenv.FinishJob(t, job, "")
 	if job.UID != uid {
 		t.Errorf("the Job finished is %s, want the one created before the restart, %s", job.UID, uid)
 	}
@@ -153,7 +153,7 @@ func TestForgetRetries(t *testing.T) {
 	snap := newSnapshot(t, ns, "snap", repoName, "cccc3333")
 	deleteSnapshot(t, snap)
 	first := waitJob(t, snap, "")
-	finishJob(t, first, "BackoffLimitExceeded")
+	testenv.FinishJob(t, first, "BackoffLimitExceeded")
 	c := env.WaitCondition(t, snap, func() []metav1.Condition { return snap.Status.Conditions },
 		snapshot.ConditionForgotten, metav1.ConditionFalse, snapshot.ReasonForgetFailed)
 	if !strings.Contains(c.Message, first.Name) || !strings.Contains(c.Message, "set by the test") {
@@ -165,7 +165,7 @@ func TestForgetRetries(t *testing.T) {
 	waitEvent(t, ns, snap.Name, snapshot.ReasonForgetFailed)
 
 	second := waitJob(t, snap, string(first.UID))
-	finishJob(t, second, "")
+	testenv.FinishJob(t, second, "")
 	waitGone(t, snap)
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -218,4 +219,37 @@ func (e *Env) WaitCondition(t testing.TB, obj client.Object, conds func() []meta
 				obj.GetName(), condType, c.Status, c.Reason, c.Message, c.ObservedGeneration, want, reason, obj.GetGeneration())
 	})
 	return found
+}
+
+// FinishJob plays the Job controller: it marks the Job Complete, or Failed
+// with failReason when that is set.
+func FinishJob(t testing.TB, job *batchv1.Job, failReason string) {
+	t.Helper()
+	now := metav1.Now()
+	cond := func(typ batchv1.JobConditionType, reason string) batchv1.JobCondition {
+		return batchv1.JobCondition{Type: typ, Status: corev1.ConditionTrue, Reason: reason,
+			Message: "set by the test", LastProbeTime: now, LastTransitionTime: now}
+	}
+	Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := Default.Client.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
+			return false, err.Error()
+		}
+		job.Status.StartTime = &metav1.Time{Time: now.Add(-time.Minute)}
+		if failReason == "" {
+			job.Status.Succeeded = 1
+			job.Status.CompletionTime = &now
+			job.Status.Conditions = []batchv1.JobCondition{
+				cond(batchv1.JobSuccessCriteriaMet, "CompletionsReached"), cond(batchv1.JobComplete, "CompletionsReached"),
+			}
+		} else {
+			job.Status.Failed = 1
+			job.Status.Conditions = []batchv1.JobCondition{
+				cond(batchv1.JobFailureTarget, failReason), cond(batchv1.JobFailed, failReason),
+			}
+		}
+		if err := Default.Client.Status().Update(ctx, job); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
 }
