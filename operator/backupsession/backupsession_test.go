@@ -573,3 +573,41 @@ func TestPausedSkips(t *testing.T) {
 		t.Errorf("a skipped session got %d Jobs", len(jobs))
 	}
 }
+
+// TestRetry checks that a failed run is retried retryConfig.maxRetry times,
+// each retry a new BackupSession counting down spec.retryLeft, and no more.
+func TestRetry(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, func(s *corev1alpha1.Session) {
+		s.RetryConfig = &corev1alpha1.RetryConfig{MaxRetry: 2, Delay: metav1.Duration{Duration: time.Second}}
+	}))
+	first := firstSession(ns)
+	run := first
+	for n := int32(1); n <= 2; n++ {
+		recordResult(t, run, "dump: connection refused")
+		testenv.FinishJob(t, getJob(t, run), "BackoffLimitExceeded")
+		waitPhase(t, run, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupFailed)
+		retry := &corev1alpha1.BackupSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: backupsession.RetryName(first.Name, n)}}
+		testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+			err := env.Client.Get(ctx, client.ObjectKeyFromObject(retry), retry)
+			return err == nil, errString(err)
+		})
+		if retry.Spec.RetryLeft != 2-n || retry.Labels[backupsession.LabelRetryOf] != first.Name ||
+			retry.Spec.BackupConfiguration != configName || retry.Spec.Session != sessionName {
+			t.Fatalf("retry %d = %s", n, mustJSON(retry))
+		}
+		run = retry
+	}
+	recordResult(t, run, "dump: connection refused")
+	testenv.FinishJob(t, getJob(t, run), "BackoffLimitExceeded")
+	waitPhase(t, run, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupFailed)
+	time.Sleep(3 * time.Second) // past the delay: a third retry would exist by now
+	var list corev1alpha1.BackupSessionList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 3 {
+		t.Errorf("%d BackupSessions after two retries, want 3", len(list.Items))
+	}
+}

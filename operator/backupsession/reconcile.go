@@ -86,11 +86,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // run goes through the steps in the order of DESIGN.md's flow. A finished
-// session has retention applied and its history pruned.
+// session is retried if it failed and may be, has retention applied, and
+// has its history pruned.
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 	steps := []step{r.resolve, r.checkConcurrency, r.ensureSnapshots, r.ensureJob, r.trackJob}
 	if p.bks.IsFinished() {
-		steps = []step{r.resolveFinished, r.applyRetention, r.pruneHistory}
+		steps = []step{r.resolveFinished, r.retry, r.applyRetention, r.pruneHistory}
 	}
 	for _, s := range steps {
 		result, err := s(ctx, p)
