@@ -44,7 +44,7 @@ metadata: {name: local, namespace: {{.Namespace}}}
 spec:
   storage:
     provider: local
-    local: {emptyDir: {}}
+    local: {volumeSource: {emptyDir: {}}}
 ---
 apiVersion: core.keepsake.dev/v1alpha1
 kind: BackupConfiguration
