@@ -9,7 +9,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
@@ -86,16 +88,19 @@ func BenchmarkBackupSessionToJob(b *testing.B) {
 	if err := stand.Apply(ctx, latencyFixtures, demo.Params{Namespace: ns}); err != nil {
 		b.Fatal(err)
 	}
-	jobs, err := c.Client.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{})
+	// Informers see new objects as a controller would; they retry what a
+	// bare watch would give up on (the watch cache lagging a moment).
+	cfg := c.Config.RESTConfig()
+	cfg.Timeout = 0
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer jobs.Stop()
-	maps, err := c.Client.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer maps.Stop()
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+	jobs, maps := added(b, factory.Batch().V1().Jobs().Informer()), added(b, factory.Core().V1().ConfigMaps().Informer())
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
 	// The first session shows the configuration is Ready.
 	waitEvent(b, jobs, func(o any) bool { _, ok := o.(*batchv1.Job); return ok })
 
@@ -140,17 +145,24 @@ func BenchmarkBackupSessionToJob(b *testing.B) {
 	}
 }
 
-// waitEvent reads w until an added object matches, within a minute.
-func waitEvent(b *testing.B, w watch.Interface, match func(any) bool) {
+// added sends each object the informer sees added.
+func added(b *testing.B, inf cache.SharedIndexInformer) <-chan any {
+	b.Helper()
+	ch := make(chan any, 1024)
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(o any) { ch <- o }}); err != nil {
+		b.Fatal(err)
+	}
+	return ch
+}
+
+// waitEvent reads added objects until one matches, within a minute.
+func waitEvent(b *testing.B, objs <-chan any, match func(any) bool) {
 	b.Helper()
 	timeout := time.After(time.Minute)
 	for {
 		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				b.Fatal("watch closed")
-			}
-			if ev.Type == watch.Added && match(ev.Object) {
+		case o := <-objs:
+			if match(o) {
 				return
 			}
 		case <-timeout:
