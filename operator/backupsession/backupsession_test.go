@@ -21,6 +21,7 @@ import (
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
 	"github.com/keepsake-dev/keepsake/operator/backupsession"
 	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
@@ -609,5 +610,18 @@ func TestRetry(t *testing.T) {
 	}
 	if len(list.Items) != 3 {
 		t.Errorf("%d BackupSessions after two retries, want 3", len(list.Items))
+	}
+}
+
+// TestRetryNameFitsALabel checks that retries of a long-named session get
+// names that fit the 63-character label carrying them, and stay distinct.
+func TestRetryNameFitsALabel(t *testing.T) {
+	first := backupconfiguration.FirstSessionName(strings.Repeat("c", 60), "nightly")
+	one, two := backupsession.RetryName(first, 1), backupsession.RetryName(first, 2)
+	if len(one) > 63 || len(two) > 63 || one == two {
+		t.Errorf("retry names %q and %q", one, two)
+	}
+	if got := backupsession.RetryName("db-first", 1); got != "db-first-retry-1" {
+		t.Errorf("short name retried as %q", got)
 	}
 }

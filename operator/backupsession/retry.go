@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 )
 
 // LabelRetryOf names the BackupSession whose failure a retry repeats: the
@@ -26,9 +27,10 @@ var retriable = map[string]bool{
 	corev1alpha1.ReasonResultMissing: true,
 }
 
-// RetryName is the name of the n-th retry of BackupSession first.
+// RetryName is the name of the n-th retry of BackupSession first, short
+// enough for the label that carries a session's name (63 characters).
 func RetryName(first string, n int32) string {
-	return fmt.Sprintf("%s-retry-%d", first, n)
+	return jobs.ShortName(fmt.Sprintf("%s-retry-%d", first, n), jobs.MaxName)
 }
 
 // retry creates, retryConfig.delay after a retriable failure, a new
