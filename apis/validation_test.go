@@ -120,8 +120,10 @@ func TestSchemaValidation(t *testing.T) {
 		"configuration without addon tasks":    {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.addon.tasks", []any{})}, wantErr: "spec.sessions[0].addon.tasks: Invalid value"},
 		"configuration session name with caps": {example: "backupconfiguration", mutate: []mutation{set("spec.sessions.name", "Hourly")}, wantErr: "spec.sessions[0].name: Invalid value"},
 
-		"session example":               {example: "backupsession"},
-		"session without configuration": {example: "backupsession", mutate: []mutation{unset("spec.backupConfiguration")}, wantErr: "spec.backupConfiguration: Required value"},
+		"session example":                   {example: "backupsession"},
+		"session without configuration":     {example: "backupsession", mutate: []mutation{unset("spec.backupConfiguration")}, wantErr: "spec.backupConfiguration: Required value"},
+		"session name too long for a label": {example: "backupsession", mutate: []mutation{set("metadata.name", strings.Repeat("b", 64))}, wantErr: "name must be at most 63 characters"},
+		"session name of 63":                {example: "backupsession", mutate: []mutation{set("metadata.name", strings.Repeat("b", 63))}},
 
 		"restore example":            {example: "restoresession"},
 		"restore without repository": {example: "restoresession", mutate: []mutation{unset("spec.dataSource.repository")}, wantErr: "spec.dataSource.repository: Required value"},

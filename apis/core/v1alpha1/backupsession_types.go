@@ -139,6 +139,7 @@ type RetentionResult struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=bks,categories=keepsake
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="name must be at most 63 characters: it labels the session's Job and Snapshots"
 // +kubebuilder:printcolumn:name="Configuration",type=string,JSONPath=`.spec.backupConfiguration`
 // +kubebuilder:printcolumn:name="Session",type=string,JSONPath=`.spec.session`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
