@@ -26,6 +26,9 @@ var (
 	ErrInvalidCredentials = errors.New("invalid credentials")
 	// ErrNotFound: the object (e.g. metadata.yaml) does not exist.
 	ErrNotFound = errors.New("object not found")
+	// ErrWholeStorage: a deletion would empty the whole bucket (or the
+	// whole local directory), which Keepsake refuses to do.
+	ErrWholeStorage = errors.New("refusing to delete the whole storage")
 )
 
 // s3ErrorCodes maps S3 error codes to the errors above.

@@ -128,3 +128,31 @@ func localKind(err error, notFound error) error {
 	}
 	return err
 }
+
+// DeleteAll counts the files under dir, then removes the directory tree.
+func (l *localStore) DeleteAll(_ context.Context, dir string) (int, error) {
+	p, err := l.path(dir)
+	if err != nil {
+		return 0, err
+	}
+	if filepath.Clean(p) == filepath.Clean(l.root) {
+		return 0, fmt.Errorf("delete everything in %s: %w", l.root, ErrWholeStorage)
+	}
+	if info, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) || err == nil && !info.IsDir() {
+		return 0, nil // nothing under dir: a file named dir is not under it
+	}
+	files := 0
+	err = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete %s: %w", p, localKind(err, ErrNotFound))
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return 0, fmt.Errorf("delete %s: %w", p, localKind(err, ErrNotFound))
+	}
+	return files, nil
+}

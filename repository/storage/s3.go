@@ -16,6 +16,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // s3Store is a Store on an S3 bucket and prefix.
@@ -211,4 +212,61 @@ func (s *s3Store) ListDir(ctx context.Context, dir string) (files, dirs []string
 		}
 	}
 	return files, dirs, nil
+}
+
+// DeleteAll lists the keys under dir page by page (at most 1000 a page)
+// and deletes each page with one DeleteObjects call (at most 1000 keys).
+func (s *s3Store) DeleteAll(ctx context.Context, dir string) (int, error) {
+	k, err := s.key(dir)
+	if err != nil {
+		return 0, err
+	}
+	if k == "" {
+		return 0, fmt.Errorf("delete everything in bucket %s: %w", s.bucket, ErrWholeStorage)
+	}
+	k += "/"
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket), Prefix: aws.String(k), MaxKeys: aws.Int32(1000),
+	})
+	deleted := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return deleted, wrapS3("list s3 prefix "+k, err, ErrBucketNotFound)
+		}
+		n, err := s.deleteObjects(ctx, page.Contents)
+		deleted += n
+		if err != nil {
+			return deleted, fmt.Errorf("delete s3 prefix %s: %w", k, err)
+		}
+	}
+	return deleted, nil
+}
+
+// deleteObjects deletes up to 1000 listed objects in one request and
+// returns how many went. Keys S3 reports as not deleted make the error.
+func (s *s3Store) deleteObjects(ctx context.Context, objects []types.Object) (int, error) {
+	if len(objects) == 0 {
+		return 0, nil
+	}
+	ids := make([]types.ObjectIdentifier, len(objects))
+	for i, o := range objects {
+		ids[i] = types.ObjectIdentifier{Key: o.Key}
+	}
+	out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		Bucket: aws.String(s.bucket), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+	})
+	if err != nil {
+		return 0, wrapS3("delete s3 objects", err, ErrBucketNotFound)
+	}
+	if len(out.Errors) > 0 {
+		e := out.Errors[0]
+		err := fmt.Errorf("%d of %d objects not deleted, first %s: %s: %s", len(out.Errors), len(ids),
+			aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+		if kind := s3ErrorCodes[aws.ToString(e.Code)]; kind != nil {
+			err = fmt.Errorf("%w: %w", kind, err)
+		}
+		return len(ids) - len(out.Errors), err
+	}
+	return len(ids), nil
 }

@@ -28,6 +28,13 @@ type Store interface {
 	// its sub-directories (without trailing slash), one level deep. An
 	// absent dir lists as empty.
 	ListDir(ctx context.Context, dir string) (files, dirs []string, err error)
+	// DeleteAll removes every object under dir (keys dir/..., at any depth;
+	// not an object named dir itself, nor a sibling such as dir2/...) and
+	// returns how many it removed. An absent dir removes nothing. It wraps
+	// ErrWholeStorage and removes nothing when dir is the root of the bucket
+	// (or of the local directory): no bug may ever empty a whole bucket.
+	// Objects written under dir while it runs may survive it.
+	DeleteAll(ctx context.Context, dir string) (int, error)
 }
 
 var (
