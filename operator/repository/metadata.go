@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"time"
@@ -114,9 +115,24 @@ func (r *Reconciler) recordHash(ctx context.Context, repo *storagev1alpha1.Repos
 
 // storageConfig resolves the S3 storage's credentials Secret and CA bundle,
 // which live in the storage's namespace. The BackupStorage reconciler
-// checked them already; one deleted since is reported here.
+// checked them already; one deleted or emptied since is reported here.
 func (r *Reconciler) storageConfig(ctx context.Context, p *pass) (storage.Config, *ctrl.Result, error) {
-	s3 := p.bs.Spec.Storage.S3
+	cfg, err := r.s3Config(ctx, p.bs)
+	switch {
+	case apierrors.IsNotFound(err):
+		return cfg, r.notReady(p, storagev1alpha1.ReasonStorageNotReady, err.Error()), nil
+	case errors.Is(err, storage.ErrMissingCredentials):
+		return cfg, r.notReady(p, storagev1alpha1.ReasonStorageNotReady, err.Error()), nil
+	}
+	return cfg, nil, err
+}
+
+// s3Config is the configuration of S3 storage bs with its credentials and
+// CA bundle read. The error wraps a NotFound API error when the Secret or
+// ConfigMap is gone, and storage.ErrMissingCredentials when the Secret
+// holds no key pair.
+func (r *Reconciler) s3Config(ctx context.Context, bs *storagev1alpha1.BackupStorage) (storage.Config, error) {
+	s3 := bs.Spec.Storage.S3
 	cfg := storage.Config{Provider: storage.ProviderS3, S3: storage.S3Config{
 		Endpoint:       s3.Endpoint,
 		Bucket:         s3.Bucket,
@@ -126,38 +142,27 @@ func (r *Reconciler) storageConfig(ctx context.Context, p *pass) (storage.Config
 		InsecureTLS:    s3.InsecureTLS,
 		MaxConnections: int(s3.MaxConnections),
 	}}
+	where := fmt.Sprintf("of BackupStorage %s/%s", bs.Namespace, bs.Name)
 	if s3.SecretName != "" {
 		var secret corev1.Secret
-		key := types.NamespacedName{Namespace: p.bs.Namespace, Name: s3.SecretName}
+		key := types.NamespacedName{Namespace: bs.Namespace, Name: s3.SecretName}
 		if err := r.APIReader.Get(ctx, key, &secret); err != nil {
-			result, err := r.storageObjectMissing(p, err, "credentials secret "+key.String())
-			return cfg, result, err
+			return cfg, fmt.Errorf("credentials secret %s %s: %w", key, where, err)
 		}
 		creds, err := storage.CredentialsFromSecretData(secret.Data)
 		if err != nil {
-			return cfg, r.notReady(p, storagev1alpha1.ReasonStorageNotReady, fmt.Sprintf("secret %s: %v", key, err)), nil
+			return cfg, fmt.Errorf("secret %s %s: %w", key, where, err)
 		}
 		cfg.Credentials = creds
 	}
 	if s3.CABundle != nil {
-		pem, where, err := r.caBundle(ctx, p.bs.Namespace, s3.CABundle)
+		pem, what, err := r.caBundle(ctx, bs.Namespace, s3.CABundle)
 		if err != nil {
-			result, err := r.storageObjectMissing(p, err, where)
-			return cfg, result, err
+			return cfg, fmt.Errorf("%s %s: %w", what, where, err)
 		}
 		cfg.S3.CABundle = pem
 	}
-	return cfg, nil, nil
-}
-
-// storageObjectMissing reports a Secret or ConfigMap of the storage that
-// is not found as StorageNotReady; other errors are returned to be retried.
-func (r *Reconciler) storageObjectMissing(p *pass, err error, what string) (*ctrl.Result, error) {
-	if !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("get %s: %w", what, err)
-	}
-	return r.notReady(p, storagev1alpha1.ReasonStorageNotReady,
-		fmt.Sprintf("%s of BackupStorage %s/%s not found", what, p.bs.Namespace, p.bs.Name)), nil
+	return cfg, nil
 }
 
 // caBundle reads the selected key of a Secret or ConfigMap; where names it

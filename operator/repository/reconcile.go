@@ -55,14 +55,19 @@ type pass struct {
 // with that result.
 type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
 
-// Reconcile checks the Repository and records the outcome in its status.
+// Reconcile checks the Repository and records the outcome in its status;
+// it keeps the wipe-out finalizer as the deletionPolicy says, and deletes
+// the data of a Repository being deleted that holds it.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var repo storagev1alpha1.Repository
 	if err := r.Client.Get(ctx, req.NamespacedName, &repo); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !repo.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+		return r.finalize(ctx, &repo)
+	}
+	if err := r.keepFinalizer(ctx, &repo); err != nil {
+		return ctrl.Result{}, err
 	}
 	patcher := status.NewPatcher(&repo)
 	result, err := r.run(ctx, &pass{repo: &repo})

@@ -1,5 +1,7 @@
 // Package repository reconciles Repositories: it checks the storage and the
-// encryption Secret, writes repository.yaml and sums up the Snapshots.
+// encryption Secret, writes repository.yaml and sums up the Snapshots; with
+// deletionPolicy WipeOut, it deletes the restic repository from the
+// storage before a deleted Repository goes.
 package repository
 
 import (
@@ -16,6 +18,7 @@ import (
 
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories/finalizers,verbs=update
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;watch
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get

@@ -1,0 +1,231 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/repository/storage"
+)
+
+// FinalizerWipeOut holds a Repository with deletionPolicy WipeOut until its
+// restic repository is deleted from the storage. The apis package has no
+// constant for it yet; the BackupStorage reconciler uses the same name.
+const FinalizerWipeOut = "storage.keepsake.dev/wipe-out"
+
+// The WipedOut condition of a Repository being deleted and the reasons of
+// its Events.
+const (
+	// ConditionWipedOut is False after an attempt to delete the data
+	// failed. It never turns True: the Repository is gone by then.
+	ConditionWipedOut = "WipedOut"
+	// ReasonWipedOut is the Normal Event of a wipe-out that deleted the data.
+	ReasonWipedOut = "WipedOut"
+	// ReasonWipeOutFailed is the Warning Event (and the condition's reason)
+	// of an attempt that failed; another follows with backoff.
+	ReasonWipeOutFailed = "WipeOutFailed"
+	// ReasonDataLeft is the Warning Event of a Repository let go without
+	// deleting its data, because the operator cannot or must not.
+	ReasonDataLeft = "DataLeft"
+)
+
+// wipeTimeout bounds one attempt to delete a repository: a large one is
+// deleted over several attempts, each resuming where the last stopped.
+const wipeTimeout = 5 * time.Minute
+
+// keepFinalizer adds the wipe-out finalizer to a Repository whose data goes
+// with it (deletionPolicy WipeOut) and removes it from one whose data stays.
+// The patch fails rather than overwrite finalizers changed meanwhile.
+func (r *Reconciler) keepFinalizer(ctx context.Context, repo *storagev1alpha1.Repository) error {
+	want := repo.Spec.DeletionPolicy == storagev1alpha1.RepositoryWipeOut
+	if controllerutil.ContainsFinalizer(repo, FinalizerWipeOut) == want {
+		return nil
+	}
+	before := repo.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(repo, FinalizerWipeOut)
+	} else {
+		controllerutil.RemoveFinalizer(repo, FinalizerWipeOut)
+	}
+	return r.patchFinalizers(ctx, before, repo)
+}
+
+// patchFinalizers sends the finalizers of repo, changed from before, with
+// the resourceVersion read: a conflict is returned, and the Repository read
+// again on the retry.
+func (r *Reconciler) patchFinalizers(ctx context.Context, before, repo *storagev1alpha1.Repository) error {
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := r.Client.Patch(ctx, repo, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("patch finalizers of Repository %s: %w", repo.Name, err)
+	}
+	return nil
+}
+
+// wipe is one attempt to delete the data of one Repository being deleted.
+type wipe struct {
+	repo *storagev1alpha1.Repository
+	bs   *storagev1alpha1.BackupStorage
+	// release says the finalizer goes once the status is written.
+	release bool
+}
+
+// wipeStep is one stage of an attempt. It returns a non-nil result to stop
+// the attempt with that result.
+type wipeStep func(ctx context.Context, w *wipe) (*ctrl.Result, error)
+
+// finalize deletes the data of a Repository with the wipe-out finalizer
+// and then lets it go.
+func (r *Reconciler) finalize(ctx context.Context, repo *storagev1alpha1.Repository) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(repo, FinalizerWipeOut) {
+		return ctrl.Result{}, nil
+	}
+	patcher := status.NewPatcher(repo)
+	w := &wipe{repo: repo}
+	result, err := r.wipeOut(ctx, w)
+	if _, perr := patcher.Patch(ctx, r.Client, repo); perr != nil {
+		return ctrl.Result{}, errors.Join(err, client.IgnoreNotFound(perr))
+	}
+	if err != nil || !w.release {
+		return result, err
+	}
+	before := repo.DeepCopy()
+	controllerutil.RemoveFinalizer(repo, FinalizerWipeOut)
+	return ctrl.Result{}, r.patchFinalizers(ctx, before, repo)
+}
+
+// wipeOut goes through the steps: is the data to go, can the operator
+// reach it, may it delete it, and the deletion.
+func (r *Reconciler) wipeOut(ctx context.Context, w *wipe) (ctrl.Result, error) {
+	for _, s := range []wipeStep{r.wipeWanted, r.wipeStorage, r.deleteData} {
+		result, err := s(ctx, w)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if result != nil {
+			return *result, nil
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// wipeWanted lets go, keeping the data, a Repository whose deletionPolicy
+// was changed to Delete after its deletion began: that is how a user
+// unblocks a wipe-out that keeps failing.
+func (r *Reconciler) wipeWanted(_ context.Context, w *wipe) (*ctrl.Result, error) {
+	if w.repo.Spec.DeletionPolicy == storagev1alpha1.RepositoryWipeOut {
+		return nil, nil
+	}
+	return r.leaveData(w, corev1.EventTypeNormal, "deletionPolicy is Delete: the restic repository stays in the storage"), nil
+}
+
+// wipeStorage finds the BackupStorage holding the data and makes sure the
+// operator can reach it and this namespace may use it.
+//
+// A Repository whose storage, or the storage's credentials Secret or CA
+// bundle, is gone is let go with its data left and a Warning Event, rather
+// than held until they come back: they never do when their namespace is
+// being deleted along with the Repository's, and a finalizer must not
+// block a namespace deletion forever. The same goes for a local storage,
+// which only Jobs mount: the operator cannot reach it.
+func (r *Reconciler) wipeStorage(ctx context.Context, w *wipe) (*ctrl.Result, error) {
+	ref := storageRef(w.repo)
+	var bs storagev1alpha1.BackupStorage
+	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
+	err := r.Client.Get(ctx, key, &bs)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, &bs) // not in the cache yet, or gone
+	}
+	if apierrors.IsNotFound(err) {
+		return r.leaveData(w, corev1.EventTypeWarning, fmt.Sprintf(
+			"BackupStorage %s is gone, so the operator cannot reach the restic repository %s: it is left in the storage",
+			key, w.where())), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get BackupStorage %s: %w", key, err)
+	}
+	ok, err := r.allows(ctx, &bs, w.repo.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return r.leaveData(w, corev1.EventTypeWarning, fmt.Sprintf(
+			"the usagePolicy of BackupStorage %s does not allow namespace %s, so the restic repository %s is left in the storage",
+			key, w.repo.Namespace, w.where())), nil
+	}
+	if bs.Spec.Storage.Provider != storagev1alpha1.ProviderS3 || bs.Spec.Storage.S3 == nil {
+		return r.leaveData(w, corev1.EventTypeWarning, fmt.Sprintf(
+			"BackupStorage %s is a local volume that only Jobs mount and the operator cannot reach: the restic repository %s is left in it; delete it by hand",
+			key, w.where())), nil
+	}
+	w.bs = &bs
+	return nil, nil
+}
+
+// deleteData deletes every object under <prefix>/<namespace>/<path>/,
+// unless another repository lives inside that directory.
+func (r *Reconciler) deleteData(ctx context.Context, w *wipe) (*ctrl.Result, error) {
+	cfg, err := r.s3Config(ctx, w.bs)
+	if apierrors.IsNotFound(err) {
+		return r.leaveData(w, corev1.EventTypeWarning, fmt.Sprintf(
+			"%v, so the operator cannot reach the restic repository %s: it is left in the storage", err, w.where())), nil
+	}
+	if err != nil {
+		return r.wipeFailed(w, err), nil
+	}
+	store, err := storage.Open(cfg)
+	if err != nil {
+		return r.wipeFailed(w, err), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, wipeTimeout)
+	defer cancel()
+	ns, dir := w.repo.Namespace, w.repo.Spec.Path
+	inside, err := storage.RepositoriesInside(ctx, store, ns, dir)
+	if err != nil {
+		return r.wipeFailed(w, err), nil
+	}
+	if len(inside) > 0 {
+		return r.leaveData(w, corev1.EventTypeWarning, fmt.Sprintf(
+			"repository %s of Repository %s lives inside %s and would be deleted with it: the data is left in the storage",
+			path.Join(ns, inside[0].Dir), inside[0].Metadata.Name, w.where())), nil
+	}
+	n, err := storage.DeleteRepository(ctx, store, ns, dir)
+	if err != nil {
+		return r.wipeFailed(w, fmt.Errorf("%w (%d objects deleted so far)", err, n)), nil
+	}
+	w.release = true
+	r.Events.Eventf(w.repo, nil, corev1.EventTypeNormal, ReasonWipedOut, "WipeOut",
+		"deleted %d objects of the restic repository %s from bucket %s", n, w.where(), cfg.S3.Bucket)
+	return &ctrl.Result{}, nil
+}
+
+// where names the repository's directory below the storage's prefix.
+func (w *wipe) where() string { return path.Join(w.repo.Namespace, w.repo.Spec.Path) }
+
+// leaveData ends the attempt by letting the Repository go without deleting
+// its data, with an Event of evType saying why.
+func (r *Reconciler) leaveData(w *wipe, evType, message string) *ctrl.Result {
+	w.release = true
+	r.Events.Eventf(w.repo, nil, evType, ReasonDataLeft, "WipeOut", message)
+	return &ctrl.Result{}
+}
+
+// wipeFailed records an attempt that failed and schedules the next one,
+// later the longer the wipe-out has been failing.
+func (r *Reconciler) wipeFailed(w *wipe, err error) *ctrl.Result {
+	repo := w.repo
+	msg := fmt.Sprintf("deleting the restic repository %s failed: %v; set spec.deletionPolicy to Delete to keep the data and let the Repository go",
+		w.where(), err)
+	status.Set(&repo.Status.Conditions, repo.Generation, ConditionWipedOut, false, ReasonWipeOutFailed, msg)
+	r.Events.Eventf(repo, nil, corev1.EventTypeWarning, ReasonWipeOutFailed, "WipeOut", msg)
+	return &ctrl.Result{RequeueAfter: status.Backoff(repo.Status.Conditions, ConditionWipedOut, time.Now())}
+}

@@ -1,0 +1,242 @@
+package repository_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
+	"github.com/keepsake-dev/keepsake/operator/repository"
+	"github.com/keepsake-dev/keepsake/repository/storage"
+	"github.com/keepsake-dev/keepsake/test/servers"
+)
+
+// minioFixture is a MinIO bucket, a namespace with a Ready S3 BackupStorage
+// on it, and a store reaching the storage's prefix as the test's own eyes.
+type minioFixture struct {
+	ns    string
+	store storage.Store
+}
+
+func newMinIOFixture(t *testing.T) *minioFixture {
+	t.Helper()
+	minio := servers.StartMinIO(t)
+	minio.CreateBucket(t, bucket)
+	ns := testenv.Default.Namespace(t, nil)
+	testenv.Default.Create(t,
+		&corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credsName},
+			StringData: map[string]string{"AWS_ACCESS_KEY_ID": minio.AccessKey, "AWS_SECRET_ACCESS_KEY": minio.SecretKey},
+		},
+		s3Storage(ns, minio.Endpoint),
+		passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "not-a-real-password"}),
+	)
+	store, err := storage.Open(storage.Config{
+		Provider:    storage.ProviderS3,
+		S3:          storage.S3Config{Endpoint: minio.Endpoint, Bucket: bucket, Prefix: prefix, ForcePathStyle: true},
+		Credentials: storage.Credentials{AccessKeyID: minio.AccessKey, SecretAccessKey: minio.SecretKey},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &minioFixture{ns: ns, store: store}
+}
+
+// repository creates a Ready Repository at dir with deletionPolicy policy,
+// and restic-like objects in its directory, whose keys it returns.
+func (f *minioFixture) repository(t *testing.T, name, dir string, policy storagev1alpha1.RepositoryDeletionPolicy) (*storagev1alpha1.Repository, []string) {
+	t.Helper()
+	repo := newRepository(f.ns, name, "minio")
+	repo.Spec.Path, repo.Spec.DeletionPolicy = dir, policy
+	testenv.Default.Create(t, repo)
+	waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+	keys := []string{f.ns + "/" + dir + "/" + storage.RepositoryMetadataFile}
+	for _, k := range []string{"config", "keys/k1", "data/00/0011", "snapshots/s1"} {
+		key := f.ns + "/" + dir + "/" + k
+		if err := f.store.Put(context.Background(), key, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	waitObjects(t, f.store, keys, true) // repository.yaml is written by the reconciler
+	return repo, keys
+}
+
+// waitObjects waits until every key exists (want) or none does (!want).
+func waitObjects(t *testing.T, s storage.Store, keys []string, want bool) {
+	t.Helper()
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		for _, k := range keys {
+			_, err := s.Get(ctx, k)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return false, err.Error()
+			}
+			if (err == nil) != want {
+				return false, fmt.Sprintf("object %s exists: %v, want %v", k, err == nil, want)
+			}
+		}
+		return true, ""
+	})
+}
+
+// checkObjects fails unless every key exists.
+func checkObjects(t *testing.T, s storage.Store, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, err := s.Get(context.Background(), k); err != nil {
+			t.Errorf("object %s: %v; want it kept", k, err)
+		}
+	}
+}
+
+// waitFinalizer waits until repo holds the wipe-out finalizer (want) or not.
+func waitFinalizer(t *testing.T, repo *storagev1alpha1.Repository, want bool) {
+	t.Helper()
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo); err != nil {
+			return false, err.Error()
+		}
+		has := slices.Contains(repo.Finalizers, repository.FinalizerWipeOut)
+		return has == want, fmt.Sprintf("finalizers %v, want %s: %v", repo.Finalizers, repository.FinalizerWipeOut, want)
+	})
+}
+
+// deleteAndWaitGone deletes obj and waits until the API server has let it
+// go.
+func deleteAndWaitGone(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := testenv.Default.Client.Delete(context.Background(), obj); err != nil {
+		t.Fatalf("delete %s: %v", obj.GetName(), err)
+	}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		return false, fmt.Sprintf("%s still exists (%v), finalizers %v", obj.GetName(), err, obj.GetFinalizers())
+	})
+}
+
+// waitEvent waits until an Event about obj has type evType and reason, and
+// returns its note.
+func waitEvent(t *testing.T, obj client.Object, evType, reason string) string {
+	t.Helper()
+	var note string
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		var list eventsv1.EventList
+		if err := testenv.Default.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, ev := range list.Items {
+			if ev.Regarding.Name != obj.GetName() || ev.Regarding.Kind != "Repository" {
+				continue
+			}
+			if ev.Type == evType && ev.Reason == reason {
+				note = ev.Note
+				return true, ""
+			}
+			seen = append(seen, ev.Type+"/"+ev.Reason)
+		}
+		return false, fmt.Sprintf("events about %s: %v, want %s/%s", obj.GetName(), seen, evType, reason)
+	})
+	return note
+}
+
+// TestWipeOut checks that deleting a Repository with deletionPolicy WipeOut
+// deletes its directory from MinIO, and nothing of a sibling repository
+// whose directory name starts the same.
+func TestWipeOut(t *testing.T) {
+	f := newMinIOFixture(t)
+	repo, gone := f.repository(t, "wiped", "db/logical", storagev1alpha1.RepositoryWipeOut)
+	_, kept := f.repository(t, "sibling", "db/logical2", storagev1alpha1.RepositoryWipeOut)
+	waitFinalizer(t, repo, true)
+
+	deleteAndWaitGone(t, repo)
+	waitObjects(t, f.store, gone, false)
+	checkObjects(t, f.store, kept)
+	note := waitEvent(t, repo, corev1.EventTypeNormal, repository.ReasonWipedOut)
+	if want := fmt.Sprintf("deleted %d objects", len(gone)); !strings.Contains(note, want) {
+		t.Errorf("event note %q, want it to say %q", note, want)
+	}
+}
+
+// TestDeletePolicyKeepsData checks that a Repository with deletionPolicy
+// Delete holds no finalizer and leaves its data behind, and that switching
+// a WipeOut Repository to Delete takes the finalizer off.
+func TestDeletePolicyKeepsData(t *testing.T) {
+	f := newMinIOFixture(t)
+	repo, kept := f.repository(t, "kept", "db/logical", storagev1alpha1.RepositoryDelete)
+	if slices.Contains(repo.Finalizers, repository.FinalizerWipeOut) {
+		t.Errorf("finalizers %v of a Delete Repository", repo.Finalizers)
+	}
+	deleteAndWaitGone(t, repo)
+	checkObjects(t, f.store, kept)
+
+	switched, kept2 := f.repository(t, "switched", "db/other", storagev1alpha1.RepositoryWipeOut)
+	waitFinalizer(t, switched, true)
+	before := switched.DeepCopy()
+	switched.Spec.DeletionPolicy = storagev1alpha1.RepositoryDelete
+	if err := testenv.Default.Client.Patch(context.Background(), switched, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+	waitFinalizer(t, switched, false)
+	deleteAndWaitGone(t, switched)
+	checkObjects(t, f.store, kept2)
+}
+
+// TestWipeOutLeavesData checks the Repositories let go with their data
+// left and a Warning: a local storage the operator cannot reach, a storage
+// that is gone, and a repository with another one inside its directory.
+func TestWipeOutLeavesData(t *testing.T) {
+	t.Run("local storage", func(t *testing.T) {
+		env := testenv.Default
+		ns := env.Namespace(t, nil)
+		repo := newRepository(ns, repoName, "local")
+		repo.Spec.DeletionPolicy = storagev1alpha1.RepositoryWipeOut
+		env.Create(t, localStorage(ns), passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "x"}), repo)
+		waitFinalizer(t, repo, true)
+		deleteAndWaitGone(t, repo)
+		waitEvent(t, repo, corev1.EventTypeWarning, repository.ReasonDataLeft)
+	})
+	t.Run("storage gone", func(t *testing.T) {
+		f := newMinIOFixture(t)
+		repo, kept := f.repository(t, "orphan", "db/logical", storagev1alpha1.RepositoryWipeOut)
+		waitFinalizer(t, repo, true)
+		deleteAndWaitGone(t, &storagev1alpha1.BackupStorage{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "minio"}})
+		deleteAndWaitGone(t, repo)
+		waitEvent(t, repo, corev1.EventTypeWarning, repository.ReasonDataLeft)
+		checkObjects(t, f.store, kept)
+	})
+	t.Run("credentials gone", func(t *testing.T) {
+		f := newMinIOFixture(t)
+		repo, kept := f.repository(t, "no-creds", "db/logical", storagev1alpha1.RepositoryWipeOut)
+		waitFinalizer(t, repo, true)
+		deleteAndWaitGone(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: credsName}})
+		deleteAndWaitGone(t, repo)
+		waitEvent(t, repo, corev1.EventTypeWarning, repository.ReasonDataLeft)
+		checkObjects(t, f.store, kept)
+	})
+	t.Run("repository inside", func(t *testing.T) {
+		f := newMinIOFixture(t)
+		outer, keptOuter := f.repository(t, "outer", "db", storagev1alpha1.RepositoryWipeOut)
+		_, keptInner := f.repository(t, "inner", "db/logical", storagev1alpha1.RepositoryDelete)
+		waitFinalizer(t, outer, true)
+		deleteAndWaitGone(t, outer)
+		note := waitEvent(t, outer, corev1.EventTypeWarning, repository.ReasonDataLeft)
+		if !strings.Contains(note, "Repository inner") {
+			t.Errorf("event note %q, want it to name Repository inner", note)
+		}
+		checkObjects(t, f.store, append(keptOuter, keptInner...))
+	})
+}
