@@ -1,6 +1,8 @@
 package addon_test
 
 import (
+	"context"
+
 	"os"
 	"testing"
 
@@ -26,6 +28,8 @@ func TestAddonNeedsItsFunctions(t *testing.T) {
 		},
 	}
 	env.Create(t, a)
+	// The catalog is cluster-scoped: leave nothing for a repeated run.
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), a) })
 	conds := func() []metav1.Condition { return a.Status.Conditions }
 	c := env.WaitCondition(t, a, conds, addonsv1alpha1.ConditionReady, metav1.ConditionFalse, addonsv1alpha1.ReasonFunctionNotFound)
 	if want := "functions not found: late-backup, late-restore"; c.Message != want {
@@ -41,6 +45,7 @@ func TestAddonNeedsItsFunctions(t *testing.T) {
 			Spec:       addonsv1alpha1.FunctionSpec{Image: "tools:1"},
 		}
 		env.Create(t, fn)
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), fn) })
 		env.WaitCondition(t, fn, func() []metav1.Condition { return fn.Status.Conditions },
 			addonsv1alpha1.ConditionReady, metav1.ConditionTrue, addonsv1alpha1.ReasonFunctionAccepted)
 	}
