@@ -49,14 +49,19 @@ type check struct {
 // pass, with that result.
 type step func(ctx context.Context, c *check) (*ctrl.Result, error)
 
-// Reconcile checks the storage and records the outcome in its status.
+// Reconcile checks the storage and records the outcome in its status; it
+// keeps the wipe-out finalizer as the deletionPolicy says, and deletes the
+// data of a storage being deleted that holds it.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var bs storagev1alpha1.BackupStorage
 	if err := r.Client.Get(ctx, req.NamespacedName, &bs); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !bs.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+		return r.finalize(ctx, &bs)
+	}
+	if err := r.keepFinalizer(ctx, &bs); err != nil {
+		return ctrl.Result{}, err
 	}
 	patcher := status.NewPatcher(&bs)
 	result, err := r.run(ctx, &check{bs: &bs})
@@ -161,23 +166,32 @@ func (r *Reconciler) openStore(_ context.Context, c *check) (*ctrl.Result, error
 	if sb.S3 == nil { // the schema forbids it; never panic on a user's object
 		return r.notReady(c, storagev1alpha1.ReasonBucketNotFound, "provider s3 without an s3 section"), nil
 	}
-	c.cfg.Provider = storage.ProviderS3
-	c.cfg.S3 = storage.S3Config{
-		Endpoint:       sb.S3.Endpoint,
-		Bucket:         sb.S3.Bucket,
-		Prefix:         sb.S3.Prefix,
-		Region:         sb.S3.Region,
-		ForcePathStyle: sb.S3.ForcePathStyle,
-		InsecureTLS:    sb.S3.InsecureTLS,
-		CABundle:       c.cfg.S3.CABundle,
-		MaxConnections: int(sb.S3.MaxConnections),
-	}
+	c.cfg = s3Config(sb.S3, c.cfg.Credentials, c.cfg.S3.CABundle)
 	store, err := storage.Open(c.cfg)
 	if err != nil {
 		return r.notReady(c, reasonOf(err), err.Error()), nil
 	}
 	c.store = store
 	return nil, nil
+}
+
+// s3Config is the storage configuration of s3 with its credentials and CA
+// bundle read.
+func s3Config(s3 *storagev1alpha1.S3Storage, creds storage.Credentials, caBundle []byte) storage.Config {
+	return storage.Config{
+		Provider: storage.ProviderS3,
+		S3: storage.S3Config{
+			Endpoint:       s3.Endpoint,
+			Bucket:         s3.Bucket,
+			Prefix:         s3.Prefix,
+			Region:         s3.Region,
+			ForcePathStyle: s3.ForcePathStyle,
+			InsecureTLS:    s3.InsecureTLS,
+			CABundle:       caBundle,
+			MaxConnections: int(s3.MaxConnections),
+		},
+		Credentials: creds,
+	}
 }
 
 // checkBucket makes sure the bucket exists and a probe object can be

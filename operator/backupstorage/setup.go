@@ -1,6 +1,8 @@
 // Package backupstorage reconciles BackupStorages: it reads the credentials
 // Secret and CA bundle, checks the bucket, writes <prefix>/metadata.yaml and
-// reports Ready or NotReady with a reason users can act on.
+// reports Ready or NotReady with a reason users can act on; with
+// deletionPolicy WipeOut, it deletes everything under the prefix before a
+// deleted BackupStorage goes.
 package backupstorage
 
 import (
@@ -11,7 +13,8 @@ import (
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages/finalizers,verbs=update
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

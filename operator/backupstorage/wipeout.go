@@ -1,0 +1,193 @@
+package backupstorage
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/repository/storage"
+)
+
+// FinalizerWipeOut holds a BackupStorage with deletionPolicy WipeOut until
+// everything under its prefix is deleted. The apis package has no constant
+// for it yet; the Repository reconciler uses the same name.
+const FinalizerWipeOut = "storage.keepsake.dev/wipe-out"
+
+// The WipedOut condition of a BackupStorage being deleted and the reasons
+// of its Events.
+const (
+	// ConditionWipedOut is False after an attempt to delete the data
+	// failed. It never turns True: the BackupStorage is gone by then.
+	ConditionWipedOut = "WipedOut"
+	// ReasonWipedOut is the Normal Event of a wipe-out that deleted the data.
+	ReasonWipedOut = "WipedOut"
+	// ReasonWipeOutFailed is the Warning Event (and the condition's reason)
+	// of an attempt that failed; another follows with backoff.
+	ReasonWipeOutFailed = "WipeOutFailed"
+	// ReasonDataLeft is the Warning Event of a BackupStorage let go without
+	// deleting its data, because the operator cannot or must not.
+	ReasonDataLeft = "DataLeft"
+)
+
+// wipeTimeout bounds one attempt to delete the prefix: a large one is
+// deleted over several attempts, each resuming where the last stopped.
+const wipeTimeout = 5 * time.Minute
+
+// keepFinalizer adds the wipe-out finalizer to a BackupStorage whose data
+// goes with it (deletionPolicy WipeOut) and removes it from one whose data
+// stays. The patch fails rather than overwrite finalizers changed meanwhile.
+func (r *Reconciler) keepFinalizer(ctx context.Context, bs *storagev1alpha1.BackupStorage) error {
+	want := bs.Spec.DeletionPolicy == storagev1alpha1.BackupStorageWipeOut
+	if controllerutil.ContainsFinalizer(bs, FinalizerWipeOut) == want {
+		return nil
+	}
+	before := bs.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(bs, FinalizerWipeOut)
+	} else {
+		controllerutil.RemoveFinalizer(bs, FinalizerWipeOut)
+	}
+	return r.patchFinalizers(ctx, before, bs)
+}
+
+// patchFinalizers sends the finalizers of bs, changed from before, with the
+// resourceVersion read: a conflict is returned, and the BackupStorage read
+// again on the retry.
+func (r *Reconciler) patchFinalizers(ctx context.Context, before, bs *storagev1alpha1.BackupStorage) error {
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := r.Client.Patch(ctx, bs, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("patch finalizers of BackupStorage %s: %w", bs.Name, err)
+	}
+	return nil
+}
+
+// finalize deletes the data of a BackupStorage with the wipe-out finalizer
+// and then lets it go.
+func (r *Reconciler) finalize(ctx context.Context, bs *storagev1alpha1.BackupStorage) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(bs, FinalizerWipeOut) {
+		return ctrl.Result{}, nil
+	}
+	patcher := status.NewPatcher(bs)
+	result, release := r.wipeOut(ctx, bs)
+	if _, err := patcher.Patch(ctx, r.Client, bs); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, err
+	}
+	if !release {
+		return result, nil
+	}
+	before := bs.DeepCopy()
+	controllerutil.RemoveFinalizer(bs, FinalizerWipeOut)
+	return ctrl.Result{}, r.patchFinalizers(ctx, before, bs)
+}
+
+// wipeOut deletes every object under the prefix, metadata.yaml included,
+// and reports whether the finalizer may go.
+//
+// A storage whose credentials Secret or CA bundle is gone, or a local
+// storage (only Jobs mount it), is let go with its data left and a Warning
+// Event, rather than held until the operator can reach it: a Secret in a
+// namespace being deleted never comes back, and a finalizer must not block
+// a namespace deletion forever. An empty prefix is refused the same way:
+// wiping it out would empty the whole bucket.
+func (r *Reconciler) wipeOut(ctx context.Context, bs *storagev1alpha1.BackupStorage) (ctrl.Result, bool) {
+	sb := bs.Spec.Storage
+	switch {
+	case bs.Spec.DeletionPolicy != storagev1alpha1.BackupStorageWipeOut:
+		// Changed after the deletion began: how a user unblocks a
+		// wipe-out that keeps failing.
+		return r.leaveData(bs, corev1.EventTypeNormal, "deletionPolicy is Delete: the data stays in the storage"), true
+	case sb.Provider != storagev1alpha1.ProviderS3 || sb.S3 == nil:
+		return r.leaveData(bs, corev1.EventTypeWarning,
+			"a local storage is only mounted into Jobs and the operator cannot reach it: the data is left in it; delete it by hand"), true
+	case strings.Trim(sb.S3.Prefix, "/") == "":
+		return r.leaveData(bs, corev1.EventTypeWarning, fmt.Sprintf(
+			"the prefix is empty: wiping it out would empty the whole bucket %s, which Keepsake refuses; the data is left in it",
+			sb.S3.Bucket)), true
+	}
+	store, gone, err := r.wipeStore(ctx, bs)
+	if gone != "" {
+		return r.leaveData(bs, corev1.EventTypeWarning, fmt.Sprintf(
+			"%s is gone, so the operator cannot reach the storage: the data under %s is left in it", gone, location(sb.S3))), true
+	}
+	if err != nil {
+		return r.wipeFailed(bs, err), false
+	}
+	ctx, cancel := context.WithTimeout(ctx, wipeTimeout)
+	defer cancel()
+	n, err := store.DeleteAll(ctx, "")
+	if err != nil {
+		return r.wipeFailed(bs, fmt.Errorf("%w (%d objects deleted so far)", err, n)), false
+	}
+	r.Events.Eventf(bs, nil, corev1.EventTypeNormal, ReasonWipedOut, "WipeOut",
+		"deleted %d objects under %s", n, location(sb.S3))
+	return ctrl.Result{}, true
+}
+
+// wipeStore opens the S3 storage of bs. When its credentials Secret or CA
+// bundle is gone, gone names it.
+func (r *Reconciler) wipeStore(ctx context.Context, bs *storagev1alpha1.BackupStorage) (s storage.Store, gone string, err error) {
+	s3 := bs.Spec.Storage.S3
+	var creds storage.Credentials
+	if s3.SecretName != "" {
+		var secret corev1.Secret
+		key := types.NamespacedName{Namespace: bs.Namespace, Name: s3.SecretName}
+		if err := r.APIReader.Get(ctx, key, &secret); err != nil {
+			gone, err := missing(err, "credentials secret "+key.String())
+			return nil, gone, err
+		}
+		if creds, err = storage.CredentialsFromSecretData(secret.Data); err != nil {
+			return nil, "", fmt.Errorf("secret %s: %w", key, err)
+		}
+	}
+	var pem []byte
+	if s3.CABundle != nil {
+		var what string
+		if pem, what, err = r.caBundle(ctx, bs.Namespace, s3.CABundle); err != nil {
+			gone, err := missing(err, what)
+			return nil, gone, err
+		}
+	}
+	s, err = storage.Open(s3Config(s3, creds, pem))
+	return s, "", err
+}
+
+// missing returns what as gone when err is NotFound, and err otherwise.
+func missing(err error, what string) (string, error) {
+	if apierrors.IsNotFound(err) {
+		return what, nil
+	}
+	return "", fmt.Errorf("get %s: %w", what, err)
+}
+
+// location names the bucket and prefix of s3.
+func location(s3 *storagev1alpha1.S3Storage) string {
+	return path.Join(s3.Bucket, strings.Trim(s3.Prefix, "/")) + "/"
+}
+
+// leaveData records, with an Event of evType, that the BackupStorage goes
+// without its data being deleted.
+func (r *Reconciler) leaveData(bs *storagev1alpha1.BackupStorage, evType, message string) ctrl.Result {
+	r.Events.Eventf(bs, nil, evType, ReasonDataLeft, "WipeOut", message)
+	return ctrl.Result{}
+}
+
+// wipeFailed records an attempt that failed and schedules the next one,
+// later the longer the wipe-out has been failing.
+func (r *Reconciler) wipeFailed(bs *storagev1alpha1.BackupStorage, err error) ctrl.Result {
+	msg := fmt.Sprintf("deleting the data under %s failed: %v; set spec.deletionPolicy to Delete to keep the data and let the BackupStorage go",
+		location(bs.Spec.Storage.S3), err)
+	status.Set(&bs.Status.Conditions, bs.Generation, ConditionWipedOut, false, ReasonWipeOutFailed, msg)
+	r.Events.Eventf(bs, nil, corev1.EventTypeWarning, ReasonWipeOutFailed, "WipeOut", msg)
+	return ctrl.Result{RequeueAfter: status.Backoff(bs.Status.Conditions, ConditionWipedOut, time.Now())}
+}
