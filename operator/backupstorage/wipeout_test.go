@@ -190,3 +190,39 @@ func TestWipeOutLeavesData(t *testing.T) {
 		f.check(t, []string{"cluster/metadata.yaml"}, true)
 	})
 }
+
+// TestWipeOutRetries checks that a wipe-out that fails (the credentials
+// are wrong) holds the BackupStorage with a Warning, and that a later
+// attempt deletes the data once they are right.
+func TestWipeOutRetries(t *testing.T) {
+	f := newWipeFixture(t, "cluster", storagev1alpha1.BackupStorageWipeOut)
+	waitFinalizer(t, f.bs, true)
+	ctx := context.Background()
+	var secret corev1.Secret
+	key := client.ObjectKey{Namespace: f.bs.Namespace, Name: "s3-creds"}
+	if err := testenv.Default.Client.Get(ctx, key, &secret); err != nil {
+		t.Fatal(err)
+	}
+	right := secret.Data["AWS_SECRET_ACCESS_KEY"]
+	secret.Data["AWS_SECRET_ACCESS_KEY"] = []byte("wrong-wrong-wrong")
+	if err := testenv.Default.Client.Update(ctx, &secret); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := testenv.Default.Client.Delete(ctx, f.bs); err != nil {
+		t.Fatal(err)
+	}
+	waitTypedEvent(t, f.bs, corev1.EventTypeWarning, backupstorage.ReasonWipeOutFailed)
+	f.check(t, []string{"cluster/metadata.yaml"}, true)
+
+	secret.Data["AWS_SECRET_ACCESS_KEY"] = right
+	if err := testenv.Default.Client.Update(ctx, &secret); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(f.bs), f.bs)
+		return apierrors.IsNotFound(err), fmt.Sprintf("BackupStorage still there (%v), conditions %+v", err, f.bs.Status.Conditions)
+	})
+	f.check(t, []string{"cluster/metadata.yaml"}, false)
+	waitTypedEvent(t, f.bs, corev1.EventTypeNormal, backupstorage.ReasonWipedOut)
+}

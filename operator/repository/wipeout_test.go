@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -239,4 +240,88 @@ func TestWipeOutLeavesData(t *testing.T) {
 		}
 		checkObjects(t, f.store, append(keptOuter, keptInner...))
 	})
+}
+
+// TestWipeOutRetries checks that a wipe-out that fails (the credentials
+// are wrong) holds the Repository with a Warning and the WipedOut
+// condition, and that a later attempt deletes the data once they are right.
+func TestWipeOutRetries(t *testing.T) {
+	f := newMinIOFixture(t)
+	repo, gone := f.repository(t, "retried", "db/logical", storagev1alpha1.RepositoryWipeOut)
+	waitFinalizer(t, repo, true)
+	secret := setSecretKey(t, f.ns, "wrong-wrong-wrong")
+
+	if err := testenv.Default.Client.Delete(context.Background(), repo); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, repo, corev1.EventTypeWarning, repository.ReasonWipeOutFailed)
+	c := testenv.Default.WaitCondition(t, repo, func() []metav1.Condition { return repo.Status.Conditions },
+		repository.ConditionWipedOut, metav1.ConditionFalse, repository.ReasonWipeOutFailed)
+	if !strings.Contains(c.Message, "deletionPolicy to Delete") {
+		t.Errorf("condition message %q, want it to say how to let the Repository go", c.Message)
+	}
+	checkObjects(t, f.store, gone)
+
+	setSecretKey(t, f.ns, secret)
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo)
+		return apierrors.IsNotFound(err), fmt.Sprintf("Repository still there (%v), conditions %+v", err, repo.Status.Conditions)
+	})
+	waitObjects(t, f.store, gone, false)
+	waitEvent(t, repo, corev1.EventTypeNormal, repository.ReasonWipedOut)
+}
+
+// setSecretKey sets the secret access key of the storage's credentials
+// Secret in ns and returns the one it replaced.
+func setSecretKey(t *testing.T, ns, key string) string {
+	t.Helper()
+	var secret corev1.Secret
+	ctx := context.Background()
+	if err := testenv.Default.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: credsName}, &secret); err != nil {
+		t.Fatal(err)
+	}
+	old := string(secret.Data["AWS_SECRET_ACCESS_KEY"])
+	secret.Data["AWS_SECRET_ACCESS_KEY"] = []byte(key)
+	if err := testenv.Default.Client.Update(ctx, &secret); err != nil {
+		t.Fatal(err)
+	}
+	return old
+}
+
+// TestWipeOutWithSnapshots checks the Repository and its Snapshots deleted
+// together, as a namespace deletion does: the Snapshot reconciler lets the
+// Snapshots go without a forget Job (the Repository is being deleted), and
+// the wipe-out deletes the whole repository, their restic snapshots with it.
+func TestWipeOutWithSnapshots(t *testing.T) {
+	f := newMinIOFixture(t)
+	repo, gone := f.repository(t, "with-snaps", "db/logical", storagev1alpha1.RepositoryWipeOut)
+	waitFinalizer(t, repo, true)
+	newSnapshot(t, f.ns, "snap-1", repo.Name, storagev1alpha1.SnapshotStatus{
+		Phase:      storagev1alpha1.SnapshotSucceeded,
+		Components: map[string]storagev1alpha1.ComponentStatus{"dump": {ResticSnapshotID: "0123abcd"}},
+	})
+	snap := &storagev1alpha1.Snapshot{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "snap-1"}}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(snap), snap); err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(snap.Finalizers, storagev1alpha1.FinalizerForget), fmt.Sprintf("Snapshot finalizers %v", snap.Finalizers)
+	})
+
+	if err := testenv.Default.Client.Delete(context.Background(), repo); err != nil {
+		t.Fatal(err)
+	}
+	deleteAndWaitGone(t, snap)
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo)
+		return apierrors.IsNotFound(err), fmt.Sprintf("Repository still there (%v)", err)
+	})
+	waitObjects(t, f.store, gone, false)
+	var jobs batchv1.JobList
+	if err := testenv.Default.Client.List(context.Background(), &jobs, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs.Items) != 0 {
+		t.Errorf("Jobs %v, want no forget Job", jobs.Items[0].Name)
+	}
 }
