@@ -19,11 +19,6 @@ import (
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
-// FinalizerWipeOut holds a BackupStorage with deletionPolicy WipeOut until
-// everything under its prefix is deleted. The apis package has no constant
-// for it yet; the Repository reconciler uses the same name.
-const FinalizerWipeOut = "storage.keepsake.dev/wipe-out"
-
 // The WipedOut condition of a BackupStorage being deleted and the reasons
 // of its Events.
 const (
@@ -49,14 +44,14 @@ const wipeTimeout = 5 * time.Minute
 // stays. The patch fails rather than overwrite finalizers changed meanwhile.
 func (r *Reconciler) keepFinalizer(ctx context.Context, bs *storagev1alpha1.BackupStorage) error {
 	want := bs.Spec.DeletionPolicy == storagev1alpha1.BackupStorageWipeOut
-	if controllerutil.ContainsFinalizer(bs, FinalizerWipeOut) == want {
+	if controllerutil.ContainsFinalizer(bs, storagev1alpha1.FinalizerWipeOut) == want {
 		return nil
 	}
 	before := bs.DeepCopy()
 	if want {
-		controllerutil.AddFinalizer(bs, FinalizerWipeOut)
+		controllerutil.AddFinalizer(bs, storagev1alpha1.FinalizerWipeOut)
 	} else {
-		controllerutil.RemoveFinalizer(bs, FinalizerWipeOut)
+		controllerutil.RemoveFinalizer(bs, storagev1alpha1.FinalizerWipeOut)
 	}
 	return r.patchFinalizers(ctx, before, bs)
 }
@@ -75,7 +70,7 @@ func (r *Reconciler) patchFinalizers(ctx context.Context, before, bs *storagev1a
 // finalize deletes the data of a BackupStorage with the wipe-out finalizer
 // and then lets it go.
 func (r *Reconciler) finalize(ctx context.Context, bs *storagev1alpha1.BackupStorage) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(bs, FinalizerWipeOut) {
+	if !controllerutil.ContainsFinalizer(bs, storagev1alpha1.FinalizerWipeOut) {
 		return ctrl.Result{}, nil
 	}
 	patcher := status.NewPatcher(bs)
@@ -87,7 +82,7 @@ func (r *Reconciler) finalize(ctx context.Context, bs *storagev1alpha1.BackupSto
 		return result, nil
 	}
 	before := bs.DeepCopy()
-	controllerutil.RemoveFinalizer(bs, FinalizerWipeOut)
+	controllerutil.RemoveFinalizer(bs, storagev1alpha1.FinalizerWipeOut)
 	return ctrl.Result{}, r.patchFinalizers(ctx, before, bs)
 }
 

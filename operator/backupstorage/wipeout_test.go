@@ -98,8 +98,8 @@ func waitFinalizer(t *testing.T, bs *storagev1alpha1.BackupStorage, want bool) {
 		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(bs), bs); err != nil {
 			return false, err.Error()
 		}
-		has := slices.Contains(bs.Finalizers, backupstorage.FinalizerWipeOut)
-		return has == want, fmt.Sprintf("finalizers %v, want %s: %v", bs.Finalizers, backupstorage.FinalizerWipeOut, want)
+		has := slices.Contains(bs.Finalizers, storagev1alpha1.FinalizerWipeOut)
+		return has == want, fmt.Sprintf("finalizers %v, want %s: %v", bs.Finalizers, storagev1alpha1.FinalizerWipeOut, want)
 	})
 }
 
@@ -164,7 +164,7 @@ func TestWipeOutLeavesData(t *testing.T) {
 	t.Run("delete policy", func(t *testing.T) {
 		t.Parallel()
 		f := newWipeFixture(t, "cluster", storagev1alpha1.BackupStorageDelete)
-		if slices.Contains(f.bs.Finalizers, backupstorage.FinalizerWipeOut) {
+		if slices.Contains(f.bs.Finalizers, storagev1alpha1.FinalizerWipeOut) {
 			t.Errorf("finalizers %v of a Delete BackupStorage", f.bs.Finalizers)
 		}
 		f.put(t, "cluster/team/db/config")

@@ -18,11 +18,6 @@ import (
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
-// FinalizerWipeOut holds a Repository with deletionPolicy WipeOut until its
-// restic repository is deleted from the storage. The apis package has no
-// constant for it yet; the BackupStorage reconciler uses the same name.
-const FinalizerWipeOut = "storage.keepsake.dev/wipe-out"
-
 // The WipedOut condition of a Repository being deleted and the reasons of
 // its Events.
 const (
@@ -48,14 +43,14 @@ const wipeTimeout = 5 * time.Minute
 // The patch fails rather than overwrite finalizers changed meanwhile.
 func (r *Reconciler) keepFinalizer(ctx context.Context, repo *storagev1alpha1.Repository) error {
 	want := repo.Spec.DeletionPolicy == storagev1alpha1.RepositoryWipeOut
-	if controllerutil.ContainsFinalizer(repo, FinalizerWipeOut) == want {
+	if controllerutil.ContainsFinalizer(repo, storagev1alpha1.FinalizerWipeOut) == want {
 		return nil
 	}
 	before := repo.DeepCopy()
 	if want {
-		controllerutil.AddFinalizer(repo, FinalizerWipeOut)
+		controllerutil.AddFinalizer(repo, storagev1alpha1.FinalizerWipeOut)
 	} else {
-		controllerutil.RemoveFinalizer(repo, FinalizerWipeOut)
+		controllerutil.RemoveFinalizer(repo, storagev1alpha1.FinalizerWipeOut)
 	}
 	return r.patchFinalizers(ctx, before, repo)
 }
@@ -86,7 +81,7 @@ type wipeStep func(ctx context.Context, w *wipe) (*ctrl.Result, error)
 // finalize deletes the data of a Repository with the wipe-out finalizer
 // and then lets it go.
 func (r *Reconciler) finalize(ctx context.Context, repo *storagev1alpha1.Repository) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(repo, FinalizerWipeOut) {
+	if !controllerutil.ContainsFinalizer(repo, storagev1alpha1.FinalizerWipeOut) {
 		return ctrl.Result{}, nil
 	}
 	patcher := status.NewPatcher(repo)
@@ -99,7 +94,7 @@ func (r *Reconciler) finalize(ctx context.Context, repo *storagev1alpha1.Reposit
 		return result, err
 	}
 	before := repo.DeepCopy()
-	controllerutil.RemoveFinalizer(repo, FinalizerWipeOut)
+	controllerutil.RemoveFinalizer(repo, storagev1alpha1.FinalizerWipeOut)
 	return ctrl.Result{}, r.patchFinalizers(ctx, before, repo)
 }
 

@@ -107,8 +107,8 @@ func waitFinalizer(t *testing.T, repo *storagev1alpha1.Repository, want bool) {
 		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo); err != nil {
 			return false, err.Error()
 		}
-		has := slices.Contains(repo.Finalizers, repository.FinalizerWipeOut)
-		return has == want, fmt.Sprintf("finalizers %v, want %s: %v", repo.Finalizers, repository.FinalizerWipeOut, want)
+		has := slices.Contains(repo.Finalizers, storagev1alpha1.FinalizerWipeOut)
+		return has == want, fmt.Sprintf("finalizers %v, want %s: %v", repo.Finalizers, storagev1alpha1.FinalizerWipeOut, want)
 	})
 }
 
@@ -178,7 +178,7 @@ func TestWipeOut(t *testing.T) {
 func TestDeletePolicyKeepsData(t *testing.T) {
 	f := newMinIOFixture(t)
 	repo, kept := f.repository(t, "kept", "db/logical", storagev1alpha1.RepositoryDelete)
-	if slices.Contains(repo.Finalizers, repository.FinalizerWipeOut) {
+	if slices.Contains(repo.Finalizers, storagev1alpha1.FinalizerWipeOut) {
 		t.Errorf("finalizers %v of a Delete Repository", repo.Finalizers)
 	}
 	deleteAndWaitGone(t, repo)

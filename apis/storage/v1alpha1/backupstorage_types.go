@@ -41,7 +41,9 @@ type BackupStorageSpec struct {
 	// +optional
 	Default bool `json:"default,omitempty"`
 	// DeletionPolicy is Delete (keep the data when this object is deleted)
-	// or WipeOut (delete every repository under the prefix too).
+	// or WipeOut (delete every repository under the prefix too). WipeOut
+	// with an empty prefix deletes nothing: Keepsake never empties a whole
+	// bucket.
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy BackupStorageDeletionPolicy `json:"deletionPolicy,omitempty"`

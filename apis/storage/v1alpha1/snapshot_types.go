@@ -32,6 +32,9 @@ const (
 	// FinalizerForget holds a Snapshot with deletionPolicy Delete until a
 	// Job has forgotten its restic snapshots.
 	FinalizerForget = "storage.keepsake.dev/forget"
+	// FinalizerWipeOut holds a Repository or BackupStorage with
+	// deletionPolicy WipeOut until its data is deleted from the storage.
+	FinalizerWipeOut = "storage.keepsake.dev/wipe-out"
 	// AnnotationForgotten, set to "true", says the restic snapshots are
 	// already gone (retention forgot them), so deleting the Snapshot needs
 	// no forget Job.
