@@ -16,6 +16,7 @@ import (
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/storageref"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
@@ -123,7 +124,7 @@ func (r *Reconciler) readCABundle(ctx context.Context, c *check) (*ctrl.Result, 
 	if s3 == nil || s3.CABundle == nil {
 		return nil, nil
 	}
-	pem, where, err := r.caBundle(ctx, c.bs.Namespace, s3.CABundle)
+	pem, where, err := storageref.CABundle(ctx, r.APIReader, c.bs.Namespace, s3.CABundle)
 	switch {
 	case apierrors.IsNotFound(err):
 		return r.notReady(c, storagev1alpha1.ReasonCABundleMissing, where+" not found"), nil
@@ -134,25 +135,6 @@ func (r *Reconciler) readCABundle(ctx context.Context, c *check) (*ctrl.Result, 
 	}
 	c.cfg.S3.CABundle = pem
 	return nil, nil
-}
-
-// caBundle reads the selected key of a Secret or ConfigMap; where names it
-// for messages.
-func (r *Reconciler) caBundle(ctx context.Context, ns string, src *storagev1alpha1.CABundleSource) (pem []byte, where string, err error) {
-	if ref := src.SecretKeyRef; ref != nil {
-		where = fmt.Sprintf("key %s of secret %s/%s", ref.Key, ns, ref.Name)
-		var s corev1.Secret
-		err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &s)
-		return s.Data[ref.Key], where, err
-	}
-	ref := src.ConfigMapKeyRef
-	if ref == nil { // the schema forbids it; never panic on a user's object
-		return nil, "caBundle without secretKeyRef or configMapKeyRef", nil
-	}
-	where = fmt.Sprintf("key %s of configmap %s/%s", ref.Key, ns, ref.Name)
-	var cm corev1.ConfigMap
-	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm)
-	return []byte(cm.Data[ref.Key]), where, err
 }
 
 // openStore builds the storage configuration. A local storage is only

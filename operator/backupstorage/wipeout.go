@@ -16,6 +16,7 @@ import (
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/storageref"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
@@ -44,27 +45,7 @@ const wipeTimeout = 5 * time.Minute
 // stays. The patch fails rather than overwrite finalizers changed meanwhile.
 func (r *Reconciler) keepFinalizer(ctx context.Context, bs *storagev1alpha1.BackupStorage) error {
 	want := bs.Spec.DeletionPolicy == storagev1alpha1.BackupStorageWipeOut
-	if controllerutil.ContainsFinalizer(bs, storagev1alpha1.FinalizerWipeOut) == want {
-		return nil
-	}
-	before := bs.DeepCopy()
-	if want {
-		controllerutil.AddFinalizer(bs, storagev1alpha1.FinalizerWipeOut)
-	} else {
-		controllerutil.RemoveFinalizer(bs, storagev1alpha1.FinalizerWipeOut)
-	}
-	return r.patchFinalizers(ctx, before, bs)
-}
-
-// patchFinalizers sends the finalizers of bs, changed from before, with the
-// resourceVersion read: a conflict is returned, and the BackupStorage read
-// again on the retry.
-func (r *Reconciler) patchFinalizers(ctx context.Context, before, bs *storagev1alpha1.BackupStorage) error {
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Client.Patch(ctx, bs, patch); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("patch finalizers of BackupStorage %s: %w", bs.Name, err)
-	}
-	return nil
+	return status.SetFinalizer(ctx, r.Client, bs, storagev1alpha1.FinalizerWipeOut, want)
 }
 
 // finalize deletes the data of a BackupStorage with the wipe-out finalizer
@@ -81,9 +62,7 @@ func (r *Reconciler) finalize(ctx context.Context, bs *storagev1alpha1.BackupSto
 	if !release {
 		return result, nil
 	}
-	before := bs.DeepCopy()
-	controllerutil.RemoveFinalizer(bs, storagev1alpha1.FinalizerWipeOut)
-	return ctrl.Result{}, r.patchFinalizers(ctx, before, bs)
+	return ctrl.Result{}, status.SetFinalizer(ctx, r.Client, bs, storagev1alpha1.FinalizerWipeOut, false)
 }
 
 // wipeOut deletes every object under the prefix, metadata.yaml included,
@@ -148,7 +127,7 @@ func (r *Reconciler) wipeStore(ctx context.Context, bs *storagev1alpha1.BackupSt
 	var pem []byte
 	if s3.CABundle != nil {
 		var what string
-		if pem, what, err = r.caBundle(ctx, bs.Namespace, s3.CABundle); err != nil {
+		if pem, what, err = storageref.CABundle(ctx, r.APIReader, bs.Namespace, s3.CABundle); err != nil {
 			gone, err := missing(err, what)
 			return nil, gone, err
 		}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/storageref"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
@@ -156,30 +157,11 @@ func (r *Reconciler) s3Config(ctx context.Context, bs *storagev1alpha1.BackupSto
 		cfg.Credentials = creds
 	}
 	if s3.CABundle != nil {
-		pem, what, err := r.caBundle(ctx, bs.Namespace, s3.CABundle)
+		pem, what, err := storageref.CABundle(ctx, r.APIReader, bs.Namespace, s3.CABundle)
 		if err != nil {
 			return cfg, fmt.Errorf("%s %s: %w", what, where, err)
 		}
 		cfg.S3.CABundle = pem
 	}
 	return cfg, nil
-}
-
-// caBundle reads the selected key of a Secret or ConfigMap; where names it
-// for messages.
-func (r *Reconciler) caBundle(ctx context.Context, ns string, src *storagev1alpha1.CABundleSource) (pem []byte, where string, err error) {
-	if ref := src.SecretKeyRef; ref != nil {
-		where = fmt.Sprintf("key %s of secret %s/%s", ref.Key, ns, ref.Name)
-		var s corev1.Secret
-		err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &s)
-		return s.Data[ref.Key], where, err
-	}
-	ref := src.ConfigMapKeyRef
-	if ref == nil { // the schema forbids it; never panic on a user's object
-		return nil, "caBundle without secretKeyRef or configMapKeyRef", nil
-	}
-	where = fmt.Sprintf("key %s of configmap %s/%s", ref.Key, ns, ref.Name)
-	var cm corev1.ConfigMap
-	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm)
-	return []byte(cm.Data[ref.Key]), where, err
 }

@@ -40,30 +40,9 @@ const wipeTimeout = 5 * time.Minute
 
 // keepFinalizer adds the wipe-out finalizer to a Repository whose data goes
 // with it (deletionPolicy WipeOut) and removes it from one whose data stays.
-// The patch fails rather than overwrite finalizers changed meanwhile.
 func (r *Reconciler) keepFinalizer(ctx context.Context, repo *storagev1alpha1.Repository) error {
 	want := repo.Spec.DeletionPolicy == storagev1alpha1.RepositoryWipeOut
-	if controllerutil.ContainsFinalizer(repo, storagev1alpha1.FinalizerWipeOut) == want {
-		return nil
-	}
-	before := repo.DeepCopy()
-	if want {
-		controllerutil.AddFinalizer(repo, storagev1alpha1.FinalizerWipeOut)
-	} else {
-		controllerutil.RemoveFinalizer(repo, storagev1alpha1.FinalizerWipeOut)
-	}
-	return r.patchFinalizers(ctx, before, repo)
-}
-
-// patchFinalizers sends the finalizers of repo, changed from before, with
-// the resourceVersion read: a conflict is returned, and the Repository read
-// again on the retry.
-func (r *Reconciler) patchFinalizers(ctx context.Context, before, repo *storagev1alpha1.Repository) error {
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Client.Patch(ctx, repo, patch); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("patch finalizers of Repository %s: %w", repo.Name, err)
-	}
-	return nil
+	return status.SetFinalizer(ctx, r.Client, repo, storagev1alpha1.FinalizerWipeOut, want)
 }
 
 // wipe is one attempt to delete the data of one Repository being deleted.
@@ -93,9 +72,7 @@ func (r *Reconciler) finalize(ctx context.Context, repo *storagev1alpha1.Reposit
 	if err != nil || !w.release {
 		return result, err
 	}
-	before := repo.DeepCopy()
-	controllerutil.RemoveFinalizer(repo, storagev1alpha1.FinalizerWipeOut)
-	return ctrl.Result{}, r.patchFinalizers(ctx, before, repo)
+	return ctrl.Result{}, status.SetFinalizer(ctx, r.Client, repo, storagev1alpha1.FinalizerWipeOut, false)
 }
 
 // wipeOut goes through the steps: is the data to go, can the operator

@@ -124,46 +124,27 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 // whose data stays (Retain).
 func (r *Reconciler) keepFinalizer(ctx context.Context, snap *storagev1alpha1.Snapshot) (ctrl.Result, error) {
 	want := snap.Spec.DeletionPolicy != storagev1alpha1.SnapshotRetain
-	if controllerutil.ContainsFinalizer(snap, storagev1alpha1.FinalizerForget) == want {
-		return ctrl.Result{}, nil
-	}
-	before := snap.DeepCopy()
-	if want {
-		controllerutil.AddFinalizer(snap, storagev1alpha1.FinalizerForget)
-	} else {
-		controllerutil.RemoveFinalizer(snap, storagev1alpha1.FinalizerForget)
-	}
-	return r.patchFinalizers(ctx, before, snap)
+	return onConflict(status.SetFinalizer(ctx, r.Client, snap, storagev1alpha1.FinalizerForget, want))
 }
 
 // release removes the forget finalizer, letting the Snapshot go, and then
 // deletes the forget Job and its settings if there were any.
 func (r *Reconciler) release(ctx context.Context, snap *storagev1alpha1.Snapshot) (ctrl.Result, error) {
-	before := snap.DeepCopy()
-	controllerutil.RemoveFinalizer(snap, storagev1alpha1.FinalizerForget)
-	result, err := r.patchFinalizers(ctx, before, snap)
-	if err != nil || result.RequeueAfter > 0 {
+	hadJob := meta.FindStatusCondition(snap.Status.Conditions, ConditionForgotten) != nil
+	result, err := onConflict(status.SetFinalizer(ctx, r.Client, snap, storagev1alpha1.FinalizerForget, false))
+	if err != nil || result.RequeueAfter > 0 || !hadJob {
 		return result, err
-	}
-	if meta.FindStatusCondition(before.Status.Conditions, ConditionForgotten) == nil {
-		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{}, r.deleteJob(ctx, snap.Namespace, JobName(snap.Name))
 }
 
-// patchFinalizers sends the finalizers of snap, changed from before. The
-// patch fails rather than overwrite a finalizer someone else added
-// meanwhile; the Snapshot is then read again.
-func (r *Reconciler) patchFinalizers(ctx context.Context, before, snap *storagev1alpha1.Snapshot) (ctrl.Result, error) {
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	err := r.Client.Patch(ctx, snap, patch)
+// onConflict turns a conflict (someone changed the finalizers meanwhile)
+// into a quick retry on a fresh read.
+func onConflict(err error) (ctrl.Result, error) {
 	if apierrors.IsConflict(err) {
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
-	if client.IgnoreNotFound(err) != nil {
-		return ctrl.Result{}, fmt.Errorf("patch finalizers of Snapshot %s: %w", snap.Name, err)
-	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, err
 }
 
 // checkNeeded releases, without a Job, a Snapshot whose restic snapshots

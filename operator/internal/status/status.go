@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
 
 // Patcher remembers an object as it was read, so that the status changes a
@@ -100,4 +101,25 @@ func Backoff(conds []metav1.Condition, condType string, now time.Time) time.Dura
 		return MinBackoff
 	}
 	return min(max(now.Sub(c.LastTransitionTime.Time), MinBackoff), MaxBackoff)
+}
+
+// SetFinalizer adds (want) or removes finalizer name on obj. The patch
+// carries the resourceVersion read, so it fails with a conflict rather than
+// overwrite finalizers someone changed meanwhile; an object already gone is
+// no error.
+func SetFinalizer(ctx context.Context, c client.Client, obj client.Object, name string, want bool) error {
+	if controllerutil.ContainsFinalizer(obj, name) == want {
+		return nil
+	}
+	before := obj.DeepCopyObject().(client.Object)
+	if want {
+		controllerutil.AddFinalizer(obj, name)
+	} else {
+		controllerutil.RemoveFinalizer(obj, name)
+	}
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := c.Patch(ctx, obj, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("patch finalizers of %s: %w", obj.GetName(), err)
+	}
+	return nil
 }
