@@ -56,19 +56,7 @@ func (r *Reconciler) findJob(ctx context.Context, bks *corev1alpha1.BackupSessio
 // getJob returns a Job, or nil when there is none. It looks past the cache
 // too, which may not hold a Job created just before a restart.
 func (r *Reconciler) getJob(ctx context.Context, ns, name string) (*batchv1.Job, error) {
-	key := client.ObjectKey{Namespace: ns, Name: name}
-	var job batchv1.Job
-	err := r.Client.Get(ctx, key, &job)
-	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, &job)
-	}
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get Job %s: %w", key.Name, err)
-	}
-	return &job, nil
+	return jobs.Find(ctx, r.Client, r.APIReader, client.ObjectKey{Namespace: ns, Name: name})
 }
 
 // markRunning records the Job in the status.

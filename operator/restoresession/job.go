@@ -38,20 +38,7 @@ func labelValue(rs string) string { return JobName(rs) }
 
 // findJob returns the RestoreSession's Job, or nil when there is none yet.
 func (r *Reconciler) findJob(ctx context.Context, rs *corev1alpha1.RestoreSession) (*batchv1.Job, error) {
-	key := client.ObjectKey{Namespace: rs.Namespace, Name: JobName(rs.Name)}
-	var job batchv1.Job
-	err := r.Client.Get(ctx, key, &job)
-	if apierrors.IsNotFound(err) {
-		// The cache may not hold a Job created just before a restart.
-		err = r.APIReader.Get(ctx, key, &job)
-	}
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get Job %s: %w", key.Name, err)
-	}
-	return &job, nil
+	return jobs.Find(ctx, r.Client, r.APIReader, client.ObjectKey{Namespace: rs.Namespace, Name: JobName(rs.Name)})
 }
 
 // adoptJob takes over the RestoreSession's existing Job, which may have been

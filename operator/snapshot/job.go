@@ -85,20 +85,7 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 
 // findJob returns Job name, or nil when there is none.
 func (r *Reconciler) findJob(ctx context.Context, ns, name string) (*batchv1.Job, error) {
-	key := client.ObjectKey{Namespace: ns, Name: name}
-	var job batchv1.Job
-	err := r.Client.Get(ctx, key, &job)
-	if apierrors.IsNotFound(err) {
-		// The cache may not hold a Job created just before a restart.
-		err = r.APIReader.Get(ctx, key, &job)
-	}
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get Job %s: %w", name, err)
-	}
-	return &job, nil
+	return jobs.Find(ctx, r.Client, r.APIReader, client.ObjectKey{Namespace: ns, Name: name})
 }
 
 // buildJob assembles the forget Job: the keepsake runtime itself is the

@@ -1,11 +1,15 @@
 package jobs
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // MaxName is the longest Job name: the Job controller copies it into a
@@ -38,4 +42,22 @@ func Outcome(job *batchv1.Job) (done, failed *batchv1.JobCondition) {
 		}
 	}
 	return done, failed
+}
+
+// Find returns the Job key names, or nil when there is none. It asks the
+// API server when the cache has no such Job: the cache may not hold one
+// created just before a restart, and a Job must never be created twice.
+func Find(ctx context.Context, cached, live client.Reader, key client.ObjectKey) (*batchv1.Job, error) {
+	var job batchv1.Job
+	err := cached.Get(ctx, key, &job)
+	if apierrors.IsNotFound(err) {
+		err = live.Get(ctx, key, &job)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get Job %s: %w", key.Name, err)
+	}
+	return &job, nil
 }
