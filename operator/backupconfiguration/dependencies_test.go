@@ -46,10 +46,7 @@ func TestSessionSummary(t *testing.T) {
 	env.Create(t, bc)
 	first := &corev1alpha1.BackupSession{}
 	first.Namespace, first.Name = ns, backupconfiguration.FirstSessionName(bc.Name, sessionName)
-	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
-		err := env.Client.Get(ctx, clientKey(first), first)
-		return err == nil, "first BackupSession: " + errString(err)
-	})
+	testenv.WaitExists(t, first)
 	done := metav1.NewTime(time.Now().Truncate(time.Second))
 	// The BackupSession reconciler writes this status too: play the finished
 	// run on the latest version, retrying when the two writes cross.
@@ -75,7 +72,7 @@ func TestSessionSummary(t *testing.T) {
 		s := bc.Status.Sessions[0]
 		ok := s.LastSuccessfulBackup != nil && s.LastSuccessfulBackup.Equal(&done) && len(s.RecentBackups) == 1 &&
 			s.RecentBackups[0].Phase == corev1alpha1.BackupSessionSucceeded && s.RecentBackups[0].Duration == "42s"
-		return ok, "session status: " + mustJSON(s)
+		return ok, "session status: " + testenv.JSON(s)
 	})
 }
 

@@ -2,7 +2,6 @@ package backupconfiguration_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -52,7 +51,7 @@ func waitCronJob(t *testing.T, bc *corev1alpha1.BackupConfiguration, ok func(*ba
 		if err := testenv.Default.Client.Get(ctx, key, &cj); err != nil {
 			return false, err.Error()
 		}
-		return ok(&cj), "CronJob spec: " + mustJSON(cj.Spec)
+		return ok(&cj), "CronJob spec: " + testenv.JSON(cj.Spec)
 	})
 }
 
@@ -109,22 +108,7 @@ func findCondition(conds []metav1.Condition, condType string) *metav1.Condition 
 
 func equalJSON(t *testing.T, a, b any) bool {
 	t.Helper()
-	return mustJSON(a) == mustJSON(b)
-}
-
-func mustJSON(v any) string {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(data)
+	return testenv.JSON(a) == testenv.JSON(b)
 }
 
 func clientKey(o client.Object) client.ObjectKey { return client.ObjectKeyFromObject(o) }
-
-func errString(err error) string {
-	if err == nil {
-		return "found"
-	}
-	return err.Error()
-}

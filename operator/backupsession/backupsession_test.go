@@ -131,7 +131,7 @@ func TestBackupSucceedsOnce(t *testing.T) {
 	}
 	if snap := getSnapshot(t, bks); snap.Status.Phase != storagev1alpha1.SnapshotSucceeded ||
 		snap.Status.Components[taskName].ResticSnapshotID != "0123abcd" {
-		t.Errorf("Snapshot status = %s, want Succeeded with the runtime's result", mustJSON(snap.Status))
+		t.Errorf("Snapshot status = %s, want Succeeded with the runtime's result", testenv.JSON(snap.Status))
 	}
 	if got := bks.Status.Snapshots[0].Phase; got != storagev1alpha1.SnapshotSucceeded {
 		t.Errorf("status.snapshots[0].phase = %s, want Succeeded", got)
@@ -163,8 +163,8 @@ func checkSnapshot(t *testing.T, bks *corev1alpha1.BackupSession) {
 		AppRef: &storagev1alpha1.TypedObjectReference{APIGroup: "apps", Kind: "StatefulSet", Name: targetName, Namespace: bks.Namespace},
 		Type:   storagev1alpha1.SnapshotFull, DeletionPolicy: storagev1alpha1.SnapshotDelete,
 	}
-	if mustJSON(snap.Spec) != mustJSON(want) {
-		t.Errorf("Snapshot spec = %s, want %s", mustJSON(snap.Spec), mustJSON(want))
+	if testenv.JSON(snap.Spec) != testenv.JSON(want) {
+		t.Errorf("Snapshot spec = %s, want %s", testenv.JSON(snap.Spec), testenv.JSON(want))
 	}
 	var repo storagev1alpha1.Repository
 	if err := testenv.Default.Client.Get(context.Background(), client.ObjectKey{Namespace: bks.Namespace, Name: repoName}, &repo); err != nil {
@@ -446,11 +446,11 @@ func TestJobAccess(t *testing.T) {
 			t.Fatalf("%T: %v", o, err)
 		}
 	}
-	if mustJSON(role.Rules) != mustJSON(access.Rules()) {
-		t.Errorf("Role rules = %s", mustJSON(role.Rules))
+	if testenv.JSON(role.Rules) != testenv.JSON(access.Rules()) {
+		t.Errorf("Role rules = %s", testenv.JSON(role.Rules))
 	}
 	if binding.RoleRef.Name != role.Name || len(binding.Subjects) != 1 || binding.Subjects[0].Name != sa.Name {
-		t.Errorf("RoleBinding = %s", mustJSON(binding))
+		t.Errorf("RoleBinding = %s", testenv.JSON(binding))
 	}
 	for _, rule := range role.Rules {
 		if slices.Contains(rule.Resources, "secrets") || slices.Contains(rule.Verbs, "*") {
@@ -590,13 +590,10 @@ func TestRetry(t *testing.T) {
 		testenv.FinishJob(t, getJob(t, run), "BackoffLimitExceeded")
 		waitPhase(t, run, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonBackupFailed)
 		retry := &corev1alpha1.BackupSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: backupsession.RetryName(first.Name, n)}}
-		testenv.Eventually(t, func(ctx context.Context) (bool, string) {
-			err := env.Client.Get(ctx, client.ObjectKeyFromObject(retry), retry)
-			return err == nil, errString(err)
-		})
+		testenv.WaitExists(t, retry)
 		if retry.Spec.RetryLeft != 2-n || retry.Labels[backupsession.LabelRetryOf] != first.Name ||
 			retry.Spec.BackupConfiguration != configName || retry.Spec.Session != sessionName {
-			t.Fatalf("retry %d = %s", n, mustJSON(retry))
+			t.Fatalf("retry %d = %s", n, testenv.JSON(retry))
 		}
 		run = retry
 	}

@@ -2,7 +2,6 @@ package backupsession_test
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -172,31 +170,16 @@ func newSession(ns, name, config string) *corev1alpha1.BackupSession {
 func waitPhase(t *testing.T, bks *corev1alpha1.BackupSession, phase corev1alpha1.BackupSessionPhase,
 	condType, reason string) metav1.Condition {
 	t.Helper()
-	var found metav1.Condition
-	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
-		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(bks), bks); err != nil {
-			return false, err.Error()
-		}
-		c := meta.FindStatusCondition(bks.Status.Conditions, condType)
-		if c != nil {
-			found = *c
-		}
-		return bks.Status.Phase == phase && c != nil && c.Reason == reason,
-			"status: " + mustJSON(bks.Status)
-	})
-	return found
+	return testenv.WaitPhase(t, bks, func() string { return string(bks.Status.Phase) }, string(phase),
+		func() []metav1.Condition { return bks.Status.Conditions }, condType, reason, func() any { return bks.Status })
 }
 
 // getJob waits for the session's Job and returns it.
 func getJob(t *testing.T, bks *corev1alpha1.BackupSession) *batchv1.Job {
 	t.Helper()
-	var job batchv1.Job
-	key := client.ObjectKey{Namespace: bks.Namespace, Name: backupsession.JobName(bks.Name)}
-	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
-		err := testenv.Default.Client.Get(ctx, key, &job)
-		return err == nil, errString(err)
-	})
-	return &job
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: bks.Namespace, Name: backupsession.JobName(bks.Name)}}
+	testenv.WaitExists(t, job)
+	return job
 }
 
 // recordResult plays the runtime: it records in the session's Snapshot a
@@ -242,19 +225,4 @@ func getSnapshot(t *testing.T, bks *corev1alpha1.BackupSession) *storagev1alpha1
 		t.Fatalf("get Snapshot: %v", err)
 	}
 	return &snap
-}
-
-func mustJSON(v any) string {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(data)
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "found"
-	}
-	return err.Error()
 }

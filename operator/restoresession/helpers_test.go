@@ -12,7 +12,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -183,31 +182,16 @@ func restore(ns, name, snapshot string, mutate func(*corev1alpha1.RestoreSession
 func waitPhase(t *testing.T, rs *corev1alpha1.RestoreSession, phase corev1alpha1.RestoreSessionPhase,
 	condType, reason string) metav1.Condition {
 	t.Helper()
-	var found metav1.Condition
-	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
-		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(rs), rs); err != nil {
-			return false, err.Error()
-		}
-		c := meta.FindStatusCondition(rs.Status.Conditions, condType)
-		if c != nil {
-			found = *c
-		}
-		return rs.Status.Phase == phase && c != nil && c.Reason == reason,
-			"status: " + mustJSON(rs.Status)
-	})
-	return found
+	return testenv.WaitPhase(t, rs, func() string { return string(rs.Status.Phase) }, string(phase),
+		func() []metav1.Condition { return rs.Status.Conditions }, condType, reason, func() any { return rs.Status })
 }
 
 // getJob waits for the RestoreSession's Job and returns it.
 func getJob(t *testing.T, rs *corev1alpha1.RestoreSession) *batchv1.Job {
 	t.Helper()
-	var job batchv1.Job
-	key := client.ObjectKey{Namespace: rs.Namespace, Name: restoresession.JobName(rs.Name)}
-	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
-		err := testenv.Default.Client.Get(ctx, key, &job)
-		return err == nil, errString(err)
-	})
-	return &job
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: rs.Namespace, Name: restoresession.JobName(rs.Name)}}
+	testenv.WaitExists(t, job)
+	return job
 }
 
 // reportComponent plays the runtime in the Job's pod: it merges the
@@ -253,19 +237,4 @@ func waitEvent(t *testing.T, rs *corev1alpha1.RestoreSession, evType, reason str
 		}
 		return false, fmt.Sprintf("no %s Event %s; Events: %v", evType, reason, seen)
 	})
-}
-
-func mustJSON(v any) string {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(data)
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "found"
-	}
-	return err.Error()
 }

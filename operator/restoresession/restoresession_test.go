@@ -281,8 +281,8 @@ func checkEnv(t *testing.T, rs *corev1alpha1.RestoreSession, env []corev1.EnvVar
 			got[e.Name] = e.Value
 		}
 	}
-	if mustJSON(got) != mustJSON(want) {
-		t.Errorf("KEEPSAKE_ env =\n%s\nwant\n%s", mustJSON(got), mustJSON(want))
+	if testenv.JSON(got) != testenv.JSON(want) {
+		t.Errorf("KEEPSAKE_ env =\n%s\nwant\n%s", testenv.JSON(got), testenv.JSON(want))
 	}
 }
 

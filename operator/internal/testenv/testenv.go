@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -252,4 +253,45 @@ func FinishJob(t testing.TB, job *batchv1.Job, failReason string) {
 		}
 		return true, ""
 	})
+}
+
+// WaitExists re-reads obj, by its namespace and name, until it exists.
+func WaitExists(t testing.TB, obj client.Object) {
+	t.Helper()
+	Eventually(t, func(ctx context.Context) (bool, string) {
+		err := Default.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		if err != nil {
+			return false, fmt.Sprintf("%T %s: %v", obj, obj.GetName(), err)
+		}
+		return true, ""
+	})
+}
+
+// WaitPhase re-reads obj until phase() is want and its condition condType,
+// as conds returns it from obj, has reason; it returns that condition.
+// status() is what a timeout reports.
+func WaitPhase(t testing.TB, obj client.Object, phase func() string, want string,
+	conds func() []metav1.Condition, condType, reason string, status func() any) metav1.Condition {
+	t.Helper()
+	var found metav1.Condition
+	Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := Default.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(conds(), condType)
+		if c != nil {
+			found = *c
+		}
+		return phase() == want && c != nil && c.Reason == reason, "status: " + JSON(status())
+	})
+	return found
+}
+
+// JSON is v as JSON, for test messages and comparisons.
+func JSON(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
 }
