@@ -160,7 +160,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.TriggerServiceAccount == "" {
 		opts.TriggerServiceAccount = opts.JobServiceAccount
 	}
-	// One provisioner, so each namespace's ServiceAccount is made once.
+	// One provisioner, so each namespace's ServiceAccount is made once; the
+	// reconcilers take it and the ServiceAccount from here only.
 	provisioner := &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	setups := []struct {
 		name  string
@@ -193,11 +194,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 				Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner,
 			})
 		}},
-		{"repository", func() error {
-			return repository.Setup(mgr, repository.Options{
-				Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner,
-			})
-		}},
+		{"repository", func() error { return repository.Setup(mgr) }},
 	}
 	for _, s := range setups {
 		if err := s.setup(); err != nil {

@@ -23,8 +23,7 @@ type Options struct {
 	// Image is the keepsake image the CronJobs' pods run.
 	Image string
 	// ServiceAccount is the ServiceAccount those pods run as, in the
-	// BackupConfiguration's namespace; access.DefaultServiceAccount when
-	// empty.
+	// BackupConfiguration's namespace (operator.Setup defaults it).
 	ServiceAccount string
 	// Access creates that ServiceAccount and its Role.
 	Access *access.Provisioner

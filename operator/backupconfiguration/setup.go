@@ -19,7 +19,6 @@ import (
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/internal/access"
 )
 
 // Field indexes the reconciler looks objects up by.
@@ -64,12 +63,6 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	if err := idx.IndexField(ctx, &corev1alpha1.BackupConfiguration{}, indexDependencies, dependencies); err != nil {
 		return err
-	}
-	if opts.ServiceAccount == "" {
-		opts.ServiceAccount = access.DefaultServiceAccount
-	}
-	if opts.Access == nil {
-		opts.Access = &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	}
 	r := &Reconciler{
 		Client:     mgr.GetClient(),

@@ -28,8 +28,8 @@ const notReadyTimeout = 10 * time.Minute
 type Options struct {
 	// Image is the keepsake image whose init container copies the runtime.
 	Image string
-	// ServiceAccount backup Jobs run as, in the session's namespace;
-	// access.DefaultServiceAccount when empty.
+	// ServiceAccount backup Jobs run as, in the session's namespace
+	// (operator.Setup defaults it).
 	ServiceAccount string
 	// Access creates that ServiceAccount and its Role.
 	Access *access.Provisioner

@@ -15,7 +15,6 @@ import (
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/internal/access"
 )
 
 // +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions,verbs=get;list;watch;delete
@@ -34,12 +33,6 @@ import (
 // reconciled again when its Job or Snapshots change, and a waiting session
 // when its BackupConfiguration changes (e.g. becomes Ready).
 func Setup(mgr ctrl.Manager, opts Options) error {
-	if opts.ServiceAccount == "" {
-		opts.ServiceAccount = access.DefaultServiceAccount
-	}
-	if opts.Access == nil {
-		opts.Access = &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
-	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/internal/access"
 )
 
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories,verbs=get;list;watch;update;patch
@@ -25,21 +24,11 @@ import (
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Options configure the Jobs the reconciler creates.
-type Options struct {
-	// Image is the keepsake image.
-	Image string
-	// ServiceAccount Jobs run as, in the object's namespace.
-	ServiceAccount string
-	// Access creates that ServiceAccount and its Role.
-	Access *access.Provisioner
-}
-
 // Setup registers the Repository reconciler with mgr. A Repository is
 // reconciled again when one of its Snapshots or its BackupStorage changes.
 // Secrets are read straight from the API server (get only, no cluster-wide
 // Secret cache); a Repository waiting for one is checked again with backoff.
-func Setup(mgr ctrl.Manager, opts Options) error {
+func Setup(mgr ctrl.Manager) error {
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

@@ -29,7 +29,7 @@ type Options struct {
 	// Image is the keepsake image whose init container copies the runtime.
 	Image string
 	// ServiceAccount restore Jobs run as, in the RestoreSession's
-	// namespace; access.DefaultServiceAccount when empty.
+	// namespace (operator.Setup defaults it).
 	ServiceAccount string
 	// Access creates that ServiceAccount and its Role.
 	Access *access.Provisioner
@@ -39,12 +39,6 @@ type Options struct {
 // is reconciled again when its Job changes, and a waiting one as soon as a
 // Snapshot of its namespace changes (e.g. the backup it waits for ends).
 func Setup(mgr ctrl.Manager, opts Options) error {
-	if opts.ServiceAccount == "" {
-		opts.ServiceAccount = access.DefaultServiceAccount
-	}
-	if opts.Access == nil {
-		opts.Access = &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
-	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

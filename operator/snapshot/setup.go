@@ -36,12 +36,6 @@ type Options struct {
 // Setup registers the Snapshot reconciler with mgr. A Snapshot is
 // reconciled again when its forget Job changes.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	if opts.ServiceAccount == "" {
-		opts.ServiceAccount = access.DefaultServiceAccount
-	}
-	if opts.Access == nil {
-		opts.Access = &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
-	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
