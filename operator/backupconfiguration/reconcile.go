@@ -16,6 +16,7 @@ import (
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 )
 
 // Options configure what the reconciler creates.
@@ -57,10 +58,6 @@ type pass struct {
 	cronJobs map[string]*batchv1.CronJob
 }
 
-// step is one stage of a pass. It returns a non-nil result to stop the pass
-// with that result.
-type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
-
 // Reconcile validates the configuration, creates what it needs and records
 // the outcome in its status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -89,23 +86,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // run goes through the steps in the order of DESIGN.md's flow: validate,
 // then Repositories, CronJobs, the first BackupSessions, and the summary.
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
-	for _, s := range []step{
+	return steps.Run(ctx, p,
 		r.validate,
 		r.ensureRepositories,
 		r.ensureCronJobs,
 		r.ensureFirstSessions,
 		r.summarizeSessions,
 		r.setReady,
-	} {
-		result, err := s(ctx, p)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if result != nil {
-			return *result, nil
-		}
-	}
-	return ctrl.Result{}, nil
+	)
 }
 
 // validate runs every check, so that each condition tells the truth even

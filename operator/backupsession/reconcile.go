@@ -18,6 +18,7 @@ import (
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 )
 
 // notReadyTimeout is how long a session waits for its BackupConfiguration
@@ -57,9 +58,8 @@ type pass struct {
 	job     *batchv1.Job
 }
 
-// step is one stage of a pass. It returns a non-nil result to stop the pass
-// with that result.
-type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
+// step is one stage of a pass (see package steps).
+type step = steps.Step[*pass]
 
 // Reconcile runs the session's steps and records the outcome in its status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -89,20 +89,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // session is retried if it failed and may be, has retention applied, and
 // has its history pruned.
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
-	steps := []step{r.resolve, r.checkConcurrency, r.ensureSnapshots, r.ensureJob, r.trackJob}
+	passSteps := []step{r.resolve, r.checkConcurrency, r.ensureSnapshots, r.ensureJob, r.trackJob}
 	if p.bks.IsFinished() {
-		steps = []step{r.resolveFinished, r.retry, r.applyRetention, r.pruneHistory}
+		passSteps = []step{r.resolveFinished, r.retry, r.applyRetention, r.pruneHistory}
 	}
-	for _, s := range steps {
-		result, err := s(ctx, p)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if result != nil {
-			return *result, nil
-		}
-	}
-	return ctrl.Result{}, nil
+	return steps.Run(ctx, p, passSteps...)
 }
 
 // resolve finds the BackupConfiguration and the session, and waits, with

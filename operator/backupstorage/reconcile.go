@@ -16,6 +16,7 @@ import (
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 	"github.com/keepsake-dev/keepsake/operator/internal/storageref"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
@@ -46,10 +47,6 @@ type check struct {
 	store storage.Store
 }
 
-// step is one stage of the check. It returns a non-nil result to stop the
-// pass, with that result.
-type step func(ctx context.Context, c *check) (*ctrl.Result, error)
-
 // Reconcile checks the storage and records the outcome in its status; it
 // keeps the wipe-out finalizer as the deletionPolicy says, and deletes the
 // data of a storage being deleted that holds it.
@@ -74,23 +71,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // run goes through the steps, in the order of DESIGN.md's flow.
 func (r *Reconciler) run(ctx context.Context, c *check) (ctrl.Result, error) {
-	for _, s := range []step{
+	return steps.Run(ctx, c,
 		r.readCredentials,
 		r.readCABundle,
 		r.openStore,
 		r.checkBucket,
 		r.writeMetadata,
 		r.setReady,
-	} {
-		result, err := s(ctx, c)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if result != nil {
-			return *result, nil
-		}
-	}
-	return ctrl.Result{}, nil
+	)
 }
 
 // readCredentials resolves the credentials Secret of an S3 storage.

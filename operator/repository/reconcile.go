@@ -17,6 +17,7 @@ import (
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 )
 
 // Reasons of the Ready condition that the apis package has no constants for
@@ -51,10 +52,6 @@ type pass struct {
 	bs   *storagev1alpha1.BackupStorage
 }
 
-// step is one stage of a pass. It returns a non-nil result to stop the pass
-// with that result.
-type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
-
 // Reconcile checks the Repository and records the outcome in its status;
 // it keeps the wipe-out finalizer as the deletionPolicy says, and deletes
 // the data of a Repository being deleted that holds it.
@@ -80,22 +77,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // run goes through the steps. The Snapshots are summed up first, so that
 // the counts are right whether the Repository is Ready or not.
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
-	for _, s := range []step{
+	return steps.Run(ctx, p,
 		r.summarize,
 		r.resolveStorage,
 		r.checkEncryptionSecret,
 		r.writeMetadata,
 		r.setReady,
-	} {
-		result, err := s(ctx, p)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if result != nil {
-			return *result, nil
-		}
-	}
-	return ctrl.Result{}, nil
+	)
 }
 
 // resolveStorage finds the BackupStorage, makes sure this namespace may use

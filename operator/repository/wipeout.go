@@ -15,6 +15,7 @@ import (
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
@@ -53,10 +54,6 @@ type wipe struct {
 	release bool
 }
 
-// wipeStep is one stage of an attempt. It returns a non-nil result to stop
-// the attempt with that result.
-type wipeStep func(ctx context.Context, w *wipe) (*ctrl.Result, error)
-
 // finalize deletes the data of a Repository with the wipe-out finalizer
 // and then lets it go.
 func (r *Reconciler) finalize(ctx context.Context, repo *storagev1alpha1.Repository) (ctrl.Result, error) {
@@ -78,16 +75,7 @@ func (r *Reconciler) finalize(ctx context.Context, repo *storagev1alpha1.Reposit
 // wipeOut goes through the steps: is the data to go, can the operator
 // reach it, may it delete it, and the deletion.
 func (r *Reconciler) wipeOut(ctx context.Context, w *wipe) (ctrl.Result, error) {
-	for _, s := range []wipeStep{r.wipeWanted, r.wipeStorage, r.deleteData} {
-		result, err := s(ctx, w)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if result != nil {
-			return *result, nil
-		}
-	}
-	return ctrl.Result{}, nil
+	return steps.Run(ctx, w, r.wipeWanted, r.wipeStorage, r.deleteData)
 }
 
 // wipeWanted lets go, keeping the data, a Repository whose deletionPolicy

@@ -17,6 +17,7 @@ import (
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 )
 
 // Reconciler drives RestoreSessions to Succeeded, Failed or Invalid.
@@ -44,9 +45,8 @@ type pass struct {
 	job       *batchv1.Job
 }
 
-// step is one stage of a pass. It returns a non-nil result to stop the pass
-// with that result.
-type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
+// step is one stage of a pass (see package steps).
+type step = steps.Step[*pass]
 
 // Reconcile runs the RestoreSession's steps and records the outcome in its
 // status.
@@ -82,20 +82,11 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	steps := []step{r.resolveSnapshot, r.selectComponent, r.ensureJob, r.trackJob}
+	passSteps := []step{r.resolveSnapshot, r.selectComponent, r.ensureJob, r.trackJob}
 	if job != nil {
-		steps = []step{r.adoptJob(job), r.trackJob}
+		passSteps = []step{r.adoptJob(job), r.trackJob}
 	}
-	for _, s := range steps {
-		result, err := s(ctx, p)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if result != nil {
-			return *result, nil
-		}
-	}
-	return ctrl.Result{}, nil
+	return steps.Run(ctx, p, passSteps...)
 }
 
 // invalid ends a RestoreSession whose spec cannot work: the user fixes it

@@ -19,6 +19,7 @@ import (
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
+	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 )
 
 // The Forgotten condition of a Snapshot being deleted and its reasons. The
@@ -68,10 +69,6 @@ type pass struct {
 	release bool
 }
 
-// step is one stage of a pass. It returns a non-nil result to stop the pass
-// with that result.
-type step func(ctx context.Context, p *pass) (*ctrl.Result, error)
-
 // Reconcile keeps the finalizer of a live Snapshot as its deletionPolicy
 // says, and forgets the data of a Snapshot being deleted.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -107,16 +104,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // run goes through the steps: is there anything to forget, the Job, its
 // outcome.
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
-	for _, s := range []step{r.checkNeeded, r.ensureJob, r.trackJob} {
-		result, err := s(ctx, p)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if result != nil {
-			return *result, nil
-		}
-	}
-	return ctrl.Result{}, nil
+	return steps.Run(ctx, p, r.checkNeeded, r.ensureJob, r.trackJob)
 }
 
 // keepFinalizer adds the forget finalizer to a Snapshot whose data goes
