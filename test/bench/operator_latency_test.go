@@ -76,7 +76,7 @@ func BenchmarkBackupSessionToJob(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stand, err := demo.NewStand(c.Config, root, benchLog{b})
+	stand, err := demo.NewStand(c.Config, root, cluster.TestLog{T: b})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,11 +177,4 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	rank := (p*len(s) + 99) / 100
 	return s[max(rank-1, 0)]
-}
-
-type benchLog struct{ b *testing.B }
-
-func (l benchLog) Write(p []byte) (int, error) {
-	l.b.Log(string(p))
-	return len(p), nil
 }

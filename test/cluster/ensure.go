@@ -49,7 +49,7 @@ func Ensure(t testing.TB) *Cluster {
 	flock(t, use, syscall.LOCK_SH)
 	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
 	defer cancel()
-	timings, err := cfg.Up(ctx, testLog{t})
+	timings, err := cfg.Up(ctx, TestLog{T: t})
 	if err != nil {
 		use.Close()
 		t.Fatalf("start local cluster: %v", err)
@@ -74,11 +74,11 @@ func Fresh(t testing.TB) *Cluster {
 	flock(t, use, syscall.LOCK_EX)
 	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
 	defer cancel()
-	if err := cfg.Down(ctx, testLog{t}, false); err != nil {
+	if err := cfg.Down(ctx, TestLog{T: t}, false); err != nil {
 		use.Close()
 		t.Fatalf("stop the previous local cluster: %v", err)
 	}
-	timings, err := cfg.Up(ctx, testLog{t})
+	timings, err := cfg.Up(ctx, TestLog{T: t})
 	if err != nil {
 		use.Close()
 		t.Fatalf("start local cluster: %v", err)
@@ -123,7 +123,7 @@ func (c *Cluster) stop(t testing.TB) error {
 	flock(t, c.use, syscall.LOCK_EX)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	return c.Down(ctx, testLog{t}, false)
+	return c.Down(ctx, TestLog{T: t}, false)
 }
 
 func testConfig(t testing.TB) Config {
@@ -163,11 +163,12 @@ func flock(t testing.TB, f *os.File, how int) {
 	}
 }
 
-// testLog sends Up's and Down's progress to the test log.
-type testLog struct{ t testing.TB }
+// TestLog sends progress lines (Up's, Down's, an installer's) to the log of
+// a test or benchmark.
+type TestLog struct{ T testing.TB }
 
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimRight(string(p), "\n"))
+func (l TestLog) Write(p []byte) (int, error) {
+	l.T.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 

@@ -57,7 +57,7 @@ func Setup(t testing.TB, c *cluster.Cluster, ns string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stand, err := NewStand(c.Config, root, testLog{t})
+	stand, err := NewStand(c.Config, root, cluster.TestLog{T: t})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,12 +264,4 @@ func Context(t testing.TB, timeout time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// testLog writes progress lines to the test's log.
-type testLog struct{ t testing.TB }
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

@@ -93,9 +93,6 @@ func (p *Provisioner) Ensure(ctx context.Context, ns, name string) error {
 	return nil
 }
 
-// Forget makes the next Ensure for ns check the objects again.
-func (p *Provisioner) Forget(ns, name string) { p.done.Delete(ns + "/" + name) }
-
 func (p *Provisioner) create(ctx context.Context, obj client.Object) error {
 	err := p.Client.Create(ctx, obj)
 	if err != nil && !apierrors.IsAlreadyExists(err) {
