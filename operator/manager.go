@@ -163,6 +163,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	// One provisioner, so each namespace's ServiceAccount is made once; the
 	// reconcilers take it and the ServiceAccount from here only.
 	provisioner := &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	jobOptions := jobs.Options{Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner}
 	setups := []struct {
 		name  string
 		setup func() error
@@ -171,29 +172,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		{"retentionpolicy", func() error { return retentionpolicy.Setup(mgr) }},
 		{"addon", func() error { return addon.Setup(mgr) }},
 		{"backupconfiguration", func() error {
-			return backupconfiguration.Setup(mgr, backupconfiguration.Options{
-				Image:          opts.Image,
-				ServiceAccount: opts.TriggerServiceAccount,
-				Access:         provisioner,
+			return backupconfiguration.Setup(mgr, jobs.Options{
+				Image: opts.Image, ServiceAccount: opts.TriggerServiceAccount, Access: provisioner,
 			})
 		}},
-		{"backupsession", func() error {
-			return backupsession.Setup(mgr, backupsession.Options{
-				Image:          opts.Image,
-				ServiceAccount: opts.JobServiceAccount,
-				Access:         provisioner,
-			})
-		}},
-		{"restoresession", func() error {
-			return restoresession.Setup(mgr, restoresession.Options{
-				Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner,
-			})
-		}},
-		{"snapshot", func() error {
-			return snapshot.Setup(mgr, snapshot.Options{
-				Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner,
-			})
-		}},
+		{"backupsession", func() error { return backupsession.Setup(mgr, jobOptions) }},
+		{"restoresession", func() error { return restoresession.Setup(mgr, jobOptions) }},
+		{"snapshot", func() error { return snapshot.Setup(mgr, jobOptions) }},
 		{"repository", func() error { return repository.Setup(mgr) }},
 	}
 	for _, s := range setups {

@@ -14,21 +14,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/internal/access"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 )
 
-// Options configure what the reconciler creates.
-type Options struct {
-	// Image is the keepsake image the CronJobs' pods run.
-	Image string
-	// ServiceAccount is the ServiceAccount those pods run as, in the
-	// BackupConfiguration's namespace (operator.Setup defaults it).
-	ServiceAccount string
-	// Access creates that ServiceAccount and its Role.
-	Access *access.Provisioner
-}
+// Options configure the Jobs (or CronJobs) the reconciler creates.
+type Options = jobs.Options
 
 // Reconciler turns BackupConfigurations into Repositories, CronJobs and a
 // first BackupSession per session.

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/internal/access"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 )
@@ -25,16 +25,8 @@ import (
 // to become Ready when the session sets no backupTimeout.
 const notReadyTimeout = 10 * time.Minute
 
-// Options configure the Jobs the reconciler creates.
-type Options struct {
-	// Image is the keepsake image whose init container copies the runtime.
-	Image string
-	// ServiceAccount backup Jobs run as, in the session's namespace
-	// (operator.Setup defaults it).
-	ServiceAccount string
-	// Access creates that ServiceAccount and its Role.
-	Access *access.Provisioner
-}
+// Options configure the Jobs (or CronJobs) the reconciler creates.
+type Options = jobs.Options
 
 // Reconciler drives BackupSessions to Succeeded, Failed or Skipped.
 type Reconciler struct {

@@ -13,7 +13,7 @@ import (
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/internal/access"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 )
 
 // +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions,verbs=get;list;watch
@@ -24,16 +24,8 @@ import (
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Options configure the Jobs the reconciler creates.
-type Options struct {
-	// Image is the keepsake image whose init container copies the runtime.
-	Image string
-	// ServiceAccount restore Jobs run as, in the RestoreSession's
-	// namespace (operator.Setup defaults it).
-	ServiceAccount string
-	// Access creates that ServiceAccount and its Role.
-	Access *access.Provisioner
-}
+// Options configure the Jobs (or CronJobs) the reconciler creates.
+type Options = jobs.Options
 
 // Setup registers the RestoreSession reconciler with mgr. A RestoreSession
 // is reconciled again when its Job changes, and a waiting one as soon as a

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/internal/access"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 )
 
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;watch;update;patch
@@ -23,15 +23,8 @@ import (
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Options configure the Jobs the reconciler creates.
-type Options struct {
-	// Image is the keepsake image.
-	Image string
-	// ServiceAccount Jobs run as, in the object's namespace.
-	ServiceAccount string
-	// Access creates that ServiceAccount and its Role.
-	Access *access.Provisioner
-}
+// Options configure the Jobs (or CronJobs) the reconciler creates.
+type Options = jobs.Options
 
 // Setup registers the Snapshot reconciler with mgr. A Snapshot is
 // reconciled again when its forget Job changes.

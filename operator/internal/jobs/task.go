@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
 )
 
 // InstallCommand is what a Job's init container runs, in the keepsake
@@ -48,4 +49,18 @@ func SecretParams(task *addonsv1alpha1.Task, vars map[string]string) (secrets []
 		return nil, nil
 	}
 	return secrets, []corev1.EnvVar{{Name: "KEEPSAKE_SECRET", Value: strings.Join(lines, "\n")}}
+}
+
+// Options are what a reconciler needs to create its Jobs (or the CronJobs'
+// pods): the keepsake image, the ServiceAccount they run as in the
+// object's namespace, and the provisioner that makes that ServiceAccount
+// and its Role. operator.Setup fills them for every reconciler.
+type Options struct {
+	// Image is the keepsake image: the init container copies the runtime
+	// from it; Jobs without a Function run it.
+	Image string
+	// ServiceAccount the pods run as.
+	ServiceAccount string
+	// Access creates that ServiceAccount and its Role.
+	Access *access.Provisioner
 }
