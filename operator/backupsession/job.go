@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 )
@@ -78,7 +77,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 		return nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "session %s names no addon task", p.session.Name)
 	}
 	ref := p.session.Addon.Tasks[0]
-	task, fn, err := r.resolveTask(ctx, p.session.Addon.Name, ref.Name)
+	task, fn, err := jobs.ResolveTask(ctx, r.Client, p.session.Addon.Name, ref.Name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -114,35 +113,6 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 		return nil, fmt.Errorf("own Job %s: %w", job.Name, err)
 	}
 	return job, nil
-}
-
-// resolveTask finds the backup task of the Addon and its Function.
-func (r *Reconciler) resolveTask(ctx context.Context, addonName, taskName string) (*addonsv1alpha1.Task, *addonsv1alpha1.Function, error) {
-	var addon addonsv1alpha1.Addon
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: addonName}, &addon); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, jobs.NewProblem(corev1alpha1.ReasonAddonNotFound, "Addon %s not found", addonName)
-		}
-		return nil, nil, fmt.Errorf("get Addon %s: %w", addonName, err)
-	}
-	var task *addonsv1alpha1.Task
-	for i := range addon.Spec.BackupTasks {
-		if addon.Spec.BackupTasks[i].Name == taskName {
-			task = &addon.Spec.BackupTasks[i]
-		}
-	}
-	if task == nil {
-		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "Addon %s has no backup task %s", addonName, taskName)
-	}
-	var fn addonsv1alpha1.Function
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: task.Function}, &fn); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, jobs.NewProblem(corev1alpha1.ReasonFunctionNotFound,
-				"Function %s of task %s/%s not found", task.Function, addonName, taskName)
-		}
-		return nil, nil, fmt.Errorf("get Function %s: %w", task.Function, err)
-	}
-	return task, &fn, nil
 }
 
 // deadline is the Job's activeDeadlineSeconds: the session's backupTimeout.

@@ -115,7 +115,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 		return nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "addon.tasks names no restore task")
 	}
 	ref := rs.Spec.Addon.Tasks[0]
-	task, fn, err := r.resolveTask(ctx, rs.Spec.Addon.Name, ref.Name)
+	task, fn, err := jobs.ResolveTask(ctx, r.Client, rs.Spec.Addon.Name, ref.Name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -156,31 +156,6 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 		return nil, fmt.Errorf("own Job %s: %w", job.Name, err)
 	}
 	return job, nil
-}
-
-// resolveTask finds the restore task of the Addon and its Function.
-func (r *Reconciler) resolveTask(ctx context.Context, addonName, taskName string) (*addonsv1alpha1.Task, *addonsv1alpha1.Function, error) {
-	var addon addonsv1alpha1.Addon
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: addonName}, &addon); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, jobs.NewProblem(corev1alpha1.ReasonAddonNotFound, "Addon %s not found", addonName)
-		}
-		return nil, nil, fmt.Errorf("get Addon %s: %w", addonName, err)
-	}
-	i := slices.IndexFunc(addon.Spec.RestoreTasks, func(t addonsv1alpha1.Task) bool { return t.Name == taskName })
-	if i < 0 {
-		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "Addon %s has no restore task %s", addonName, taskName)
-	}
-	task := &addon.Spec.RestoreTasks[i]
-	var fn addonsv1alpha1.Function
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: task.Function}, &fn); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, jobs.NewProblem(corev1alpha1.ReasonFunctionNotFound,
-				"Function %s of restore task %s/%s not found", task.Function, addonName, taskName)
-		}
-		return nil, nil, fmt.Errorf("get Function %s: %w", task.Function, err)
-	}
-	return task, &fn, nil
 }
 
 // checkParams rejects params the task does not define (most likely a typo

@@ -1,11 +1,17 @@
 package jobs
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/access"
 )
 
@@ -63,4 +69,36 @@ type Options struct {
 	ServiceAccount string
 	// Access creates that ServiceAccount and its Role.
 	Access *access.Provisioner
+}
+
+// ResolveTask finds task taskName of Addon addonName among its backup
+// tasks (restore false) or restore tasks, and the task's Function. Missing
+// ones are a *Problem with reason AddonNotFound, TaskNotFound or
+// FunctionNotFound.
+func ResolveTask(ctx context.Context, c client.Reader, addonName, taskName string, restore bool) (*addonsv1alpha1.Task, *addonsv1alpha1.Function, error) {
+	var addon addonsv1alpha1.Addon
+	if err := c.Get(ctx, client.ObjectKey{Name: addonName}, &addon); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, NewProblem(corev1alpha1.ReasonAddonNotFound, "Addon %s not found", addonName)
+		}
+		return nil, nil, fmt.Errorf("get Addon %s: %w", addonName, err)
+	}
+	kind, tasks := "backup", addon.Spec.BackupTasks
+	if restore {
+		kind, tasks = "restore", addon.Spec.RestoreTasks
+	}
+	i := slices.IndexFunc(tasks, func(t addonsv1alpha1.Task) bool { return t.Name == taskName })
+	if i < 0 {
+		return nil, nil, NewProblem(corev1alpha1.ReasonTaskNotFound, "Addon %s has no %s task %s", addonName, kind, taskName)
+	}
+	task := &tasks[i]
+	var fn addonsv1alpha1.Function
+	if err := c.Get(ctx, client.ObjectKey{Name: task.Function}, &fn); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, NewProblem(corev1alpha1.ReasonFunctionNotFound,
+				"Function %s of %s task %s/%s not found", task.Function, kind, addonName, taskName)
+		}
+		return nil, nil, fmt.Errorf("get Function %s: %w", task.Function, err)
+	}
+	return task, &fn, nil
 }
