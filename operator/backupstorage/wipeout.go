@@ -20,22 +20,6 @@ import (
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
-// The WipedOut condition of a BackupStorage being deleted and the reasons
-// of its Events.
-const (
-	// ConditionWipedOut is False after an attempt to delete the data
-	// failed. It never turns True: the BackupStorage is gone by then.
-	ConditionWipedOut = "WipedOut"
-	// ReasonWipedOut is the Normal Event of a wipe-out that deleted the data.
-	ReasonWipedOut = "WipedOut"
-	// ReasonWipeOutFailed is the Warning Event (and the condition's reason)
-	// of an attempt that failed; another follows with backoff.
-	ReasonWipeOutFailed = "WipeOutFailed"
-	// ReasonDataLeft is the Warning Event of a BackupStorage let go without
-	// deleting its data, because the operator cannot or must not.
-	ReasonDataLeft = "DataLeft"
-)
-
 // wipeTimeout bounds one attempt to delete the prefix: a large one is
 // deleted over several attempts, each resuming where the last stopped.
 const wipeTimeout = 5 * time.Minute
@@ -103,7 +87,7 @@ func (r *Reconciler) wipeOut(ctx context.Context, bs *storagev1alpha1.BackupStor
 	if err != nil {
 		return r.wipeFailed(bs, fmt.Errorf("%w (%d objects deleted so far)", err, n)), false
 	}
-	r.Events.Eventf(bs, nil, corev1.EventTypeNormal, ReasonWipedOut, "WipeOut",
+	r.Events.Eventf(bs, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonWipedOut, "WipeOut",
 		"deleted %d objects under %s", n, location(sb.S3))
 	return ctrl.Result{}, true
 }
@@ -152,7 +136,7 @@ func location(s3 *storagev1alpha1.S3Storage) string {
 // leaveData records, with an Event of evType, that the BackupStorage goes
 // without its data being deleted.
 func (r *Reconciler) leaveData(bs *storagev1alpha1.BackupStorage, evType, message string) ctrl.Result {
-	r.Events.Eventf(bs, nil, evType, ReasonDataLeft, "WipeOut", message)
+	r.Events.Eventf(bs, nil, evType, storagev1alpha1.ReasonDataLeft, "WipeOut", message)
 	return ctrl.Result{}
 }
 
@@ -161,7 +145,7 @@ func (r *Reconciler) leaveData(bs *storagev1alpha1.BackupStorage, evType, messag
 func (r *Reconciler) wipeFailed(bs *storagev1alpha1.BackupStorage, err error) ctrl.Result {
 	msg := fmt.Sprintf("deleting the data under %s failed: %v; set spec.deletionPolicy to Delete to keep the data and let the BackupStorage go",
 		location(bs.Spec.Storage.S3), err)
-	status.Set(&bs.Status.Conditions, bs.Generation, ConditionWipedOut, false, ReasonWipeOutFailed, msg)
-	r.Events.Eventf(bs, nil, corev1.EventTypeWarning, ReasonWipeOutFailed, "WipeOut", msg)
-	return ctrl.Result{RequeueAfter: status.Backoff(bs.Status.Conditions, ConditionWipedOut, time.Now())}
+	status.Set(&bs.Status.Conditions, bs.Generation, storagev1alpha1.ConditionWipedOut, false, storagev1alpha1.ReasonWipeOutFailed, msg)
+	r.Events.Eventf(bs, nil, corev1.EventTypeWarning, storagev1alpha1.ReasonWipeOutFailed, "WipeOut", msg)
+	return ctrl.Result{RequeueAfter: status.Backoff(bs.Status.Conditions, storagev1alpha1.ConditionWipedOut, time.Now())}
 }

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/backupstorage"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 	"github.com/keepsake-dev/keepsake/test/servers"
@@ -154,7 +153,7 @@ func TestWipeOut(t *testing.T) {
 	deleteAndWaitGone(t, f.bs)
 	f.check(t, gone, false)
 	f.check(t, kept, true)
-	waitTypedEvent(t, f.bs, corev1.EventTypeNormal, backupstorage.ReasonWipedOut)
+	waitTypedEvent(t, f.bs, corev1.EventTypeNormal, storagev1alpha1.ReasonWipedOut)
 }
 
 // TestWipeOutLeavesData checks the BackupStorages let go with their data
@@ -177,7 +176,7 @@ func TestWipeOutLeavesData(t *testing.T) {
 		waitFinalizer(t, f.bs, true)
 		f.put(t, "team/db/config")
 		deleteAndWaitGone(t, f.bs)
-		waitTypedEvent(t, f.bs, corev1.EventTypeWarning, backupstorage.ReasonDataLeft)
+		waitTypedEvent(t, f.bs, corev1.EventTypeWarning, storagev1alpha1.ReasonDataLeft)
 		f.check(t, []string{"metadata.yaml", "team/db/config"}, true)
 	})
 	t.Run("credentials gone", func(t *testing.T) {
@@ -186,7 +185,7 @@ func TestWipeOutLeavesData(t *testing.T) {
 		waitFinalizer(t, f.bs, true)
 		deleteAndWaitGone(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.bs.Namespace, Name: "s3-creds"}})
 		deleteAndWaitGone(t, f.bs)
-		waitTypedEvent(t, f.bs, corev1.EventTypeWarning, backupstorage.ReasonDataLeft)
+		waitTypedEvent(t, f.bs, corev1.EventTypeWarning, storagev1alpha1.ReasonDataLeft)
 		f.check(t, []string{"cluster/metadata.yaml"}, true)
 	})
 }
@@ -212,7 +211,7 @@ func TestWipeOutRetries(t *testing.T) {
 	if err := testenv.Default.Client.Delete(ctx, f.bs); err != nil {
 		t.Fatal(err)
 	}
-	waitTypedEvent(t, f.bs, corev1.EventTypeWarning, backupstorage.ReasonWipeOutFailed)
+	waitTypedEvent(t, f.bs, corev1.EventTypeWarning, storagev1alpha1.ReasonWipeOutFailed)
 	f.check(t, []string{"cluster/metadata.yaml"}, true)
 
 	secret.Data["AWS_SECRET_ACCESS_KEY"] = right
@@ -224,5 +223,5 @@ func TestWipeOutRetries(t *testing.T) {
 		return apierrors.IsNotFound(err), fmt.Sprintf("BackupStorage still there (%v), conditions %+v", err, f.bs.Status.Conditions)
 	})
 	f.check(t, []string{"cluster/metadata.yaml"}, false)
-	waitTypedEvent(t, f.bs, corev1.EventTypeNormal, backupstorage.ReasonWipedOut)
+	waitTypedEvent(t, f.bs, corev1.EventTypeNormal, storagev1alpha1.ReasonWipedOut)
 }

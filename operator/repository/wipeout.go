@@ -19,22 +19,6 @@ import (
 	"github.com/keepsake-dev/keepsake/repository/storage"
 )
 
-// The WipedOut condition of a Repository being deleted and the reasons of
-// its Events.
-const (
-	// ConditionWipedOut is False after an attempt to delete the data
-	// failed. It never turns True: the Repository is gone by then.
-	ConditionWipedOut = "WipedOut"
-	// ReasonWipedOut is the Normal Event of a wipe-out that deleted the data.
-	ReasonWipedOut = "WipedOut"
-	// ReasonWipeOutFailed is the Warning Event (and the condition's reason)
-	// of an attempt that failed; another follows with backoff.
-	ReasonWipeOutFailed = "WipeOutFailed"
-	// ReasonDataLeft is the Warning Event of a Repository let go without
-	// deleting its data, because the operator cannot or must not.
-	ReasonDataLeft = "DataLeft"
-)
-
 // wipeTimeout bounds one attempt to delete a repository: a large one is
 // deleted over several attempts, each resuming where the last stopped.
 const wipeTimeout = 5 * time.Minute
@@ -163,7 +147,7 @@ func (r *Reconciler) deleteData(ctx context.Context, w *wipe) (*ctrl.Result, err
 		return r.wipeFailed(w, fmt.Errorf("%w (%d objects deleted so far)", err, n)), nil
 	}
 	w.release = true
-	r.Events.Eventf(w.repo, nil, corev1.EventTypeNormal, ReasonWipedOut, "WipeOut",
+	r.Events.Eventf(w.repo, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonWipedOut, "WipeOut",
 		"deleted %d objects of the restic repository %s from bucket %s", n, w.where(), cfg.S3.Bucket)
 	return &ctrl.Result{}, nil
 }
@@ -175,7 +159,7 @@ func (w *wipe) where() string { return path.Join(w.repo.Namespace, w.repo.Spec.P
 // its data, with an Event of evType saying why.
 func (r *Reconciler) leaveData(w *wipe, evType, message string) *ctrl.Result {
 	w.release = true
-	r.Events.Eventf(w.repo, nil, evType, ReasonDataLeft, "WipeOut", message)
+	r.Events.Eventf(w.repo, nil, evType, storagev1alpha1.ReasonDataLeft, "WipeOut", message)
 	return &ctrl.Result{}
 }
 
@@ -185,7 +169,7 @@ func (r *Reconciler) wipeFailed(w *wipe, err error) *ctrl.Result {
 	repo := w.repo
 	msg := fmt.Sprintf("deleting the restic repository %s failed: %v; set spec.deletionPolicy to Delete to keep the data and let the Repository go",
 		w.where(), err)
-	status.Set(&repo.Status.Conditions, repo.Generation, ConditionWipedOut, false, ReasonWipeOutFailed, msg)
-	r.Events.Eventf(repo, nil, corev1.EventTypeWarning, ReasonWipeOutFailed, "WipeOut", msg)
-	return &ctrl.Result{RequeueAfter: status.Backoff(repo.Status.Conditions, ConditionWipedOut, time.Now())}
+	status.Set(&repo.Status.Conditions, repo.Generation, storagev1alpha1.ConditionWipedOut, false, storagev1alpha1.ReasonWipeOutFailed, msg)
+	r.Events.Eventf(repo, nil, corev1.EventTypeWarning, storagev1alpha1.ReasonWipeOutFailed, "WipeOut", msg)
+	return &ctrl.Result{RequeueAfter: status.Backoff(repo.Status.Conditions, storagev1alpha1.ConditionWipedOut, time.Now())}
 }

@@ -17,7 +17,6 @@ import (
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
-	"github.com/keepsake-dev/keepsake/operator/repository"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 	"github.com/keepsake-dev/keepsake/test/servers"
 )
@@ -166,7 +165,7 @@ func TestWipeOut(t *testing.T) {
 	deleteAndWaitGone(t, repo)
 	waitObjects(t, f.store, gone, false)
 	checkObjects(t, f.store, kept)
-	note := waitEvent(t, repo, corev1.EventTypeNormal, repository.ReasonWipedOut)
+	note := waitEvent(t, repo, corev1.EventTypeNormal, storagev1alpha1.ReasonWipedOut)
 	if want := fmt.Sprintf("deleted %d objects", len(gone)); !strings.Contains(note, want) {
 		t.Errorf("event note %q, want it to say %q", note, want)
 	}
@@ -208,7 +207,7 @@ func TestWipeOutLeavesData(t *testing.T) {
 		env.Create(t, localStorage(ns), passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "x"}), repo)
 		waitFinalizer(t, repo, true)
 		deleteAndWaitGone(t, repo)
-		waitEvent(t, repo, corev1.EventTypeWarning, repository.ReasonDataLeft)
+		waitEvent(t, repo, corev1.EventTypeWarning, storagev1alpha1.ReasonDataLeft)
 	})
 	t.Run("storage gone", func(t *testing.T) {
 		f := newMinIOFixture(t)
@@ -216,7 +215,7 @@ func TestWipeOutLeavesData(t *testing.T) {
 		waitFinalizer(t, repo, true)
 		deleteAndWaitGone(t, &storagev1alpha1.BackupStorage{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "minio"}})
 		deleteAndWaitGone(t, repo)
-		waitEvent(t, repo, corev1.EventTypeWarning, repository.ReasonDataLeft)
+		waitEvent(t, repo, corev1.EventTypeWarning, storagev1alpha1.ReasonDataLeft)
 		checkObjects(t, f.store, kept)
 	})
 	t.Run("credentials gone", func(t *testing.T) {
@@ -225,7 +224,7 @@ func TestWipeOutLeavesData(t *testing.T) {
 		waitFinalizer(t, repo, true)
 		deleteAndWaitGone(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: credsName}})
 		deleteAndWaitGone(t, repo)
-		waitEvent(t, repo, corev1.EventTypeWarning, repository.ReasonDataLeft)
+		waitEvent(t, repo, corev1.EventTypeWarning, storagev1alpha1.ReasonDataLeft)
 		checkObjects(t, f.store, kept)
 	})
 	t.Run("repository inside", func(t *testing.T) {
@@ -234,7 +233,7 @@ func TestWipeOutLeavesData(t *testing.T) {
 		_, keptInner := f.repository(t, "inner", "db/logical", storagev1alpha1.RepositoryDelete)
 		waitFinalizer(t, outer, true)
 		deleteAndWaitGone(t, outer)
-		note := waitEvent(t, outer, corev1.EventTypeWarning, repository.ReasonDataLeft)
+		note := waitEvent(t, outer, corev1.EventTypeWarning, storagev1alpha1.ReasonDataLeft)
 		if !strings.Contains(note, "Repository inner") {
 			t.Errorf("event note %q, want it to name Repository inner", note)
 		}
@@ -254,9 +253,9 @@ func TestWipeOutRetries(t *testing.T) {
 	if err := testenv.Default.Client.Delete(context.Background(), repo); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, repo, corev1.EventTypeWarning, repository.ReasonWipeOutFailed)
+	waitEvent(t, repo, corev1.EventTypeWarning, storagev1alpha1.ReasonWipeOutFailed)
 	c := testenv.Default.WaitCondition(t, repo, func() []metav1.Condition { return repo.Status.Conditions },
-		repository.ConditionWipedOut, metav1.ConditionFalse, repository.ReasonWipeOutFailed)
+		storagev1alpha1.ConditionWipedOut, metav1.ConditionFalse, storagev1alpha1.ReasonWipeOutFailed)
 	if !strings.Contains(c.Message, "deletionPolicy to Delete") {
 		t.Errorf("condition message %q, want it to say how to let the Repository go", c.Message)
 	}
@@ -268,7 +267,7 @@ func TestWipeOutRetries(t *testing.T) {
 		return apierrors.IsNotFound(err), fmt.Sprintf("Repository still there (%v), conditions %+v", err, repo.Status.Conditions)
 	})
 	waitObjects(t, f.store, gone, false)
-	waitEvent(t, repo, corev1.EventTypeNormal, repository.ReasonWipedOut)
+	waitEvent(t, repo, corev1.EventTypeNormal, storagev1alpha1.ReasonWipedOut)
 }
 
 // setSecretKey sets the secret access key of the storage's credentials

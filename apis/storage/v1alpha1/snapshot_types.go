@@ -35,6 +35,18 @@ const (
 	// FinalizerWipeOut holds a Repository or BackupStorage with
 	// deletionPolicy WipeOut until its data is deleted from the storage.
 	FinalizerWipeOut = "storage.keepsake.dev/wipe-out"
+	// ConditionWipedOut, on a Repository or BackupStorage being deleted
+	// with deletionPolicy WipeOut, is False after an attempt to delete its
+	// data failed. It never turns True: the object is gone by then.
+	ConditionWipedOut = "WipedOut"
+	// ReasonWipedOut is the Normal Event of a wipe-out that deleted the data.
+	ReasonWipedOut = "WipedOut"
+	// ReasonWipeOutFailed is the Warning Event (and the condition's reason)
+	// of an attempt that failed; another follows with backoff.
+	ReasonWipeOutFailed = "WipeOutFailed"
+	// ReasonDataLeft is the Warning Event of an object let go without
+	// deleting its data, because the operator cannot or must not.
+	ReasonDataLeft = "DataLeft"
 	// AnnotationForgotten, set to "true", says the restic snapshots are
 	// already gone (retention forgot them), so deleting the Snapshot needs
 	// no forget Job.
