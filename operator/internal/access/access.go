@@ -55,28 +55,33 @@ func Rules() []rbacv1.PolicyRule {
 // labels mark what the operator made.
 var labels = map[string]string{"app.kubernetes.io/managed-by": "keepsake", "app.kubernetes.io/component": "job-access"}
 
-// Provisioner creates the ServiceAccount, Role and RoleBinding once per
-// namespace and process, and repairs a Role whose rules were changed.
+// Provisioner creates the ServiceAccount, Role and RoleBinding of a
+// namespace, and repairs a Role whose rules were changed. It reads the
+// ServiceAccount on every call: a namespace deleted and re-created under the
+// same name (as `make demo` does) holds none of them any more, so "made
+// once" cannot be remembered by name. What it remembers is the UID of the
+// ServiceAccount it last saw complete with Role and RoleBinding.
 type Provisioner struct {
 	// Client writes; Reader reads past the cache, so the operator needs no
 	// informer on every ServiceAccount and Role of the cluster.
 	Client client.Client
 	Reader client.Reader
 
-	done sync.Map // namespace/name -> struct{}
+	done sync.Map // namespace/name -> types.UID of the ServiceAccount
 }
 
 // Ensure makes ServiceAccount name usable by Jobs in namespace ns.
 func (p *Provisioner) Ensure(ctx context.Context, ns, name string) error {
 	key := ns + "/" + name
-	if _, ok := p.done.Load(key); ok {
-		return nil
-	}
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: maps.Clone(labels)}
 	}
-	if err := p.create(ctx, &corev1.ServiceAccount{ObjectMeta: meta()}); err != nil {
+	sa, err := p.serviceAccount(ctx, meta())
+	if err != nil {
 		return err
+	}
+	if uid, ok := p.done.Load(key); ok && uid == sa.UID {
+		return nil
 	}
 	if err := p.ensureRole(ctx, &rbacv1.Role{ObjectMeta: meta(), Rules: Rules()}); err != nil {
 		return err
@@ -89,8 +94,30 @@ func (p *Provisioner) Ensure(ctx context.Context, ns, name string) error {
 	if err := p.create(ctx, binding); err != nil {
 		return err
 	}
-	p.done.Store(key, struct{}{})
+	p.done.Store(key, sa.UID)
 	return nil
+}
+
+// serviceAccount reads the ServiceAccount past the cache, creating it when
+// it is missing.
+func (p *Provisioner) serviceAccount(ctx context.Context, meta metav1.ObjectMeta) (*corev1.ServiceAccount, error) {
+	var sa corev1.ServiceAccount
+	err := p.Reader.Get(ctx, client.ObjectKey{Namespace: meta.Namespace, Name: meta.Name}, &sa)
+	if err == nil {
+		return &sa, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("get ServiceAccount %s/%s: %w", meta.Namespace, meta.Name, err)
+	}
+	sa = corev1.ServiceAccount{ObjectMeta: meta}
+	if err := p.Client.Create(ctx, &sa); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("create ServiceAccount %s/%s: %w", meta.Namespace, meta.Name, err)
+		}
+		// Made by a concurrent pass: its UID is read on the next call.
+		return &corev1.ServiceAccount{}, nil
+	}
+	return &sa, nil
 }
 
 func (p *Provisioner) create(ctx context.Context, obj client.Object) error {
