@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"flag"
 	"os"
 	"testing"
 
@@ -22,6 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
 	if testing.Short() {
 		return 0
 	}
