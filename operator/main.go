@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-
-	"github.com/go-logr/logr"
 )
 
 // Main is `keepsake operator`: it parses the flags into Options and runs
@@ -42,6 +40,6 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	if o.Image == "" {
 		return o, fmt.Errorf("--image is required: the keepsake image Jobs run")
 	}
-	o.Logger = logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	o.Logger = NewLogger(stderr, level)
 	return o, nil
 }

@@ -2,8 +2,14 @@ package operator
 
 import (
 	"io"
+	"os"
+	"os/exec"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -56,5 +62,48 @@ func TestLogLevel(t *testing.T) {
 	o.Logger.Error(nil, "broken")
 	if got := out.String(); strings.Contains(got, "routine") || !strings.Contains(got, "broken") {
 		t.Fatalf("at warn level the log holds %q", got)
+	}
+}
+
+// TestDebugLevelName checks that --log-level debug shows logr's V(1)
+// decisions, named DEBUG rather than slog's DEBUG+3.
+func TestDebugLevelName(t *testing.T) {
+	var out strings.Builder
+	o, err := parseFlags([]string{"--image=k", "--log-level=debug"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Logger.V(1).Info("decision")
+	if got := out.String(); !strings.Contains(got, `"level":"DEBUG","msg":"decision"`) {
+		t.Fatalf("a V(1) line at debug level reads %q", got)
+	}
+}
+
+// TestInstallLogger checks that controller-runtime's and klog's globals
+// write through the operator's logger: without it, informers print
+// "log.SetLogger(...) was never called" with a stack, and leader election
+// prints klog text lines among the JSON. controller-runtime's global takes
+// its first logger only, so the check runs in a process of its own.
+func TestInstallLogger(t *testing.T) {
+	if os.Getenv("KEEPSAKE_INSTALL_LOGGER_CHILD") == "1" {
+		installLogger(NewLogger(os.Stdout, slog.LevelInfo))
+		ctrl.Log.WithName("informer").Info("from controller-runtime")
+		klog.InfoS("from klog", "lock", "keepsake-system/lease")
+		klog.Flush()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInstallLogger$")
+	cmd.Env = append(os.Environ(), "KEEPSAKE_INSTALL_LOGGER_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"msg":"from controller-runtime","logger":"informer"`, `"msg":"from klog","lock":"keepsake-system/lease"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("log %q lacks %s", out, want)
+		}
+	}
+	if strings.Contains(string(out), "SetLogger") {
+		t.Errorf("controller-runtime complains of no logger: %s", out)
 	}
 }

@@ -116,7 +116,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	logger := opts.Logger
 	if logger.GetSink() == nil {
-		logger = logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, nil))
+		logger = NewLogger(os.Stderr, slog.LevelInfo)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -196,6 +196,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes config: %w", err)
 	}
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = NewLogger(os.Stderr, slog.LevelInfo)
+	}
+	installLogger(opts.Logger)
 	mgr, err := New(cfg, opts)
 	if err != nil {
 		return err

@@ -16,6 +16,10 @@ import (
 var probeAddr, metricsAddr string
 
 func TestMain(m *testing.M) {
+	if os.Getenv("KEEPSAKE_INSTALL_LOGGER_CHILD") == "1" {
+		// TestInstallLogger's own process needs no API server.
+		os.Exit(m.Run())
+	}
 	var err error
 	if probeAddr, err = freeAddress(); err == nil {
 		metricsAddr, err = freeAddress()
