@@ -2,9 +2,9 @@ package operator
 
 import (
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
-	"log/slog"
 	"strings"
 	"testing"
 

@@ -38,6 +38,7 @@ import (
 	"github.com/keepsake-dev/keepsake/operator/backupstorage"
 	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+	"github.com/keepsake-dev/keepsake/operator/internal/metrics"
 	"github.com/keepsake-dev/keepsake/operator/repository"
 	"github.com/keepsake-dev/keepsake/operator/restoresession"
 	"github.com/keepsake-dev/keepsake/operator/retentionpolicy"
@@ -186,6 +187,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			return fmt.Errorf("set up %s reconciler: %w", s.name, err)
 		}
 	}
+	metrics.Register(mgr.GetClient())
 	return nil
 }
 

@@ -34,9 +34,9 @@ func (r *recorder) broken(context.Context, *int) (*ctrl.Result, error) {
 func TestRun(t *testing.T) {
 	cases := map[string]struct {
 		steps   func(r *recorder) []Step[*int] // the pass
-		wantRan string                          // steps that ran, in order
-		wantLog string                          // text the debug log must hold
-		wantErr bool                            // whether Run returns an error
+		wantRan string                         // steps that ran, in order
+		wantLog string                         // text the debug log must hold
+		wantErr bool                           // whether Run returns an error
 	}{
 		"a step stops the pass": {
 			steps:   func(r *recorder) []Step[*int] { return []Step[*int]{r.first, r.wait, r.broken} },
