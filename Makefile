@@ -35,6 +35,10 @@ HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION
 	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR) \
 	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR)
 GO_TOOLS += helm
+# promtool, built from its own tools module test/tools/prometheus (Prometheus
+# pins its own k8s.io/* versions): it checks and unit-tests the chart's alerts.
+PROMETHEUS_MOD := test/tools/prometheus/go.mod test/tools/prometheus/go.sum
+GO_TOOLS += promtool
 
 # The local cluster's tools and targets; included before the rules below
 # use CLUSTER_TOOLS (make expands prerequisites as it reads them).
@@ -145,6 +149,9 @@ $(BIN)/protoc-gen-go-grpc: $(TOOLS_MOD)
 
 $(BIN)/helm: $(HELM_MOD)
 	cd test/tools/helm && CGO_ENABLED=0 go build -ldflags "$(HELM_LDFLAGS)" -o $@ helm.sh/helm/v3/cmd/helm
+
+$(BIN)/promtool: $(PROMETHEUS_MOD)
+	cd test/tools/prometheus && CGO_ENABLED=0 go build -ldflags "-s -w" -o $@ github.com/prometheus/prometheus/cmd/promtool
 
 $(addprefix $(BIN)/,$(K8S_TOOLS)): $(K8S_MOD)
 	cd test/tools/kubernetes && go build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(notdir $@)

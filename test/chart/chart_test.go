@@ -106,6 +106,7 @@ func TestChartRendersEveryObject(t *testing.T) {
 		"Role/keepsake-operator-leader-election":        namespace,
 		"RoleBinding/keepsake-operator-leader-election": namespace,
 		"Deployment/keepsake-operator":                  namespace,
+		"Service/keepsake-operator-metrics":             namespace,
 		"Addon/hyperbytedb":                             "",
 		"Function/hyperbytedb-logical-backup":           "",
 		"Function/hyperbytedb-logical-restore":          "",

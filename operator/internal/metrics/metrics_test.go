@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -159,5 +161,24 @@ keepsake_restore_last_failed{namespace="metrics-collect",repository="metrics-hou
 	}
 	if n, err := testutil.CollectAndLint(c); err != nil || len(n) > 0 {
 		t.Fatalf("lint: %v %v", n, err)
+	}
+}
+
+// TestMetricsDocs checks that docs/metrics.md lists every metric the
+// collector describes.
+func TestMetricsDocs(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(servers.RepoRoot(t), "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *prometheus.Desc, 64)
+	(&collector{}).Describe(ch)
+	close(ch)
+	name := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for d := range ch {
+		m := name.FindStringSubmatch(d.String())
+		if m == nil || !strings.Contains(string(doc), "`"+m[1]+"`") {
+			t.Errorf("docs/metrics.md does not list %s", d)
+		}
 	}
 }
