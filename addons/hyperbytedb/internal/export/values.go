@@ -30,6 +30,12 @@ func fieldValue(kind lineprotocol.ValueKind, raw json.RawMessage) (v lineprotoco
 	if bytes.Equal(raw, jsonNull) {
 		return v, false, nil
 	}
+	if kind == lineprotocol.Bool && len(raw) == 1 && (raw[0] == '0' || raw[0] == '1') {
+		// HyperbyteDB stores booleans as UInt8 and answers 1 or 0
+		// (hyperbytedb/src/adapters/chdb/native_adapter.rs:91, :1740);
+		// SHOW FIELD KEYS still says boolean.
+		return lineprotocol.BoolValue(raw[0] == '1'), true, nil
+	}
 	if kind != lineprotocol.String {
 		v, err = lineprotocol.NewValueFromBytes(kind, raw)
 		if err != nil {
