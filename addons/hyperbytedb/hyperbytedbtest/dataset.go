@@ -190,3 +190,32 @@ func (s Server) tryPost(path, contentType, body string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// HyperbyteDBKeys are the names ForHyperbyteDB gives the weird tag and
+// field keys.
+var HyperbyteDBKeys = map[string]string{WeirdTagKey: "tag_key", WeirdFieldKey: "field_key"}
+
+// ForHyperbyteDB returns ds with the tag and field keys HyperbyteDB
+// cannot hold (it keeps only [A-Za-z0-9_] in column names) renamed; its
+// awkward database and measurement names and all values stay.
+func (ds Dataset) ForHyperbyteDB() Dataset {
+	out := Dataset{Databases: ds.Databases}
+	rename := func(k string) string {
+		if to, ok := HyperbyteDBKeys[k]; ok {
+			return to
+		}
+		return k
+	}
+	for _, p := range ds.Points {
+		q := p
+		q.Tags, q.Fields = map[string]string{}, map[string]any{}
+		for k, v := range p.Tags {
+			q.Tags[rename(k)] = v
+		}
+		for k, v := range p.Fields {
+			q.Fields[rename(k)] = v
+		}
+		out.Points = append(out.Points, q)
+	}
+	return out
+}

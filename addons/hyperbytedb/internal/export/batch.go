@@ -34,12 +34,21 @@ func (b *batch) send(ctx context.Context, c *influx.Client, schema *restoredSche
 		return fmt.Errorf("database %q, retention policy %q: %w", b.db, b.rp, lineError(b.lines, err))
 	}
 	if err := schema.add(ctx, b.db, b.rp, &b.schema); err != nil {
-		return fmt.Errorf("dump lines %d-%d: %w", b.lines[0], b.lines[len(b.lines)-1], err)
+		return fmt.Errorf("dump %s: %w", b.span(), err)
 	}
 	if err := c.Write(ctx, b.db, b.rp, wire); err != nil {
 		return b.explain(wire, err)
 	}
 	return nil
+}
+
+// span names the batch's dump lines.
+func (b *batch) span() string {
+	first, last := b.lines[0], b.lines[len(b.lines)-1]
+	if first == last {
+		return fmt.Sprintf("line %d", first)
+	}
+	return fmt.Sprintf("lines %d-%d", first, last)
 }
 
 func (b *batch) reset(db, rp string) {
@@ -51,7 +60,7 @@ func (b *batch) reset(db, rp string) {
 // line when the server quotes it ("unable to parse '<point>': ..."), else
 // the batch's range.
 func (b *batch) explain(wire []byte, err error) error {
-	where := fmt.Sprintf("lines %d-%d", b.lines[0], b.lines[len(b.lines)-1])
+	where := b.span()
 	var se *influx.StatusError
 	if errors.As(err, &se) {
 		if n, ok := b.quotedLine(wire, se.Message); ok {

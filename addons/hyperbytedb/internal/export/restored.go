@@ -52,7 +52,7 @@ func (s *batchSchema) field(fields map[string]lineprotocol.ValueKind, key []byte
 		return nil
 	}
 	if prev != kind {
-		return fmt.Errorf("field %q is %s here and %s at an earlier point", key, kind, prev)
+		return fmt.Errorf("field %q is %s here and %s at an earlier point", key, typeName(kind), typeName(prev))
 	}
 	return nil
 }
@@ -117,7 +117,7 @@ func (r *restoredSchema) add(ctx context.Context, db, rp string, b *batchSchema)
 
 func (r *restoredSchema) addField(key measurementKey, have map[string]lineprotocol.ValueKind, f string, kind lineprotocol.ValueKind) error {
 	if prev, ok := have[f]; ok && prev != kind {
-		return fmt.Errorf("measurement %s: field %q is %s at one point and %s at another", key, f, prev, kind)
+		return fmt.Errorf("measurement %s: field %q is %s at one point and %s at another", key, f, typeName(prev), typeName(kind))
 	}
 	if _, ok := have[f]; ok {
 		return nil
@@ -131,7 +131,7 @@ func (r *restoredSchema) addField(key measurementKey, have map[string]lineprotoc
 	}
 	if prev, ok := r.existing[key][f]; ok && prev != kind {
 		return fmt.Errorf("measurement %s: field %q is %s on the server and %s in the backup; "+
-			"HyperbyteDB would convert the values silently (domain/field_type.rs:11)", key, f, prev, kind)
+			"HyperbyteDB would convert the values silently (domain/field_type.rs:11)", key, f, typeName(prev), typeName(kind))
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func (r *restoredSchema) verify(ctx context.Context) error {
 		}
 		for f, kind := range r.fields[key] {
 			if got, ok := have[f]; !ok || got != kind {
-				return fmt.Errorf("after the restore field %q of %s is %v on the server, %s in the backup", f, key, kindName(got, ok), kind)
+				return fmt.Errorf("after the restore field %q of %s is %s on the server, %s in the backup", f, key, kindName(got, ok), typeName(kind))
 			}
 		}
 	}
@@ -197,5 +197,5 @@ func kindName(k lineprotocol.ValueKind, ok bool) string {
 	if !ok {
 		return "missing"
 	}
-	return k.String()
+	return typeName(k)
 }

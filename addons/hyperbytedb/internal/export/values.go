@@ -20,6 +20,16 @@ var fieldKinds = map[string]lineprotocol.ValueKind{
 	"boolean":  lineprotocol.Bool,
 }
 
+// typeName is the SHOW FIELD KEYS type of a kind.
+func typeName(kind lineprotocol.ValueKind) string {
+	for name, k := range fieldKinds {
+		if k == kind {
+			return name
+		}
+	}
+	return kind.String()
+}
+
 // jsonNull is how a query answer marks a field the point does not have.
 var jsonNull = []byte("null")
 
