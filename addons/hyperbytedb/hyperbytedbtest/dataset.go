@@ -153,6 +153,15 @@ func (s Server) Exec(t testing.TB, q string) {
 	}
 }
 
+// ExecIn runs a statement that needs a database, such as DELETE, in db.
+func (s Server) ExecIn(t testing.TB, db, q string) {
+	t.Helper()
+	body := s.post(t, "/query", "application/x-www-form-urlencoded", url.Values{"q": {q}, "db": {db}}.Encode())
+	if bytes.Contains(body, []byte(`"error"`)) {
+		t.Fatalf("%s: %s", q, body)
+	}
+}
+
 // Write writes line protocol (nanosecond precision) to db.rp.
 func (s Server) Write(t testing.TB, db, rp, lines string) {
 	t.Helper()
