@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Bulk describes a large generated measurement "bulk" in db.autogen: N
@@ -23,6 +24,18 @@ type Bulk struct {
 	// Pad is the length of an extra string field "note" of random
 	// letters, to reach a large dump with fewer points.
 	Pad int
+	// Step, when set, puts point k at step k/Series of every series
+	// (series share timestamps, Step apart) instead of one second after
+	// point k-1.
+	Step time.Duration
+}
+
+// Time returns the time of point k in nanoseconds.
+func (b Bulk) Time(k int) int64 {
+	if b.Step > 0 {
+		return bulkStart + int64(k/b.Series)*int64(b.Step)
+	}
+	return bulkStart + int64(k)*1_000_000_000
 }
 
 // bulkStart is the first point's time (2020-09-13), in nanoseconds.
@@ -37,7 +50,7 @@ func (b Bulk) Line(k int) string {
 		note = ",note=\"" + noise(uint64(v), b.Pad) + "\""
 	}
 	return fmt.Sprintf("bulk,host=host-%03d,region=region-%d usage=%d.%03d,count=%di,state=\"state %d of the machine\",up=%t%s %d\n",
-		series, series%4, v%100, v%997, v, v%13, v%2 == 0, note, bulkStart+int64(k)*1_000_000_000)
+		series, series%4, v%100, v%997, v, v%13, v%2 == 0, note, b.Time(k))
 }
 
 // Write creates the database and writes points [from, to) with parallel

@@ -153,6 +153,15 @@ func (s Server) Exec(t testing.TB, q string) {
 	}
 }
 
+// ExecIn runs a statement that needs a database, such as DELETE, in db.
+func (s Server) ExecIn(t testing.TB, db, q string) {
+	t.Helper()
+	body := s.post(t, "/query", "application/x-www-form-urlencoded", url.Values{"q": {q}, "db": {db}}.Encode())
+	if bytes.Contains(body, []byte(`"error"`)) {
+		t.Fatalf("%s: %s", q, body)
+	}
+}
+
 // Write writes line protocol (nanosecond precision) to db.rp.
 func (s Server) Write(t testing.TB, db, rp, lines string) {
 	t.Helper()
@@ -189,4 +198,33 @@ func (s Server) tryPost(path, contentType, body string) ([]byte, error) {
 		return nil, fmt.Errorf("POST %s: %s: %s", path, resp.Status, data)
 	}
 	return data, nil
+}
+
+// HyperbyteDBKeys are the names ForHyperbyteDB gives the weird tag and
+// field keys.
+var HyperbyteDBKeys = map[string]string{WeirdTagKey: "tag_key", WeirdFieldKey: "field_key"}
+
+// ForHyperbyteDB returns ds with the tag and field keys HyperbyteDB
+// cannot hold (it keeps only [A-Za-z0-9_] in column names) renamed; its
+// awkward database and measurement names and all values stay.
+func (ds Dataset) ForHyperbyteDB() Dataset {
+	out := Dataset{Databases: ds.Databases}
+	rename := func(k string) string {
+		if to, ok := HyperbyteDBKeys[k]; ok {
+			return to
+		}
+		return k
+	}
+	for _, p := range ds.Points {
+		q := p
+		q.Tags, q.Fields = map[string]string{}, map[string]any{}
+		for k, v := range p.Tags {
+			q.Tags[rename(k)] = v
+		}
+		for k, v := range p.Fields {
+			q.Fields[rename(k)] = v
+		}
+		out.Points = append(out.Points, q)
+	}
+	return out
 }

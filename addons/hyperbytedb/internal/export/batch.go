@@ -17,6 +17,7 @@ type batch struct {
 	db, rp string
 	buf    []byte
 	lines  []int // dump line number of each point
+	schema batchSchema
 }
 
 // add appends a point line of the dump; it is checked when the batch is
@@ -27,15 +28,27 @@ func (b *batch) add(lineNo int, line []byte) {
 }
 
 // send checks the batch, converts it for InfluxDB 1.x and writes it.
-func (b *batch) send(ctx context.Context, c *influx.Client) error {
-	wire, err := toWire(b.buf)
+func (b *batch) send(ctx context.Context, c *influx.Client, schema *restoredSchema) error {
+	wire, err := toWire(b.buf, &b.schema)
 	if err != nil {
 		return fmt.Errorf("database %q, retention policy %q: %w", b.db, b.rp, lineError(b.lines, err))
+	}
+	if err := schema.add(ctx, b.db, b.rp, &b.schema); err != nil {
+		return fmt.Errorf("dump %s: %w", b.span(), err)
 	}
 	if err := c.Write(ctx, b.db, b.rp, wire); err != nil {
 		return b.explain(wire, err)
 	}
 	return nil
+}
+
+// span names the batch's dump lines.
+func (b *batch) span() string {
+	first, last := b.lines[0], b.lines[len(b.lines)-1]
+	if first == last {
+		return fmt.Sprintf("line %d", first)
+	}
+	return fmt.Sprintf("lines %d-%d", first, last)
 }
 
 func (b *batch) reset(db, rp string) {
@@ -47,7 +60,7 @@ func (b *batch) reset(db, rp string) {
 // line when the server quotes it ("unable to parse '<point>': ..."), else
 // the batch's range.
 func (b *batch) explain(wire []byte, err error) error {
-	where := fmt.Sprintf("lines %d-%d", b.lines[0], b.lines[len(b.lines)-1])
+	where := b.span()
 	var se *influx.StatusError
 	if errors.As(err, &se) {
 		if n, ok := b.quotedLine(wire, se.Message); ok {
@@ -82,6 +95,7 @@ func (b *batch) quotedLine(wire []byte, msg string) (int, bool) {
 // bounded by (writers + 1) batches.
 type writerPool struct {
 	client *influx.Client
+	schema *restoredSchema
 	jobs   chan *batch
 	free   chan *batch
 	wg     sync.WaitGroup
@@ -91,9 +105,9 @@ type writerPool struct {
 	err error
 }
 
-func newWriterPool(ctx context.Context, c *influx.Client, writers int) (*writerPool, context.Context) {
+func newWriterPool(ctx context.Context, c *influx.Client, schema *restoredSchema, writers int) (*writerPool, context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &writerPool{client: c, jobs: make(chan *batch), free: make(chan *batch, writers+1), cancel: cancel}
+	p := &writerPool{client: c, schema: schema, jobs: make(chan *batch), free: make(chan *batch, writers+1), cancel: cancel}
 	for range writers + 1 {
 		p.free <- &batch{}
 	}
@@ -108,7 +122,7 @@ func (p *writerPool) work(ctx context.Context) {
 	defer p.wg.Done()
 	for b := range p.jobs {
 		if p.failed() == nil {
-			if err := b.send(ctx, p.client); err != nil {
+			if err := b.send(ctx, p.client, p.schema); err != nil {
 				p.fail(err)
 			}
 		}

@@ -26,18 +26,25 @@ type DumpOptions struct {
 	// ChunkSize is the number of rows per chunk of a query answer, which
 	// bounds the dumper's memory; 0 means DefaultChunkSize.
 	ChunkSize int
+	// Bucket is the length of the time buckets that order the dump and
+	// bound every query; 0 means DefaultBucket.
+	Bucket time.Duration
 }
 
 // DefaultChunkSize is the rows per query chunk unless DumpOptions says.
 const DefaultChunkSize = 10000
 
 // Dump writes every point of the selected databases to w in the export
-// format, in a deterministic order (database, retention policy,
-// measurement, series, time), so a dump of unchanged data is byte for byte
-// the same and deduplicates completely.
+// format, in a deterministic order (database, retention policy, time
+// bucket, measurement, series, time), so a dump of unchanged data is byte
+// for byte the same and deduplicates completely, and points appended
+// after all others change only its end.
 func Dump(ctx context.Context, c *influx.Client, opts DumpOptions, w io.Writer) error {
 	if opts.ChunkSize <= 0 {
 		opts.ChunkSize = DefaultChunkSize
+	}
+	if opts.Bucket <= 0 {
+		opts.Bucket = DefaultBucket
 	}
 	dbs, err := selectDatabases(ctx, c, opts.Databases)
 	if err != nil {
@@ -108,44 +115,70 @@ func (d *dumper) database(ctx context.Context, s databaseSchema) error {
 	d.text(contextDB + s.name)
 	for _, rp := range s.policies {
 		d.text(contextRP + rp.Name)
-		fields, err := fieldTypes(ctx, d.client, s.name, rp.Name)
-		if err != nil {
+		if err := d.policy(ctx, s.name, rp.Name); err != nil {
 			return err
-		}
-		measurements := make([]string, 0, len(fields))
-		for m := range fields {
-			measurements = append(measurements, m)
-		}
-		sort.Strings(measurements)
-		for _, m := range measurements {
-			if err := d.measurement(ctx, s.name, rp.Name, m, fields[m]); err != nil {
-				return fmt.Errorf("dump %s: %w", influxql.QuoteIdent(s.name, rp.Name, m), err)
-			}
 		}
 	}
 	return nil
 }
 
-// measurement dumps one measurement with one chunked query; GROUP BY *
-// returns tags per series (not as columns, where a tag and a field of the
-// same name would clash) and orders rows by series, then time.
-func (d *dumper) measurement(ctx context.Context, db, rp, m string, kinds map[string]lineprotocol.ValueKind) error {
-	q := "SELECT * FROM " + influxql.QuoteIdent(db, rp, m) + d.where() + " GROUP BY *"
-	return d.client.Stream(ctx, q, d.opts.ChunkSize, func(s *influx.Series) error {
-		return d.series(s, kinds)
-	})
+// policy dumps one retention policy in time buckets (see buckets.go):
+// bucket by bucket, and in each bucket measurement by measurement, series
+// by series, so new points land at the end of the dump.
+func (d *dumper) policy(ctx context.Context, db, rp string) error {
+	fields, err := fieldTypes(ctx, d.client, db, rp)
+	if err != nil {
+		return err
+	}
+	if d.client.HyperbyteDB() {
+		if err := checkDumpNames(ctx, d.client, db, rp, fields); err != nil {
+			return err
+		}
+	}
+	measurements := make([]string, 0, len(fields))
+	for m := range fields {
+		measurements = append(measurements, m)
+	}
+	sort.Strings(measurements)
+	cursors, err := d.cursors(ctx, db, rp, measurements)
+	if err != nil {
+		return err
+	}
+	for {
+		b, ok := d.nextBucket(cursors)
+		if !ok {
+			return nil
+		}
+		for _, cur := range cursors {
+			if cur.done || cur.next >= b.end {
+				continue
+			}
+			if err := d.bucket(ctx, cur, b, fields[cur.measurement]); err != nil {
+				return fmt.Errorf("dump %s: %w", influxql.QuoteIdent(db, rp, cur.measurement), err)
+			}
+		}
+	}
 }
 
-func (d *dumper) where() string {
-	switch {
-	case !d.opts.Start.IsZero() && !d.opts.End.IsZero():
-		return fmt.Sprintf(" WHERE time >= %d AND time < %d", d.opts.Start.UnixNano(), d.opts.End.UnixNano())
-	case !d.opts.Start.IsZero():
-		return fmt.Sprintf(" WHERE time >= %d", d.opts.Start.UnixNano())
-	case !d.opts.End.IsZero():
-		return fmt.Sprintf(" WHERE time < %d", d.opts.End.UnixNano())
+// bucket dumps the points of one measurement in one bucket with one
+// chunked query; GROUP BY * returns tags per series (not as columns, where
+// a tag and a field of the same name would clash) and orders rows by
+// series, then time. The cursor then moves past the bucket.
+func (d *dumper) bucket(ctx context.Context, cur *cursor, b window, kinds map[string]lineprotocol.ValueKind) error {
+	q := "SELECT * FROM " + influxql.QuoteIdent(cur.db, cur.rp, cur.measurement) + b.where() + " GROUP BY *"
+	rows := 0
+	err := d.client.Stream(ctx, influx.Scope{DB: cur.db, RP: cur.rp}, q, d.opts.ChunkSize, func(s *influx.Series) error {
+		rows += len(s.Values)
+		return d.series(s, kinds)
+	})
+	if err != nil {
+		return err
 	}
-	return ""
+	if rows > 0 {
+		cur.next, cur.done = b.end, b.end >= d.bounds().end
+		return nil
+	}
+	return d.seek(ctx, cur, b.end)
 }
 
 // series writes the rows of one series chunk as points.
@@ -185,7 +218,9 @@ func (d *dumper) prepare(s *influx.Series, kinds map[string]lineprotocol.ValueKi
 	d.kinds = d.kinds[:0]
 	for _, col := range s.Columns[1:] {
 		kind, ok := kinds[col]
-		if !ok {
+		if !ok && col == seriesIDColumn {
+			kind = lineprotocol.Unknown // HyperbyteDB's own column: skipped
+		} else if !ok {
 			return fmt.Errorf("column %q is not a field of the measurement (SHOW FIELD KEYS)", col)
 		}
 		d.kinds = append(d.kinds, kind)
@@ -204,8 +239,10 @@ func (d *dumper) checkNames(s *influx.Series) error {
 	for _, k := range d.tags {
 		d.enc.AddTag(k, s.Tags[k])
 	}
-	for _, col := range s.Columns[1:] {
-		d.enc.AddField(col, lineprotocol.BoolValue(true))
+	for i, col := range s.Columns[1:] {
+		if d.kinds[i] != lineprotocol.Unknown {
+			d.enc.AddField(col, lineprotocol.BoolValue(true))
+		}
 	}
 	d.enc.EndLine(time.Unix(0, 0))
 	err := d.enc.Err()
@@ -229,6 +266,9 @@ func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
 	}
 	fields := 0
 	for i, raw := range row[1:] {
+		if d.kinds[i] == lineprotocol.Unknown {
+			continue
+		}
 		v, ok, err := fieldValue(d.kinds[i], raw)
 		if err != nil {
 			return fmt.Errorf("field %q at time %d: %w", s.Columns[i+1], ts.IntV(), err)

@@ -15,22 +15,69 @@ import (
 	"github.com/keepsake-dev/keepsake/test/servers"
 )
 
-// Integration tests against a real InfluxDB 1.x (Debian influxd).
+// Integration tests: each runs against a real InfluxDB 1.x (Debian
+// influxd) and against the emulation of HyperbyteDB's v1 API in front of
+// one (test/servers/hyperbytedb.go).
 
-type server struct {
-	*servers.InfluxDB
-	api    hyperbytedbtest.Server
-	client *influx.Client
+// serverKind names a server the tests run against.
+type serverKind string
+
+const (
+	influxDB    serverKind = "influxdb"
+	hyperbyteDB serverKind = "hyperbytedb"
+)
+
+var serverKinds = []serverKind{influxDB, hyperbyteDB}
+
+// forEachServer runs test once per server kind, as subtests.
+func forEachServer(t *testing.T, test func(t *testing.T, kind serverKind)) {
+	for _, kind := range serverKinds {
+		t.Run(string(kind), func(t *testing.T) { test(t, kind) })
+	}
 }
 
-func startServer(t *testing.T) server {
+type server struct {
+	kind serverKind
+	// api reaches the InfluxDB that holds the data, for writing datasets
+	// and reading the truth; front is what the driver talks to.
+	api, front hyperbytedbtest.Server
+	client     *influx.Client
+	kill       func()
+}
+
+func startServer(t *testing.T, kind serverKind, opts ...servers.HyperbyteDBOption) server {
 	t.Helper()
-	s := servers.StartInfluxDB(t)
-	c, err := influx.New(s.URL, "", "")
+	var s server
+	switch kind {
+	case influxDB:
+		db := servers.StartInfluxDB(t)
+		s = server{api: hyperbytedbtest.Server{URL: db.URL}, front: hyperbytedbtest.Server{URL: db.URL}, kill: db.Kill}
+	case hyperbyteDB:
+		h := servers.StartHyperbyteDB(t, opts...)
+		s = server{api: hyperbytedbtest.Server{URL: h.Backend.URL}, front: hyperbytedbtest.Server{URL: h.URL}, kill: h.Kill}
+	}
+	s.kind = kind
+	c, err := influx.New(s.front.URL, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return server{InfluxDB: s, api: hyperbytedbtest.Server{URL: s.URL}, client: c}
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.HyperbyteDB(); got != (kind == hyperbyteDB) {
+		t.Fatalf("%s: client sees HyperbyteDB %t (version %q)", kind, got, c.Version())
+	}
+	s.client = c
+	return s
+}
+
+// mixed is the Mixed dataset as the server can hold it exactly.
+func mixed(kind serverKind, now time.Time) hyperbytedbtest.Dataset {
+	ds := hyperbytedbtest.Mixed(now)
+	if kind == hyperbyteDB {
+		return ds.ForHyperbyteDB()
+	}
+	return ds
 }
 
 func dump(t *testing.T, s server, opts DumpOptions) []byte {
@@ -64,9 +111,11 @@ func withInternal(t *testing.T, s server) {
 	s.api.Write(t, "_internal", "", "runtime alloc=1i 1\n")
 }
 
-func TestDumpRestoreExact(t *testing.T) {
-	src, dst := startServer(t), startServer(t)
-	ds := hyperbytedbtest.Mixed(time.Now())
+func TestDumpRestoreExact(t *testing.T) { forEachServer(t, testDumpRestoreExact) }
+
+func testDumpRestoreExact(t *testing.T, kind serverKind) {
+	src, dst := startServer(t, kind), startServer(t, kind)
+	ds := mixed(kind, time.Now())
 	ds.Write(t, src.api)
 	withInternal(t, src)
 	want := ds.Contents()
@@ -103,9 +152,11 @@ func quote(name string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
 
-func TestDumpSelectedDatabases(t *testing.T) {
-	src, dst := startServer(t), startServer(t)
-	ds := hyperbytedbtest.Mixed(time.Now())
+func TestDumpSelectedDatabases(t *testing.T) { forEachServer(t, testDumpSelectedDatabases) }
+
+func testDumpSelectedDatabases(t *testing.T, kind serverKind) {
+	src, dst := startServer(t, kind), startServer(t, kind)
+	ds := mixed(kind, time.Now())
 	ds.Write(t, src.api)
 	data := dump(t, src, DumpOptions{Databases: []string{"events", hyperbytedbtest.WeirdDB}})
 	for _, other := range []string{"metrics", `"cpu"`, "CONTEXT-DATABASE:metrics"} {
@@ -149,9 +200,11 @@ func assertErr(t *testing.T, err error, want string) {
 	}
 }
 
-func TestReplaceAndMerge(t *testing.T) {
-	s := startServer(t)
-	ds := only(hyperbytedbtest.Mixed(time.Now()), "events", "metrics")
+func TestReplaceAndMerge(t *testing.T) { forEachServer(t, testReplaceAndMerge) }
+
+func testReplaceAndMerge(t *testing.T, kind serverKind) {
+	s := startServer(t, kind)
+	ds := only(mixed(kind, time.Now()), "events", "metrics")
 	ds.Write(t, s.api)
 	data := dump(t, s, DumpOptions{})
 	extra := hyperbytedbtest.Point{DB: "events", RP: "autogen", Measurement: "log",
@@ -173,9 +226,11 @@ func TestReplaceAndMerge(t *testing.T) {
 	assertContents(t, s, want.Contents()) // replace removed it; "other" was not restored, so untouched
 }
 
-func TestRestoreRenamed(t *testing.T) {
-	s := startServer(t)
-	ds := only(hyperbytedbtest.Mixed(time.Now()), "events", "metrics")
+func TestRestoreRenamed(t *testing.T) { forEachServer(t, testRestoreRenamed) }
+
+func testRestoreRenamed(t *testing.T, kind serverKind) {
+	s := startServer(t, kind)
+	ds := only(mixed(kind, time.Now()), "events", "metrics")
 	ds.Write(t, s.api)
 	data := dump(t, s, DumpOptions{})
 	load(t, s, LoadOptions{Mode: ModeReplace, Databases: []string{"events"}, Rename: map[string]string{"events": "events copy"}}, data)
@@ -194,9 +249,11 @@ func TestRestoreRenamed(t *testing.T) {
 	assertErr(t, err, `databases "events" and "metrics" would both be restored as "metrics"`)
 }
 
-func TestDumpTimeWindow(t *testing.T) {
-	s := startServer(t)
-	ds := only(hyperbytedbtest.Mixed(time.Now()), "events")
+func TestDumpTimeWindow(t *testing.T) { forEachServer(t, testDumpTimeWindow) }
+
+func testDumpTimeWindow(t *testing.T, kind serverKind) {
+	s := startServer(t, kind)
+	ds := only(mixed(kind, time.Now()), "events")
 	ds.Write(t, s.api)
 	start, end := ds.Points[2].Time, ds.Points[5].Time
 	data := dump(t, s, DumpOptions{Start: start, End: end})
@@ -208,15 +265,19 @@ func TestDumpTimeWindow(t *testing.T) {
 	}
 }
 
-func TestDumpFailsWhenServerDies(t *testing.T) {
-	s := startServer(t)
+func TestDumpFailsWhenServerDies(t *testing.T) { forEachServer(t, testDumpFailsWhenServerDies) }
+
+// The points span many buckets, so the dump is still querying when the
+// server dies.
+func testDumpFailsWhenServerDies(t *testing.T, kind serverKind) {
+	s := startServer(t, kind)
 	var lines strings.Builder
 	for i := range 200000 {
-		fmt.Fprintf(&lines, "m,s=%d v=%di %d\n", i%10, i, i)
+		fmt.Fprintf(&lines, "m,s=%d v=%di %d\n", i%10, i, int64(i)*int64(time.Second))
 	}
 	s.api.Exec(t, "CREATE DATABASE big")
 	s.api.Write(t, "big", "autogen", lines.String())
-	w := &killingWriter{kill: s.Kill, after: 64 << 10}
+	w := &killingWriter{kill: s.kill, after: 64 << 10}
 	err := Dump(context.Background(), s.client, DumpOptions{ChunkSize: 100}, w)
 	if err == nil {
 		t.Fatalf("dump succeeded after the server was killed (%d bytes)", w.n)
@@ -246,7 +307,11 @@ func (w *killingWriter) Write(p []byte) (int, error) {
 // SELECT INTO) fails the dump instead of reading as a comment and
 // vanishing from the restore.
 func TestDumpRejectsUnwritableMeasurement(t *testing.T) {
-	s := startServer(t)
+	forEachServer(t, testDumpRejectsUnwritableMeasurement)
+}
+
+func testDumpRejectsUnwritableMeasurement(t *testing.T, kind serverKind) {
+	s := startServer(t, kind)
 	s.api.Exec(t, "CREATE DATABASE odd")
 	s.api.Write(t, "odd", "autogen", "m v=1 1\n")
 	s.api.Exec(t, `SELECT * INTO "odd"."autogen"."#m" FROM "odd"."autogen"."m"`)

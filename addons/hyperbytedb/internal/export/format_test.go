@@ -83,7 +83,7 @@ func TestToWire(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			buf := []byte(strings.Join(tc.lines, "\n") + "\n")
-			got, err := toWire(buf)
+			got, err := toWire(buf, &batchSchema{})
 			if tc.err != "" {
 				err = lineError([]int{10, 11, 12, 13}, err)
 				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {

@@ -74,14 +74,18 @@ func Load(ctx context.Context, c *influx.Client, opts LoadOptions, r io.Reader) 
 	}
 	opts.BatchSize = cmpOr(opts.BatchSize, DefaultBatchSize)
 	opts.Writers = cmpOr(opts.Writers, DefaultWriters)
-	pool, ctx := newWriterPool(ctx, c, opts.Writers)
+	restored := newRestoredSchema(c)
+	pool, wctx := newWriterPool(ctx, c, restored, opts.Writers)
 	l := &loader{client: c, opts: opts, pool: pool, schemas: map[string]*databaseSchema{}}
-	err := l.run(ctx, r)
+	err := l.run(wctx, r)
 	if err == nil {
-		err = l.pool.submit(ctx, l.batch)
+		err = l.pool.submit(wctx, l.batch)
 	}
 	if cerr := l.pool.close(); cerr != nil {
 		err = cerr // the writers' error explains a cancelled read
+	}
+	if err == nil {
+		err = restored.verify(ctx)
 	}
 	return l.stats, err
 }
@@ -243,8 +247,9 @@ func (l *loader) rename(db string) string {
 }
 
 // applySchema checks the selection against the dump, then creates the
-// restored databases: dropped first in replace mode; in merge mode an
-// existing database keeps its policies and gets the missing ones.
+// restored databases: emptied first in replace mode (dropped on InfluxDB
+// 1.x, see clearDatabase for HyperbyteDB); an existing database keeps its
+// policies and gets the missing ones.
 func (l *loader) applySchema(ctx context.Context) error {
 	targets, err := l.targets()
 	if err != nil {
@@ -261,10 +266,9 @@ func (l *loader) applySchema(ctx context.Context) error {
 		}
 		exists := slices.Contains(existing, target)
 		if exists && l.opts.Mode == ModeReplace {
-			if err := l.client.Exec(ctx, "DROP DATABASE "+influxql.QuoteIdent(target)); err != nil {
-				return err
+			if exists, err = l.empty(ctx, target); err != nil {
+				return fmt.Errorf("replace database %q: %w", target, err)
 			}
-			exists = false
 		}
 		if err := l.createSchema(ctx, target, l.schemas[db].policies, exists); err != nil {
 			return fmt.Errorf("create database %q: %w", target, err)
@@ -274,10 +278,19 @@ func (l *loader) applySchema(ctx context.Context) error {
 	return nil
 }
 
+// empty removes target's points for a replace-mode restore and reports
+// whether the database still exists.
+func (l *loader) empty(ctx context.Context, target string) (bool, error) {
+	if l.client.HyperbyteDB() {
+		return true, clearDatabase(ctx, l.client, target)
+	}
+	return false, l.client.Exec(ctx, influx.Scope{}, "DROP DATABASE "+influxql.QuoteIdent(target))
+}
+
 func (l *loader) createSchema(ctx context.Context, target string, policies []RetentionPolicy, exists bool) error {
 	if !exists {
 		for _, stmt := range ddlStatements(target, policies) {
-			if err := l.client.Exec(ctx, stmt); err != nil {
+			if err := l.client.Exec(ctx, influx.Scope{}, stmt); err != nil {
 				return err
 			}
 		}
@@ -292,7 +305,7 @@ func (l *loader) createSchema(ctx context.Context, target string, policies []Ret
 			continue
 		}
 		rp.Default = false // merging never changes the existing default
-		if err := l.client.Exec(ctx, createRetentionPolicy(target, rp)); err != nil {
+		if err := l.client.Exec(ctx, influx.Scope{DB: target}, createRetentionPolicy(target, rp)); err != nil {
 			return err
 		}
 	}

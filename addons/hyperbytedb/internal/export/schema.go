@@ -20,7 +20,7 @@ import (
 
 // listDatabases returns the server's databases, sorted.
 func listDatabases(ctx context.Context, c *influx.Client) ([]string, error) {
-	series, err := c.Query(ctx, "SHOW DATABASES")
+	series, err := c.Query(ctx, influx.Scope{}, "SHOW DATABASES")
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func selectDatabases(ctx context.Context, c *influx.Client, wanted []string) ([]
 
 // retentionPolicies returns db's retention policies.
 func retentionPolicies(ctx context.Context, c *influx.Client, db string) ([]RetentionPolicy, error) {
-	series, err := c.Query(ctx, "SHOW RETENTION POLICIES ON "+influxql.QuoteIdent(db))
+	series, err := c.Query(ctx, influx.Scope{DB: db}, "SHOW RETENTION POLICIES ON "+influxql.QuoteIdent(db))
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +78,8 @@ func retentionPolicies(ctx context.Context, c *influx.Client, db string) ([]Rete
 			}
 		}
 		var err1, err2 error
-		rp.Duration, err1 = time.ParseDuration(dur)
-		rp.ShardDuration, err2 = time.ParseDuration(shard)
+		rp.Duration, err1 = parseDuration(dur)
+		rp.ShardDuration, err2 = parseDuration(shard)
 		if err1 != nil || err2 != nil {
 			return fmt.Errorf("retention policy %s: bad durations %q, %q", rp.Name, dur, shard)
 		}
@@ -93,16 +93,74 @@ func retentionPolicies(ctx context.Context, c *influx.Client, db string) ([]Rete
 	return out, nil
 }
 
+// parseDuration parses a duration as SHOW RETENTION POLICIES reports it:
+// InfluxDB 1.x writes Go durations ("168h0m0s"), HyperbyteDB writes
+// weeks and days ("1w0s", "2d0s";
+// hyperbytedb/src/domain/database.rs:138, format_influx_duration), which
+// time.ParseDuration rejects; InfluxQL's parser takes both. "0s" and
+// "INF" mean infinite.
+func parseDuration(s string) (time.Duration, error) {
+	if strings.EqualFold(s, "INF") {
+		return 0, nil
+	}
+	return influxql.ParseDuration(s)
+}
+
+// listMeasurements returns the measurements SHOW MEASUREMENTS lists for
+// db with rp as the query's retention policy: all of db's on InfluxDB
+// 1.x, those of rp on HyperbyteDB (query_service.rs:552).
+func listMeasurements(ctx context.Context, c *influx.Client, db, rp string) ([]string, error) {
+	series, err := c.Query(ctx, influx.Scope{DB: db, RP: rp}, "SHOW MEASUREMENTS ON "+influxql.QuoteIdent(db))
+	if err != nil {
+		return nil, fmt.Errorf("measurements of %s: %w", influxql.QuoteIdent(db, rp), err)
+	}
+	var names []string
+	err = eachRow(series, []string{"name"}, func(_ *influx.Series, v []json.RawMessage) error {
+		var name string
+		if err := json.Unmarshal(v[0], &name); err != nil {
+			return err
+		}
+		names = append(names, name)
+		return nil
+	})
+	sort.Strings(names)
+	return slices.Compact(names), err
+}
+
 // fieldTypes returns, for every measurement with data in db.rp, the
-// line-protocol kind of each field. A field stored with different types in
-// different shards is an error: one SELECT cannot return both exactly.
+// line-protocol kind of each field. It asks per measurement, naming the
+// retention policy both in FROM and as the rp parameter: HyperbyteDB
+// cannot parse the regex of FROM rp./.*/ and, without FROM, answers all
+// measurements' fields in one unnamed series (query_service.rs:696-735);
+// it takes the retention policy from rp only (:706).
 func fieldTypes(ctx context.Context, c *influx.Client, db, rp string) (map[string]map[string]lineprotocol.ValueKind, error) {
-	q := fmt.Sprintf("SHOW FIELD KEYS ON %s FROM %s./.*/", influxql.QuoteIdent(db), influxql.QuoteIdent(rp))
-	series, err := c.Query(ctx, q)
+	measurements, err := listMeasurements(ctx, c, db, rp)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]map[string]lineprotocol.ValueKind{}
+	for _, m := range measurements {
+		kinds, err := measurementFields(ctx, c, db, rp, m)
+		if err != nil {
+			return nil, err
+		}
+		if len(kinds) > 0 {
+			out[m] = kinds
+		}
+	}
+	return out, nil
+}
+
+// measurementFields returns the kind of each field of db.rp.m; none when
+// the measurement has no data in rp. A field stored with different types
+// in different shards is an error: one SELECT cannot return both exactly.
+func measurementFields(ctx context.Context, c *influx.Client, db, rp, m string) (map[string]lineprotocol.ValueKind, error) {
+	q := fmt.Sprintf("SHOW FIELD KEYS ON %s FROM %s", influxql.QuoteIdent(db), influxql.QuoteIdent(rp, m))
+	series, err := c.Query(ctx, influx.Scope{DB: db, RP: rp}, q)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]lineprotocol.ValueKind{}
 	err = eachRow(series, []string{"fieldKey", "fieldType"}, func(s *influx.Series, v []json.RawMessage) error {
 		var key, typ string
 		if err := json.Unmarshal(v[0], &key); err != nil {
@@ -113,19 +171,35 @@ func fieldTypes(ctx context.Context, c *influx.Client, db, rp string) (map[strin
 		}
 		kind, ok := fieldKinds[typ]
 		if !ok {
-			return fmt.Errorf("field %q of %q has unknown type %q", key, s.Name, typ)
+			return fmt.Errorf("field %q of %q has unknown type %q", key, m, typ)
 		}
-		if out[s.Name] == nil {
-			out[s.Name] = map[string]lineprotocol.ValueKind{}
-		}
-		if prev, seen := out[s.Name][key]; seen && prev != kind {
+		if prev, seen := out[key]; seen && prev != kind {
 			return fmt.Errorf("field %q of measurement %q in %s.%s has types %s and %s in different shards; "+
-				"a logical dump cannot keep both", key, s.Name, db, rp, prev, kind)
+				"a logical dump cannot keep both", key, m, db, rp, prev, kind)
 		}
-		out[s.Name][key] = kind
+		out[key] = kind
 		return nil
 	})
 	return out, err
+}
+
+// tagKeys returns the tag keys of db.rp.m.
+func tagKeys(ctx context.Context, c *influx.Client, db, rp, m string) ([]string, error) {
+	q := fmt.Sprintf("SHOW TAG KEYS ON %s FROM %s", influxql.QuoteIdent(db), influxql.QuoteIdent(rp, m))
+	series, err := c.Query(ctx, influx.Scope{DB: db, RP: rp}, q)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	err = eachRow(series, []string{"tagKey"}, func(_ *influx.Series, v []json.RawMessage) error {
+		var key string
+		if err := json.Unmarshal(v[0], &key); err != nil {
+			return err
+		}
+		keys = append(keys, key)
+		return nil
+	})
+	return keys, err
 }
 
 // eachRow calls fn with the values of the named columns of every row.

@@ -20,6 +20,16 @@ var fieldKinds = map[string]lineprotocol.ValueKind{
 	"boolean":  lineprotocol.Bool,
 }
 
+// typeName is the SHOW FIELD KEYS type of a kind.
+func typeName(kind lineprotocol.ValueKind) string {
+	for name, k := range fieldKinds {
+		if k == kind {
+			return name
+		}
+	}
+	return kind.String()
+}
+
 // jsonNull is how a query answer marks a field the point does not have.
 var jsonNull = []byte("null")
 
@@ -29,6 +39,12 @@ var jsonNull = []byte("null")
 func fieldValue(kind lineprotocol.ValueKind, raw json.RawMessage) (v lineprotocol.Value, ok bool, err error) {
 	if bytes.Equal(raw, jsonNull) {
 		return v, false, nil
+	}
+	if kind == lineprotocol.Bool && len(raw) == 1 && (raw[0] == '0' || raw[0] == '1') {
+		// HyperbyteDB stores booleans as UInt8 and answers 1 or 0
+		// (hyperbytedb/src/adapters/chdb/native_adapter.rs:91, :1740);
+		// SHOW FIELD KEYS still says boolean.
+		return lineprotocol.BoolValue(raw[0] == '1'), true, nil
 	}
 	if kind != lineprotocol.String {
 		v, err = lineprotocol.NewValueFromBytes(kind, raw)

@@ -20,11 +20,12 @@ import (
 // toWire checks every point of buf (dump lines, each ending in '\n') and
 // returns the buffer to send, which is buf itself unless some point needs
 // re-encoding. A failure names the point's index and column.
-func toWire(buf []byte) ([]byte, error) {
+func toWire(buf []byte, sch *batchSchema) ([]byte, error) {
 	dec := lineprotocol.NewDecoderWithBytes(buf)
 	var reencode []int
+	sch.reset()
 	for i := 0; dec.Next(); i++ {
-		again, err := inspectPoint(dec)
+		again, err := inspectPoint(dec, sch)
 		if err != nil {
 			return nil, &pointError{index: i, err: err}
 		}
@@ -51,11 +52,14 @@ func (e *pointError) Error() string { return e.err.Error() }
 func (e *pointError) Unwrap() error { return e.err }
 
 // inspectPoint decodes the decoder's current point fully (so every syntax
-// error is caught here) and reports whether it needs re-encoding for 1.x.
-func inspectPoint(dec *lineprotocol.Decoder) (reencode bool, err error) {
-	if _, err := dec.Measurement(); err != nil {
+// error is caught here), records its names and field kinds in sch, and
+// reports whether it needs re-encoding for 1.x.
+func inspectPoint(dec *lineprotocol.Decoder, sch *batchSchema) (reencode bool, err error) {
+	m, err := dec.Measurement()
+	if err != nil {
 		return false, err
 	}
+	fields, tags := sch.measurement(m)
 	for {
 		key, _, err := dec.NextTag()
 		if err != nil {
@@ -63,6 +67,9 @@ func inspectPoint(dec *lineprotocol.Decoder) (reencode bool, err error) {
 		}
 		if key == nil {
 			break
+		}
+		if _, ok := tags[string(key)]; !ok {
+			tags[string(key)] = struct{}{}
 		}
 	}
 	for {
@@ -72,6 +79,9 @@ func inspectPoint(dec *lineprotocol.Decoder) (reencode bool, err error) {
 		}
 		if key == nil {
 			break
+		}
+		if err := sch.field(fields, key, v.Kind()); err != nil {
+			return false, err
 		}
 		reencode = reencode || bytes.IndexByte(key, '"') >= 0 ||
 			(v.Kind() == lineprotocol.String && bytes.ContainsAny(v.BytesV(), "\n\r\t"))

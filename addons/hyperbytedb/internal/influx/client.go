@@ -23,6 +23,19 @@ type Client struct {
 	base       *url.URL
 	http       *http.Client
 	user, pass string
+	version    string // X-Influxdb-Version of the last /ping
+}
+
+// Scope is the database and retention policy a statement runs in, sent as
+// the db and rp form parameters of /query. HyperbyteDB needs them:
+// without db it answers "database is required" to SELECT and the SHOW
+// statements (hyperbytedb/src/application/query_service.rs:549, :703,
+// :768, :851), and it takes the retention policy of SHOW FIELD KEYS, SHOW
+// TAG KEYS and SHOW MEASUREMENTS from rp alone (query_service.rs:552,
+// :706, resolve_retention_policy_for_select at :2002). InfluxDB 1.x
+// accepts both and uses them as defaults.
+type Scope struct {
+	DB, RP string
 }
 
 // New returns a client for the server at rawURL (e.g. http://db:8086),
@@ -104,27 +117,39 @@ func (s *Series) clone() Series {
 	return out
 }
 
-// Ping checks the server answers.
+// Ping checks the server answers and notes which server it is.
 func (c *Client) Ping(ctx context.Context) error {
 	resp, err := c.do(ctx, http.MethodGet, "/ping", nil, nil)
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
+	c.version = resp.Header.Get("X-Influxdb-Version")
 	return nil
 }
 
+// Version is the server's X-Influxdb-Version header as of the last Ping.
+func (c *Client) Version() string { return c.version }
+
+// HyperbyteDB reports whether the last Ping was answered by HyperbyteDB,
+// which sends X-Influxdb-Version "HyperbyteDB-<version>"
+// (hyperbytedb/src/adapters/http/middleware.rs:4) where InfluxDB sends
+// its own version number.
+func (c *Client) HyperbyteDB() bool {
+	return strings.HasPrefix(c.version, "HyperbyteDB")
+}
+
 // Exec runs statements that return no rows (DDL).
-func (c *Client) Exec(ctx context.Context, q string) error {
-	_, err := c.Query(ctx, q)
+func (c *Client) Exec(ctx context.Context, scope Scope, q string) error {
+	_, err := c.Query(ctx, scope, q)
 	return err
 }
 
 // Query runs q and returns all series of its (small) answer: use it for
 // SHOW statements, never for data.
-func (c *Client) Query(ctx context.Context, q string) ([]Series, error) {
+func (c *Client) Query(ctx context.Context, scope Scope, q string) ([]Series, error) {
 	var all []Series
-	err := c.stream(ctx, q, 0, func(s *Series) error {
+	err := c.stream(ctx, scope, q, 0, func(s *Series) error {
 		all = append(all, s.clone())
 		return nil
 	})
@@ -136,12 +161,18 @@ func (c *Client) Query(ctx context.Context, q string) ([]Series, error) {
 // next chunk is decoded into the same memory. Stream fails if the
 // answer ends before its last chunk, so a server that dies mid-query is
 // an error rather than a short result.
-func (c *Client) Stream(ctx context.Context, q string, chunkSize int, fn func(s *Series) error) error {
-	return c.stream(ctx, q, chunkSize, fn)
+func (c *Client) Stream(ctx context.Context, scope Scope, q string, chunkSize int, fn func(s *Series) error) error {
+	return c.stream(ctx, scope, q, chunkSize, fn)
 }
 
-func (c *Client) stream(ctx context.Context, q string, chunkSize int, fn func(*Series) error) error {
+func (c *Client) stream(ctx context.Context, scope Scope, q string, chunkSize int, fn func(*Series) error) error {
 	form := url.Values{"q": {q}, "epoch": {"ns"}}
+	if scope.DB != "" {
+		form.Set("db", scope.DB)
+	}
+	if scope.RP != "" {
+		form.Set("rp", scope.RP)
+	}
 	if chunkSize > 0 {
 		form.Set("chunked", "true")
 		form.Set("chunk_size", fmt.Sprint(chunkSize))
