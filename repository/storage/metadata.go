@@ -151,6 +151,18 @@ func findRepositories(ctx context.Context, s Store, ns, dir string) ([]StoredRep
 	return found, nil
 }
 
+// isBareRepository reports whether a directory holding files and dirs is
+// a restic repository: a config object and a keys directory.
+func isBareRepository(files, dirs []string) bool {
+	return slices.Contains(files, resticConfigFile) && slices.Contains(dirs, resticKeysDir)
+}
+
+// isRepositoryDir reports whether a directory holding files and dirs is a
+// repository, with or without repository.yaml.
+func isRepositoryDir(files, dirs []string) bool {
+	return slices.Contains(files, RepositoryMetadataFile) || isBareRepository(files, dirs)
+}
+
 // storedRepository reports whether directory dir of ns, which holds files
 // and dirs, is a repository: it has a repository.yaml, or it is a bare
 // restic repository (a config file and a keys directory) that Keepsake
@@ -165,7 +177,7 @@ func storedRepository(ctx context.Context, s Store, ns, dir string, files, dirs 
 		}
 		repo.Metadata = *m
 		return repo, true, nil
-	case slices.Contains(files, resticConfigFile) && slices.Contains(dirs, resticKeysDir):
+	case isBareRepository(files, dirs):
 		repo.Bare = true
 		repo.Metadata = RepositoryMetadata{Namespace: ns, Path: dir}
 		return repo, true, nil

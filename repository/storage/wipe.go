@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -71,4 +72,48 @@ func RepositoryAround(ctx context.Context, s Store, namespace, dir string) (stri
 		}
 	}
 	return "", nil
+}
+
+// StoragesInside returns the directories below the prefix, at any depth,
+// that hold a metadata.yaml: the prefixes of other BackupStorages, which
+// deleting the prefix would delete too. It does not descend into
+// repositories.
+func StoragesInside(ctx context.Context, s Store) ([]string, error) {
+	_, dirs, err := s.ListDir(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list storages inside the prefix: %w", err)
+	}
+	var found []string
+	for _, d := range dirs {
+		inside, err := storagesAt(ctx, s, d)
+		if err != nil {
+			return nil, fmt.Errorf("list storages inside the prefix: %w", err)
+		}
+		found = append(found, inside...)
+	}
+	return found, nil
+}
+
+// storagesAt finds the directories at or below dir that hold a
+// metadata.yaml, skipping repositories.
+func storagesAt(ctx context.Context, s Store, dir string) ([]string, error) {
+	files, dirs, err := s.ListDir(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(files, StorageMetadataFile) {
+		return []string{dir}, nil
+	}
+	if isRepositoryDir(files, dirs) {
+		return nil, nil
+	}
+	var found []string
+	for _, d := range dirs {
+		inside, err := storagesAt(ctx, s, path.Join(dir, d))
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, inside...)
+	}
+	return found, nil
 }
