@@ -80,6 +80,7 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 	return steps.Run(ctx, p,
 		r.summarize,
 		r.resolveStorage,
+		r.checkLocation,
 		r.checkEncryptionSecret,
 		r.writeMetadata,
 		r.setReady,

@@ -72,6 +72,27 @@ func (f *minioFixture) repository(t *testing.T, name, dir string, policy storage
 	return repo, keys
 }
 
+// storedRepository writes, without any Repository object, the
+// repository.yaml of Repository name and restic-like objects at dir, as
+// another cluster would have, and returns their keys.
+func (f *minioFixture) storedRepository(t *testing.T, name, dir string) []string {
+	t.Helper()
+	ctx := context.Background()
+	m := storage.RepositoryMetadata{Name: name, Namespace: f.ns, Path: dir}
+	if err := storage.WriteRepositoryMetadata(ctx, f.store, f.ns, dir, m); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{f.ns + "/" + dir + "/" + storage.RepositoryMetadataFile}
+	for _, k := range []string{"config", "keys/k1", "data/00/0011"} {
+		key := f.ns + "/" + dir + "/" + k
+		if err := f.store.Put(ctx, key, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
 // waitObjects waits until every key exists (want) or none does (!want).
 func waitObjects(t *testing.T, s storage.Store, keys []string, want bool) {
 	t.Helper()
@@ -230,7 +251,8 @@ func TestWipeOutLeavesData(t *testing.T) {
 	t.Run("repository inside", func(t *testing.T) {
 		f := newMinIOFixture(t)
 		outer, keptOuter := f.repository(t, "outer", "db", storagev1alpha1.RepositoryWipeOut)
-		_, keptInner := f.repository(t, "inner", "db/logical", storagev1alpha1.RepositoryDelete)
+		// Another cluster's repository, seen only in the storage, deep inside.
+		keptInner := f.storedRepository(t, "inner", "db/a/b/c/d/logical")
 		waitFinalizer(t, outer, true)
 		deleteAndWaitGone(t, outer)
 		note := waitEvent(t, outer, corev1.EventTypeWarning, storagev1alpha1.ReasonDataLeft)
