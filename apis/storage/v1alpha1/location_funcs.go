@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/url"
 	"path"
 	"strings"
@@ -66,4 +68,26 @@ func endpointHost(endpoint string) string {
 func cleanPath(p string) string {
 	p = strings.Trim(path.Clean("/"+p), "/")
 	return p
+}
+
+// SameLocation reports whether two Repository specs name the same restic
+// repository with the same key: storage, path and encryption Secret, the
+// fields that cannot change.
+func SameLocation(a, b RepositorySpec) bool {
+	return a.StorageRef == b.StorageRef && a.Path == b.Path && a.EncryptionSecret == b.EncryptionSecret
+}
+
+// MovedRepositoryName is the name of the Repository that takes over from
+// Repository name when a BackupConfiguration moves it to spec's location:
+// name, cut to leave room, and a hash of the location, so that each
+// location has one name and moving back finds the Repository again.
+func MovedRepositoryName(name string, spec RepositorySpec) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{
+		spec.StorageRef.Namespace, spec.StorageRef.Name, spec.Path, spec.EncryptionSecret.Namespace, spec.EncryptionSecret.Name,
+	}, "\x00")))
+	const maxName = 63 - 1 - 8 // a DNS label, a dash, the hash
+	if len(name) > maxName {
+		name = strings.TrimRight(name[:maxName], "-.")
+	}
+	return name + "-" + hex.EncodeToString(sum[:4])
 }
