@@ -17,6 +17,7 @@ import (
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
+	"github.com/keepsake-dev/keepsake/operator/snapshot"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 	"github.com/keepsake-dev/keepsake/test/servers"
 )
@@ -339,7 +340,8 @@ func TestWipeOutWithSnapshots(t *testing.T) {
 	})
 	waitObjects(t, f.store, gone, false)
 	var jobs batchv1.JobList
-	if err := testenv.Default.Client.List(context.Background(), &jobs, client.InNamespace(f.ns)); err != nil {
+	if err := testenv.Default.Client.List(context.Background(), &jobs, client.InNamespace(f.ns),
+		client.HasLabels{snapshot.LabelForgetOf}); err != nil {
 		t.Fatal(err)
 	}
 	if len(jobs.Items) != 0 {

@@ -78,6 +78,20 @@ const (
 	ReasonLocationOverlaps = "LocationOverlaps"
 )
 
+// Repository sync: a Job lists the restic snapshots and creates the
+// Snapshot objects that are missing.
+const (
+	// ConditionSynced says how the latest sync Job ended.
+	ConditionSynced = "Synced"
+	// ReasonSyncRunning: a sync Job is running.
+	ReasonSyncRunning = "SyncRunning"
+	// ReasonSyncSucceeded: the latest sync Job completed.
+	ReasonSyncSucceeded = "SyncSucceeded"
+	// ReasonSyncFailed: the latest sync Job failed; the next one runs at
+	// the next sync interval.
+	ReasonSyncFailed = "SyncFailed"
+)
+
 // RepositoryStatus is the observed state of a Repository.
 type RepositoryStatus struct {
 	// Phase is Ready or NotReady.
