@@ -19,11 +19,13 @@ import (
 )
 
 // RunUsage is the help of `keepsake run`.
-const RunUsage = `usage: keepsake run backup|restore|retention|forget [flags]
+const RunUsage = `usage: keepsake run backup|restore|retention|forget|sync [flags]
 
 Runs inside a Job. backup and restore start the driver and stream between
 it and restic; retention applies a retention policy to one repository and
-forget removes given snapshots from one (both then prune).
+forget removes given snapshots from one (both then prune); sync creates,
+with --report-to kubernetes, a Snapshot object for each backup of one
+repository that has none.
 Every flag can also come from the environment variable KEEPSAKE_<FLAG>
 (upper case, - as _); a repeated flag takes one value per line there.
 Run keepsake run <operation> -h for an operation's flags.`
@@ -39,6 +41,7 @@ const (
 	opRestore   = "restore"
 	opRetention = "retention"
 	opForget    = "forget"
+	opSync      = "sync"
 )
 
 // Where results are reported (--report-to).
@@ -51,9 +54,9 @@ const (
 // are reported as JSON lines to stdout and, with --report-to kubernetes,
 // into the session's objects; logs go to stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget, opSync}, args[0]) {
 		fmt.Fprintln(stderr, RunUsage)
-		return errors.New("run: want backup, restore, retention or forget")
+		return errors.New("run: want backup, restore, retention, forget or sync")
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
@@ -66,6 +69,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch op {
 	case opRetention, opForget:
 		return runMaintenance(ctx, op, f, stdout, stderr)
+	case opSync:
+		return runSync(ctx, f, stdout, stderr)
 	}
 	common, err := f.common(op, stdout, stderr)
 	if err != nil {

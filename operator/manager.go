@@ -180,7 +180,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		{"backupsession", func() error { return backupsession.Setup(mgr, jobOptions) }},
 		{"restoresession", func() error { return restoresession.Setup(mgr, jobOptions) }},
 		{"snapshot", func() error { return snapshot.Setup(mgr, jobOptions) }},
-		{"repository", func() error { return repository.Setup(mgr) }},
+		{"repository", func() error { return repository.Setup(mgr, jobOptions) }},
 	}
 	for _, s := range setups {
 		if err := s.setup(); err != nil {

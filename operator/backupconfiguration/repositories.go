@@ -69,35 +69,79 @@ func desiredRepositories(bc *corev1alpha1.BackupConfiguration) (map[string]stora
 	return want, nil
 }
 
-// ensureRepository creates the named Repository, or brings one this
-// configuration controls to spec.
+// ensureRepository creates the named Repository, or finds one this
+// configuration created at the same location. A Repository's location
+// cannot change (its Snapshots live there): when the configuration moves
+// it, a new Repository named storagev1alpha1.MovedRepositoryName takes the
+// new location and the old one stays with its Snapshots.
 func (r *Reconciler) ensureRepository(ctx context.Context, p *pass, name string, spec storagev1alpha1.RepositorySpec) (*problem, error) {
-	var repo storagev1alpha1.Repository
-	key := types.NamespacedName{Namespace: p.bc.Namespace, Name: name}
-	err := r.Client.Get(ctx, key, &repo)
+	repo, err := r.getRepository(ctx, p, name)
 	switch {
-	case apierrors.IsNotFound(err):
-		return nil, r.createRepository(ctx, p, name, spec)
 	case err != nil:
-		return nil, fmt.Errorf("get Repository %s: %w", key, err)
-	case !metav1.IsControlledBy(&repo, p.bc):
+		return nil, err
+	case repo == nil:
+		return nil, r.createRepository(ctx, p, name, spec)
+	case !r.created(p, repo):
 		if sameRepository(repo.Spec, spec) {
 			return nil, nil
 		}
 		return missing(corev1alpha1.ReasonRepositoryConflict,
-			"Repository %s exists, is not managed by this configuration and points elsewhere", key), nil
+			"Repository %s/%s exists, is not managed by this configuration and points elsewhere", repo.Namespace, name), nil
+	case !sameRepository(repo.Spec, spec):
+		return r.ensureRepository(ctx, p, storagev1alpha1.MovedRepositoryName(name, spec), spec)
 	}
-	if sameRepository(repo.Spec, spec) && equality.Semantic.DeepEqual(repo.Spec.AppRef, spec.AppRef) {
-		return nil, nil
-	}
-	repo.Spec.StorageRef, repo.Spec.Path = spec.StorageRef, spec.Path
-	repo.Spec.EncryptionSecret, repo.Spec.AppRef = spec.EncryptionSecret, spec.AppRef
-	if err := r.Client.Update(ctx, &repo); err != nil {
-		return nil, fmt.Errorf("update Repository %s: %w", key, err)
-	}
-	return nil, nil
+	return nil, r.adopt(ctx, p, repo, spec)
 }
 
+// getRepository returns Repository name of the configuration's namespace,
+// nil when there is none.
+func (r *Reconciler) getRepository(ctx context.Context, p *pass, name string) (*storagev1alpha1.Repository, error) {
+	var repo storagev1alpha1.Repository
+	key := types.NamespacedName{Namespace: p.bc.Namespace, Name: name}
+	if err := r.Client.Get(ctx, key, &repo); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get Repository %s: %w", key, err)
+	}
+	return &repo, nil
+}
+
+// created reports whether this configuration created repo: it carries the
+// configuration's label, or, made by an older operator, its controller
+// reference.
+func (r *Reconciler) created(p *pass, repo *storagev1alpha1.Repository) bool {
+	return repo.Labels[corev1alpha1.LabelBackupConfiguration] == p.bc.Name || metav1.IsControlledBy(repo, p.bc)
+}
+
+// adopt brings the appRef of a Repository this configuration created to
+// spec, and drops the controller reference an older operator set: a
+// Repository must outlive its configuration, or deleting the configuration
+// would garbage-collect the Repository and with it every Snapshot.
+func (r *Reconciler) adopt(ctx context.Context, p *pass, repo *storagev1alpha1.Repository, spec storagev1alpha1.RepositorySpec) error {
+	owned := metav1.IsControlledBy(repo, p.bc)
+	if !owned && equality.Semantic.DeepEqual(repo.Spec.AppRef, spec.AppRef) &&
+		repo.Labels[corev1alpha1.LabelBackupConfiguration] == p.bc.Name {
+		return nil
+	}
+	if owned {
+		if err := controllerutil.RemoveControllerReference(p.bc, repo, r.Client.Scheme()); err != nil {
+			return fmt.Errorf("disown Repository %s: %w", repo.Name, err)
+		}
+	}
+	if repo.Labels == nil {
+		repo.Labels = map[string]string{}
+	}
+	repo.Labels[corev1alpha1.LabelBackupConfiguration] = p.bc.Name
+	repo.Spec.AppRef = spec.AppRef
+	if err := r.Client.Update(ctx, repo); err != nil {
+		return fmt.Errorf("update Repository %s: %w", repo.Name, err)
+	}
+	return nil
+}
+
+// createRepository creates Repository name, labelled with the
+// configuration but not owned by it.
 func (r *Reconciler) createRepository(ctx context.Context, p *pass, name string, spec storagev1alpha1.RepositorySpec) error {
 	repo := &storagev1alpha1.Repository{
 		ObjectMeta: metav1.ObjectMeta{
@@ -106,9 +150,6 @@ func (r *Reconciler) createRepository(ctx context.Context, p *pass, name string,
 			Labels:    map[string]string{corev1alpha1.LabelBackupConfiguration: p.bc.Name},
 		},
 		Spec: spec,
-	}
-	if err := controllerutil.SetControllerReference(p.bc, repo, r.Client.Scheme()); err != nil {
-		return fmt.Errorf("own Repository %s: %w", name, err)
 	}
 	if err := r.Client.Create(ctx, repo); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create Repository %s: %w", name, err)
@@ -120,7 +161,7 @@ func (r *Reconciler) createRepository(ctx context.Context, p *pass, name string,
 // sameRepository reports whether two specs locate the same restic
 // repository with the same key.
 func sameRepository(a, b storagev1alpha1.RepositorySpec) bool {
-	return a.StorageRef == b.StorageRef && a.Path == b.Path && a.EncryptionSecret == b.EncryptionSecret
+	return storagev1alpha1.SameLocation(a, b)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -136,8 +136,8 @@ func checkRepository(t *testing.T, bc *corev1alpha1.BackupConfiguration) {
 	if !equalJSON(t, repo.Spec, want) {
 		t.Errorf("Repository spec = %+v, want %+v", repo.Spec, want)
 	}
-	if !metav1.IsControlledBy(&repo, bc) {
-		t.Errorf("Repository owners = %+v, want the BackupConfiguration", repo.OwnerReferences)
+	if len(repo.OwnerReferences) != 0 || repo.Labels[corev1alpha1.LabelBackupConfiguration] != bc.Name {
+		t.Errorf("Repository owners %+v, labels %v; want no owner and the configuration's label", repo.OwnerReferences, repo.Labels)
 	}
 }
 

@@ -75,7 +75,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backupconfiguration").
 		For(&corev1alpha1.BackupConfiguration{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&storagev1alpha1.Repository{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&storagev1alpha1.Repository{}, handler.EnqueueRequestsFromMapFunc(configurationOfRepository),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&batchv1.CronJob{}).
 		Watches(&corev1alpha1.BackupSession{}, handler.EnqueueRequestsFromMapFunc(configurationOf)).
 		Watches(&storagev1alpha1.BackupStorage{}, byDependency).
@@ -127,6 +128,16 @@ func dependents(c client.Reader) handler.MapFunc {
 }
 
 // configurationOf maps a BackupSession to its configuration.
+// configurationOfRepository maps a Repository to the configuration whose
+// label it carries: Repositories are not owned, so that they outlive it.
+func configurationOfRepository(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[corev1alpha1.LabelBackupConfiguration]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
 func configurationOf(_ context.Context, o client.Object) []reconcile.Request {
 	b := o.(*corev1alpha1.BackupSession)
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{

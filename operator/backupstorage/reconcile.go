@@ -176,7 +176,10 @@ func (r *Reconciler) checkBucket(ctx context.Context, c *check) (*ctrl.Result, e
 }
 
 // writeMetadata writes <prefix>/metadata.yaml naming this BackupStorage,
-// unless it already does.
+// unless it already does. A metadata.yaml naming another BackupStorage
+// (another object, or another cluster's) is never overwritten: the storage
+// is NotReady with PrefixInUse, or, attached with attach: Shared, Ready
+// without owning the prefix.
 func (r *Reconciler) writeMetadata(ctx context.Context, c *check) (*ctrl.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
@@ -184,8 +187,15 @@ func (r *Reconciler) writeMetadata(ctx context.Context, c *check) (*ctrl.Result,
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return r.notReady(c, reasonOf(err), err.Error()), nil
 	}
-	if old != nil && old.UID == string(c.bs.UID) {
+	switch {
+	case old != nil && old.UID == string(c.bs.UID):
 		return nil, nil
+	case c.bs.Spec.Attach == storagev1alpha1.AttachShared:
+		return r.attached(c, old), nil
+	case old != nil:
+		return r.notReady(c, storagev1alpha1.ReasonPrefixInUse, fmt.Sprintf(
+			"%s/metadata.yaml names BackupStorage %s/%s (uid %s, written %s), not this one: set spec.attach: Shared to use its backups without ever deleting them, or choose another prefix",
+			location(c.bs.Spec.Storage.S3), old.Namespace, old.Name, old.UID, old.CreatedAt.Format(time.RFC3339))), nil
 	}
 	m := storage.StorageMetadata{
 		Kind:      "BackupStorage",
@@ -198,6 +208,24 @@ func (r *Reconciler) writeMetadata(ctx context.Context, c *check) (*ctrl.Result,
 		return r.notReady(c, storagev1alpha1.ReasonMetadataWriteError, err.Error()), nil
 	}
 	return nil, nil
+}
+
+// attached marks Ready a storage attached with attach: Shared, which never
+// writes metadata.yaml; old is the one found, nil when there is none.
+func (r *Reconciler) attached(c *check, old *storage.StorageMetadata) *ctrl.Result {
+	owner := "no BackupStorage (there is no metadata.yaml)"
+	if old != nil {
+		owner = fmt.Sprintf("BackupStorage %s/%s (uid %s)", old.Namespace, old.Name, old.UID)
+	}
+	bs := c.bs
+	msg := fmt.Sprintf("attached to %s owned by %s: backups there can be used, nothing is deleted through this storage",
+		location(bs.Spec.Storage.S3), owner)
+	bs.Status.Phase = storagev1alpha1.BackupStorageReady
+	if status.Set(&bs.Status.Conditions, bs.Generation, storagev1alpha1.ConditionReady, true,
+		storagev1alpha1.ReasonPrefixAttached, msg) {
+		r.Events.Eventf(bs, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonPrefixAttached, "Check", msg)
+	}
+	return &ctrl.Result{RequeueAfter: RecheckInterval}
 }
 
 // setReady records a storage that passed every check.

@@ -68,6 +68,9 @@ func (r *Reconciler) wipeOut(ctx context.Context, bs *storagev1alpha1.BackupStor
 	case sb.Provider != storagev1alpha1.ProviderS3 || sb.S3 == nil:
 		return r.leaveData(bs, corev1.EventTypeWarning,
 			"a local storage is only mounted into Jobs and the operator cannot reach it: the data is left in it; delete it by hand"), true
+	case bs.Spec.Attach == storagev1alpha1.AttachShared:
+		return r.leaveData(bs, corev1.EventTypeWarning, fmt.Sprintf(
+			"attach is Shared: nothing is deleted through this storage; the data under %s stays", location(sb.S3))), true
 	case strings.Trim(sb.S3.Prefix, "/") == "":
 		return r.leaveData(bs, corev1.EventTypeWarning, fmt.Sprintf(
 			"the prefix is empty: wiping it out would empty the whole bucket %s, which Keepsake refuses; the data is left in it",
@@ -83,6 +86,12 @@ func (r *Reconciler) wipeOut(ctx context.Context, bs *storagev1alpha1.BackupStor
 	}
 	ctx, cancel := context.WithTimeout(ctx, wipeTimeout)
 	defer cancel()
+	if why, err := notOwned(ctx, bs, store); why != "" || err != nil {
+		if err != nil {
+			return r.wipeFailed(bs, err), false
+		}
+		return r.leaveData(bs, corev1.EventTypeWarning, why+": the data under "+location(sb.S3)+" is left in the storage"), true
+	}
 	n, err := store.DeleteAll(ctx, "")
 	if err != nil {
 		return r.wipeFailed(bs, fmt.Errorf("%w (%d objects deleted so far)", err, n)), false

@@ -44,6 +44,8 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Events records what users should see in `kubectl describe`.
 	Events events.EventRecorder
+	// Options build the sync Jobs; without an Image no sync runs.
+	Options jobs.Options
 }
 
 // pass is one reconciliation of one Repository, filled in step by step.
@@ -80,8 +82,10 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 	return steps.Run(ctx, p,
 		r.summarize,
 		r.resolveStorage,
+		r.checkLocation,
 		r.checkEncryptionSecret,
 		r.writeMetadata,
+		r.syncSnapshots,
 		r.setReady,
 	)
 }

@@ -7,12 +7,14 @@ package repository
 import (
 	"context"
 
+	batchv1 "k8s.io/api/batch/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 )
 
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories,verbs=get;list;watch;update;patch
@@ -22,21 +24,25 @@ import (
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Setup registers the Repository reconciler with mgr. A Repository is
 // reconciled again when one of its Snapshots or its BackupStorage changes.
 // Secrets are read straight from the API server (get only, no cluster-wide
 // Secret cache); a Repository waiting for one is checked again with backoff.
-func Setup(mgr ctrl.Manager) error {
+func Setup(mgr ctrl.Manager, opts jobs.Options) error {
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Events:    mgr.GetEventRecorder("keepsake-repository"),
+		Options:   opts,
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("repository").
 		For(&storagev1alpha1.Repository{}).
+		Owns(&batchv1.Job{}).
 		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(repositoryOfSnapshot)).
 		Watches(&storagev1alpha1.BackupStorage{}, handler.EnqueueRequestsFromMapFunc(repositoriesOfStorage(mgr.GetClient()))).
 		Complete(r)

@@ -34,6 +34,9 @@ func (r *Reconciler) keepFinalizer(ctx context.Context, repo *storagev1alpha1.Re
 type wipe struct {
 	repo *storagev1alpha1.Repository
 	bs   *storagev1alpha1.BackupStorage
+	// store and bucket are the opened storage.
+	store  storage.Store
+	bucket string
 	// release says the finalizer goes once the status is written.
 	release bool
 }
@@ -57,9 +60,12 @@ func (r *Reconciler) finalize(ctx context.Context, repo *storagev1alpha1.Reposit
 }
 
 // wipeOut goes through the steps: is the data to go, can the operator
-// reach it, may it delete it, and the deletion.
+// reach it, may it delete it (its storage owns the prefix, no other
+// repository shares, contains or lies inside its directory), and the
+// deletion.
 func (r *Reconciler) wipeOut(ctx context.Context, w *wipe) (ctrl.Result, error) {
-	return steps.Run(ctx, w, r.wipeWanted, r.wipeStorage, r.deleteData)
+	return steps.Run(ctx, w, r.wipeWanted, r.wipeStorage, r.openWipeStore,
+		r.wipeOwned, r.wipeAlone, r.wipeNothingInside, r.deleteData)
 }
 
 // wipeWanted lets go, keeping the data, a Repository whose deletionPolicy
@@ -115,9 +121,8 @@ func (r *Reconciler) wipeStorage(ctx context.Context, w *wipe) (*ctrl.Result, er
 	return nil, nil
 }
 
-// deleteData deletes every object under <prefix>/<namespace>/<path>/,
-// unless another repository lives inside that directory.
-func (r *Reconciler) deleteData(ctx context.Context, w *wipe) (*ctrl.Result, error) {
+// openWipeStore opens the storage of the data to delete.
+func (r *Reconciler) openWipeStore(ctx context.Context, w *wipe) (*ctrl.Result, error) {
 	cfg, err := r.s3Config(ctx, w.bs)
 	if apierrors.IsNotFound(err) {
 		return r.leaveData(w, corev1.EventTypeWarning, fmt.Sprintf(
@@ -130,25 +135,21 @@ func (r *Reconciler) deleteData(ctx context.Context, w *wipe) (*ctrl.Result, err
 	if err != nil {
 		return r.wipeFailed(w, err), nil
 	}
+	w.store, w.bucket = store, cfg.S3.Bucket
+	return nil, nil
+}
+
+// deleteData deletes every object under <prefix>/<namespace>/<path>/.
+func (r *Reconciler) deleteData(ctx context.Context, w *wipe) (*ctrl.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, wipeTimeout)
 	defer cancel()
-	ns, dir := w.repo.Namespace, w.repo.Spec.Path
-	inside, err := storage.RepositoriesInside(ctx, store, ns, dir)
-	if err != nil {
-		return r.wipeFailed(w, err), nil
-	}
-	if len(inside) > 0 {
-		return r.leaveData(w, corev1.EventTypeWarning, fmt.Sprintf(
-			"repository %s of Repository %s lives inside %s and would be deleted with it: the data is left in the storage",
-			path.Join(ns, inside[0].Dir), inside[0].Metadata.Name, w.where())), nil
-	}
-	n, err := storage.DeleteRepository(ctx, store, ns, dir)
+	n, err := storage.DeleteRepository(ctx, w.store, w.repo.Namespace, w.repo.Spec.Path)
 	if err != nil {
 		return r.wipeFailed(w, fmt.Errorf("%w (%d objects deleted so far)", err, n)), nil
 	}
 	w.release = true
 	r.Events.Eventf(w.repo, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonWipedOut, "WipeOut",
-		"deleted %d objects of the restic repository %s from bucket %s", n, w.where(), cfg.S3.Bucket)
+		"deleted %d objects of the restic repository %s from bucket %s", n, w.where(), w.bucket)
 	return &ctrl.Result{}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
+	"github.com/keepsake-dev/keepsake/operator/snapshot"
 	"github.com/keepsake-dev/keepsake/repository/storage"
 	"github.com/keepsake-dev/keepsake/test/servers"
 )
@@ -70,6 +71,27 @@ func (f *minioFixture) repository(t *testing.T, name, dir string, policy storage
 	}
 	waitObjects(t, f.store, keys, true) // repository.yaml is written by the reconciler
 	return repo, keys
+}
+
+// storedRepository writes, without any Repository object, the
+// repository.yaml of Repository name and restic-like objects at dir, as
+// another cluster would have, and returns their keys.
+func (f *minioFixture) storedRepository(t *testing.T, name, dir string) []string {
+	t.Helper()
+	ctx := context.Background()
+	m := storage.RepositoryMetadata{Name: name, Namespace: f.ns, Path: dir}
+	if err := storage.WriteRepositoryMetadata(ctx, f.store, f.ns, dir, m); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{f.ns + "/" + dir + "/" + storage.RepositoryMetadataFile}
+	for _, k := range []string{"config", "keys/k1", "data/00/0011"} {
+		key := f.ns + "/" + dir + "/" + k
+		if err := f.store.Put(ctx, key, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	return keys
 }
 
 // waitObjects waits until every key exists (want) or none does (!want).
@@ -230,7 +252,8 @@ func TestWipeOutLeavesData(t *testing.T) {
 	t.Run("repository inside", func(t *testing.T) {
 		f := newMinIOFixture(t)
 		outer, keptOuter := f.repository(t, "outer", "db", storagev1alpha1.RepositoryWipeOut)
-		_, keptInner := f.repository(t, "inner", "db/logical", storagev1alpha1.RepositoryDelete)
+		// Another cluster's repository, seen only in the storage, deep inside.
+		keptInner := f.storedRepository(t, "inner", "db/a/b/c/d/logical")
 		waitFinalizer(t, outer, true)
 		deleteAndWaitGone(t, outer)
 		note := waitEvent(t, outer, corev1.EventTypeWarning, storagev1alpha1.ReasonDataLeft)
@@ -317,7 +340,8 @@ func TestWipeOutWithSnapshots(t *testing.T) {
 	})
 	waitObjects(t, f.store, gone, false)
 	var jobs batchv1.JobList
-	if err := testenv.Default.Client.List(context.Background(), &jobs, client.InNamespace(f.ns)); err != nil {
+	if err := testenv.Default.Client.List(context.Background(), &jobs, client.InNamespace(f.ns),
+		client.HasLabels{snapshot.LabelForgetOf}); err != nil {
 		t.Fatal(err)
 	}
 	if len(jobs.Items) != 0 {

@@ -17,6 +17,13 @@ const (
 	RepositoryMetadataFile = "repository.yaml"
 )
 
+// Names restic gives the parts of a repository that mark a directory as
+// one: its config object and its keys directory.
+const (
+	resticConfigFile = "config"
+	resticKeysDir    = "keys"
+)
+
 // StorageMetadata is <prefix>/metadata.yaml: it marks the prefix as
 // Keepsake storage and names the BackupStorage that wrote it.
 type StorageMetadata struct {
@@ -58,6 +65,9 @@ type StoredRepository struct {
 	Dir       string
 	// Metadata is its repository.yaml.
 	Metadata RepositoryMetadata
+	// Bare says it is a restic repository without repository.yaml; its
+	// Metadata then holds only Namespace and Path.
+	Bare bool
 }
 
 // ReadStorageMetadata reads <prefix>/metadata.yaml; the error wraps
@@ -99,13 +109,10 @@ func WriteRepositoryMetadata(ctx context.Context, s Store, namespace, dir string
 	return writeYAML(ctx, s, path.Join(key, RepositoryMetadataFile), m)
 }
 
-// maxRepositoryDepth bounds how deep below a namespace ListRepositories
-// looks for repository.yaml (a repository directory may contain slashes).
-const maxRepositoryDepth = 4
-
-// ListRepositories finds every <namespace>/<dir>/repository.yaml under the
-// prefix. It walks directories level by level and does not descend into a
-// repository once found, so restic's many data objects are never listed.
+// ListRepositories finds every repository under the prefix, at any depth
+// below its namespace. It walks directories level by level and does not
+// descend into a repository once found, so restic's many data objects are
+// never listed.
 func ListRepositories(ctx context.Context, s Store) ([]StoredRepository, error) {
 	_, namespaces, err := s.ListDir(ctx, "")
 	if err != nil {
@@ -113,7 +120,7 @@ func ListRepositories(ctx context.Context, s Store) ([]StoredRepository, error) 
 	}
 	var found []StoredRepository
 	for _, ns := range namespaces {
-		repos, err := findRepositories(ctx, s, ns, "", maxRepositoryDepth)
+		repos, err := findRepositories(ctx, s, ns, "")
 		if err != nil {
 			return nil, fmt.Errorf("list repositories: %w", err)
 		}
@@ -122,27 +129,60 @@ func ListRepositories(ctx context.Context, s Store) ([]StoredRepository, error) 
 	return found, nil
 }
 
-func findRepositories(ctx context.Context, s Store, ns, dir string, depth int) ([]StoredRepository, error) {
+// findRepositories finds the repositories at or below dir of namespace ns.
+func findRepositories(ctx context.Context, s Store, ns, dir string) ([]StoredRepository, error) {
 	files, dirs, err := s.ListDir(ctx, path.Join(ns, dir))
-	if err != nil || depth == 0 {
+	if err != nil {
 		return nil, err
 	}
-	if dir != "" && slices.Contains(files, RepositoryMetadataFile) {
-		m, err := ReadRepositoryMetadata(ctx, s, ns, dir)
-		if err != nil {
-			return nil, err
+	if dir != "" {
+		if repo, ok, err := storedRepository(ctx, s, ns, dir, files, dirs); ok || err != nil {
+			return []StoredRepository{repo}, err
 		}
-		return []StoredRepository{{Namespace: ns, Dir: dir, Metadata: *m}}, nil
 	}
 	var found []StoredRepository
 	for _, d := range dirs {
-		repos, err := findRepositories(ctx, s, ns, path.Join(dir, d), depth-1)
+		repos, err := findRepositories(ctx, s, ns, path.Join(dir, d))
 		if err != nil {
 			return nil, err
 		}
 		found = append(found, repos...)
 	}
 	return found, nil
+}
+
+// isBareRepository reports whether a directory holding files and dirs is
+// a restic repository: a config object and a keys directory.
+func isBareRepository(files, dirs []string) bool {
+	return slices.Contains(files, resticConfigFile) && slices.Contains(dirs, resticKeysDir)
+}
+
+// isRepositoryDir reports whether a directory holding files and dirs is a
+// repository, with or without repository.yaml.
+func isRepositoryDir(files, dirs []string) bool {
+	return slices.Contains(files, RepositoryMetadataFile) || isBareRepository(files, dirs)
+}
+
+// storedRepository reports whether directory dir of ns, which holds files
+// and dirs, is a repository: it has a repository.yaml, or it is a bare
+// restic repository (a config file and a keys directory) that Keepsake
+// did not write metadata for, such as one of a local storage.
+func storedRepository(ctx context.Context, s Store, ns, dir string, files, dirs []string) (StoredRepository, bool, error) {
+	repo := StoredRepository{Namespace: ns, Dir: dir}
+	switch {
+	case slices.Contains(files, RepositoryMetadataFile):
+		m, err := ReadRepositoryMetadata(ctx, s, ns, dir)
+		if err != nil {
+			return repo, true, err
+		}
+		repo.Metadata = *m
+		return repo, true, nil
+	case isBareRepository(files, dirs):
+		repo.Bare = true
+		repo.Metadata = RepositoryMetadata{Namespace: ns, Path: dir}
+		return repo, true, nil
+	}
+	return repo, false, nil
 }
 
 func readYAML(ctx context.Context, s Store, key string, v any) error {

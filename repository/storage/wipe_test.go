@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -191,6 +192,47 @@ func TestDeleteRepository(t *testing.T) {
 			for _, bad := range [][2]string{{"", "db"}, {"team", ""}, {"team", "../other"}, {"a/b", "db"}} {
 				if _, err := storage.DeleteRepository(ctx, s, bad[0], bad[1]); err == nil {
 					t.Errorf("delete repository %q in %q: no error", bad[1], bad[0])
+				}
+			}
+		})
+	}
+}
+
+// TestRepositoriesNestedAtAnyDepth checks that a repository inside
+// another is found however deep it lies, also when it is a bare restic
+// repository without repository.yaml, and that the repository a directory
+// lies inside is found too: wiping either would delete the other.
+func TestRepositoriesNestedAtAnyDepth(t *testing.T) {
+	for provider, s := range stores(t) {
+		t.Run(provider, func(t *testing.T) {
+			ctx := testContext(t)
+			deep := "db/a/b/c/d/e/f"
+			for _, dir := range []string{"db", deep} {
+				m := storage.RepositoryMetadata{Name: dir, Namespace: "team", Path: dir}
+				if err := storage.WriteRepositoryMetadata(ctx, s, "team", dir, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			putAll(t, ctx, s, "team/db/config", "team/db/keys/k1", "team/db/data/00/0011",
+				"team/db/x/y/z/bare/config", "team/db/x/y/z/bare/keys/k1", "team/db/x/y/z/bare/data/01/0122",
+				"team/other/config", "team/other/keys/k1")
+
+			inside, err := storage.RepositoriesInside(ctx, s, "team", "db")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dirs []string
+			for _, r := range inside {
+				dirs = append(dirs, r.Dir)
+			}
+			slices.Sort(dirs)
+			if want := []string{deep, "db/x/y/z/bare"}; !slices.Equal(dirs, want) {
+				t.Errorf("repositories inside db: %v; want %v", dirs, want)
+			}
+			for dir, want := range map[string]string{deep + "/g": deep, "db/x/y/z/bare/q": "db/x/y/z/bare", "db/new": "db", "new/db": "", "other2": ""} {
+				got, err := storage.RepositoryAround(ctx, s, "team", dir)
+				if err != nil || got != want {
+					t.Errorf("repository around %s: %q, %v; want %q", dir, got, err, want)
 				}
 			}
 		})

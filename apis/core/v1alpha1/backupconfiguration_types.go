@@ -134,6 +134,7 @@ type RepositoryInfo struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="directory must not contain . or .. segments: write it plainly, e.g. db/logical rather than ./db/logical"
 	Directory string `json:"directory"`
 	// EncryptionSecret is the Secret whose RESTIC_PASSWORD key encrypts the
 	// repository.

@@ -47,7 +47,27 @@ type BackupStorageSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy BackupStorageDeletionPolicy `json:"deletionPolicy,omitempty"`
+	// Attach says how to use a prefix whose metadata.yaml names another
+	// BackupStorage (another object, or the same name in another cluster).
+	// Unset, such a storage is NotReady with reason PrefixInUse and the
+	// prefix is left untouched. Shared uses it as it is, as a DR cluster
+	// re-attaching a bucket does: metadata.yaml is never rewritten and
+	// nothing is ever deleted through this storage (neither its WipeOut
+	// nor the WipeOut of its Repositories deletes data).
+	// +optional
+	Attach AttachMode `json:"attach,omitempty"`
 }
+
+// AttachMode says how a BackupStorage uses a prefix another BackupStorage
+// owns.
+// +kubebuilder:validation:Enum=Shared
+type AttachMode string
+
+const (
+	// AttachShared uses another owner's prefix without ever deleting from
+	// it.
+	AttachShared AttachMode = "Shared"
+)
 
 // StorageBackend is one storage location.
 // +kubebuilder:validation:XValidation:rule="self.provider != 's3' || has(self.s3)",message="provider s3 requires the s3 section"
@@ -158,6 +178,12 @@ const (
 	ReasonInvalidCredentials = "InvalidCredentials"
 	ReasonCABundleMissing    = "CABundleMissing"
 	ReasonMetadataWriteError = "MetadataWriteFailed"
+	// ReasonPrefixInUse: the prefix's metadata.yaml names another
+	// BackupStorage and spec.attach is not Shared.
+	ReasonPrefixInUse = "PrefixInUse"
+	// ReasonPrefixAttached: Ready on a prefix another BackupStorage owns,
+	// which spec.attach Shared allowed.
+	ReasonPrefixAttached = "PrefixAttached"
 )
 
 // BackupStorageStatus is the observed state of a BackupStorage.
@@ -204,6 +230,7 @@ type StoredRepository struct {
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=`.spec.storage.s3.prefix`,priority=1
 // +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.totalSize`,priority=1
 // +kubebuilder:printcolumn:name="Deletion",type=string,JSONPath=`.spec.deletionPolicy`,priority=1
+// +kubebuilder:printcolumn:name="Attach",type=string,JSONPath=`.spec.attach`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BackupStorage struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -20,16 +20,24 @@ const (
 // RepositorySpec describes one encrypted restic repository inside a
 // BackupStorage.
 type RepositorySpec struct {
-	// StorageRef is the BackupStorage holding this repository.
+	// StorageRef is the BackupStorage holding this repository. It cannot
+	// change: existing Snapshots live where it points.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="storageRef is immutable: existing Snapshots live in this storage; create a new Repository for another one"
 	StorageRef ObjectReference `json:"storageRef"`
 	// Path is the repository's directory below <prefix>/<namespace>/ in the
-	// storage.
+	// storage, in its one canonical form: relative, without empty, "." or
+	// ".." segments and without a trailing slash, so that two spellings
+	// never name one directory. It cannot change.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="path must not contain . or .. segments: write the directory plainly, e.g. db/logical rather than ./db/logical"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="path is immutable: existing Snapshots live at this path; create a new Repository for another one"
 	Path string `json:"path"`
 	// EncryptionSecret is the Secret whose RESTIC_PASSWORD key encrypts the
-	// repository. Losing it loses the backups.
+	// repository. Losing it loses the backups. It cannot change: the
+	// repository's key is in it.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="encryptionSecret is immutable: the repository is encrypted with the key it holds; create a new Repository for another one"
 	EncryptionSecret ObjectReference `json:"encryptionSecret"`
 	// AppRef is the application whose backups this repository holds.
 	// +optional
@@ -61,6 +69,27 @@ const (
 	ReasonStorageNotFound         = "StorageNotFound"
 	ReasonStorageNotAllowed       = "StorageNotAllowed"
 	ReasonEncryptionSecretMissing = "EncryptionSecretMissing"
+	// ReasonLocationInUse: an older Repository, maybe through another
+	// BackupStorage on the same bucket and prefix, already uses this
+	// location.
+	ReasonLocationInUse = "LocationInUse"
+	// ReasonLocationOverlaps: an older Repository lives inside this one's
+	// directory, or this one would live inside an older one's.
+	ReasonLocationOverlaps = "LocationOverlaps"
+)
+
+// Repository sync: a Job lists the restic snapshots and creates the
+// Snapshot objects that are missing.
+const (
+	// ConditionSynced says how the latest sync Job ended.
+	ConditionSynced = "Synced"
+	// ReasonSyncRunning: a sync Job is running.
+	ReasonSyncRunning = "SyncRunning"
+	// ReasonSyncSucceeded: the latest sync Job completed.
+	ReasonSyncSucceeded = "SyncSucceeded"
+	// ReasonSyncFailed: the latest sync Job failed; the next one runs at
+	// the next sync interval.
+	ReasonSyncFailed = "SyncFailed"
 )
 
 // RepositoryStatus is the observed state of a Repository.

@@ -51,6 +51,18 @@ const (
 	// already gone (retention forgot them), so deleting the Snapshot needs
 	// no forget Job.
 	AnnotationForgotten = "storage.keepsake.dev/forgotten"
+	// LabelDiscovered marks, with value "true", a Snapshot that repository
+	// sync created for restic snapshots no Snapshot object held.
+	LabelDiscovered = "storage.keepsake.dev/discovered"
+	// AnnotationDiscoveredSession holds the session tag of the restic
+	// snapshots of a discovered Snapshot: the BackupSession that took them.
+	AnnotationDiscoveredSession = "storage.keepsake.dev/discovered-session"
+	// ConditionDiscovered is True on a Snapshot that repository sync
+	// created, with reason ReasonFoundInRepository.
+	ConditionDiscovered = "Discovered"
+	// ReasonFoundInRepository: the restic snapshots were found in the
+	// repository with no Snapshot object holding them.
+	ReasonFoundInRepository = "FoundInRepository"
 )
 
 // SnapshotSpec identifies one backup taken into one Repository.

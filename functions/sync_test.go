@@ -1,0 +1,89 @@
+package functions
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/repository/restic"
+	"github.com/keepsake-dev/keepsake/test/servers"
+)
+
+// backupAs writes one restic snapshot of component for BackupSession
+// session into repo, as a backup Job does, and returns its ID.
+func backupAs(t *testing.T, repo *restic.Repo, session, component string) string {
+	t.Helper()
+	opts := restic.BackupOptions{Filename: component, Host: "prod/db", Tags: snapshotTags(component, session)}
+	sum, err := repo.Backup(context.Background(), strings.NewReader(session+"/"+component), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum.SnapshotID
+}
+
+// TestSyncDiscoversSnapshots checks repository sync against MinIO, restic
+// and a kube-apiserver: each backup in the repository that no Snapshot
+// object holds (their objects were deleted, say) gets one Snapshot,
+// Succeeded, labelled discovered, with deletionPolicy Retain and the
+// restic ID of each component, which is what a RestoreSession reads; a
+// backup a Snapshot holds gets none, and a second sync creates nothing.
+func TestSyncDiscoversSnapshots(t *testing.T) {
+	c, api := startKube(t)
+	s := newStorageStand(t)
+	spec := s.repo(t, "primary")
+	repo := s.resticRepo(t, spec)
+	if err := repo.InitIfAbsent(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lostDump, lostWAL := backupAs(t, repo, "bks-lost", "dump"), backupAs(t, repo, "bks-lost", "wal")
+	other := backupAs(t, repo, "bks-other", "dump")
+	held := backupAs(t, repo, "bks-held", "dump")
+	succeededSnapshot(t, c, "held", "primary", false, held)
+
+	cfg := SyncConfig{Repository: spec, Namespace: "default", Restic: servers.Bin(t, "restic"),
+		CacheDir: filepath.Join(s.dir, "cache"), Client: c}
+	res, err := RunSync(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Found != 4 || len(res.Created) != 2 {
+		t.Fatalf("sync found %d, created %v; want 4 found and 2 created", res.Found, res.Created)
+	}
+	want := map[string]map[string]string{"bks-lost": {"dump": lostDump, "wal": lostWAL}, "bks-other": {"dump": other}}
+	for _, name := range res.Created {
+		snap := getSnapshot(t, c, name)
+		ids := want[snap.Annotations[storagev1alpha1.AnnotationDiscoveredSession]]
+		if snap.Labels[storagev1alpha1.LabelDiscovered] != "true" || snap.Spec.Repository != "primary" ||
+			snap.Spec.DeletionPolicy != storagev1alpha1.SnapshotRetain || snap.Status.Phase != storagev1alpha1.SnapshotSucceeded ||
+			snap.Status.SnapshotTime == nil || int(snap.Status.TotalComponents) != len(ids) || ids == nil {
+			t.Errorf("discovered Snapshot %s: %+v %+v", name, snap.ObjectMeta, snap.Status)
+		}
+		for comp, id := range ids {
+			if got := snap.Status.Components[comp]; got.ResticSnapshotID != id || got.Phase != storagev1alpha1.ComponentSucceeded {
+				t.Errorf("Snapshot %s component %s: %+v, want restic snapshot %s", name, comp, got, id)
+			}
+		}
+	}
+
+	env := []string{"KUBECONFIG=" + kubeconfig(t, api), "KEEPSAKE_REPORT_TO=kubernetes", "KEEPSAKE_NAMESPACE=default",
+		"KEEPSAKE_REPOSITORY=" + specFlag(spec)}
+	out, _ := keepsake(t, 0, env, "run", "sync", "--restic", servers.Bin(t, "restic"), "--cache-dir", filepath.Join(s.dir, "cache"))
+	if again := event[SyncResult](t, out, "sync"); again.Found != 4 || len(again.Created) != 0 {
+		t.Fatalf("second sync (keepsake run sync) %+v; want 4 found and nothing created", again)
+	}
+	var list storagev1alpha1.SnapshotList
+	if err := c.List(context.Background(), &list, client.InNamespace("default")); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, snap := range list.Items {
+		names = append(names, snap.Name)
+	}
+	if want := append([]string{"held"}, res.Created...); !sameIDs(names, want) {
+		t.Errorf("Snapshots %v, want %v", names, want)
+	}
+}

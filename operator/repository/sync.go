@@ -1,0 +1,152 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+	"github.com/keepsake-dev/keepsake/operator/internal/status"
+)
+
+// SyncInterval is how long after one sync Job finished the next starts.
+const SyncInterval = time.Hour
+
+// LabelSyncOf marks a sync Job with its Repository (shortened to fit).
+const LabelSyncOf = "storage.keepsake.dev/sync-of"
+
+// SyncJobName is the name of the sync Job of Repository repo: one at a
+// time, found again by a restarted operator.
+func SyncJobName(repo string) string { return jobs.ShortName("sync-"+repo, jobs.MaxName) }
+
+// syncSnapshots keeps a sync Job running for a Ready Repository: when it
+// becomes Ready, then SyncInterval after each Job finished. The Job runs
+// `keepsake run sync`, which creates a discovered Snapshot for every backup
+// in the restic repository that has no Snapshot object. The operator never
+// runs restic itself.
+func (r *Reconciler) syncSnapshots(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	if r.Options.Image == "" || p.repo.Spec.Paused {
+		return nil, nil
+	}
+	key := client.ObjectKey{Namespace: p.repo.Namespace, Name: SyncJobName(p.repo.Name)}
+	job, err := jobs.Find(ctx, r.Client, r.APIReader, key)
+	if err != nil || (job != nil && !job.DeletionTimestamp.IsZero()) {
+		return nil, err
+	}
+	if job == nil {
+		return nil, r.startSync(ctx, p)
+	}
+	r.recordSync(p, job)
+	if done, failed := jobs.Outcome(job); (done != nil || failed != nil) && finishedAt(job).Add(SyncInterval).Before(time.Now()) {
+		return nil, r.deleteSyncJob(ctx, job)
+	}
+	return nil, nil
+}
+
+// deleteSyncJob deletes a finished sync Job, its pods and its settings
+// ConfigMap, so that the next pass starts the next sync.
+func (r *Reconciler) deleteSyncJob(ctx context.Context, job *batchv1.Job) error {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: jobs.SettingsConfigMap(job.Name)}}
+	for _, o := range []client.Object{job, cm} {
+		if err := r.Client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete %s of the last sync: %w", o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// startSync creates the sync Job of the Repository, owned by it.
+func (r *Reconciler) startSync(ctx context.Context, p *pass) error {
+	ns := p.repo.Namespace
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, ns, []string{p.repo.Name}, "")
+	var prob *jobs.Problem
+	if errors.As(err, &prob) {
+		return nil // the Repository's own checks report it
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.Options.Access.EnsureSync(ctx, ns); err != nil {
+		return err
+	}
+	job, err := jobs.Build(jobs.Spec{
+		Name: SyncJobName(p.repo.Name), Namespace: ns,
+		Labels:       map[string]string{LabelSyncOf: jobs.ShortName(p.repo.Name, jobs.MaxName)},
+		Function:     syncFunction(r.Options.Image),
+		RuntimeImage: r.Options.Image, InstallCommand: jobs.InstallCommand,
+		ServiceAccount: access.SyncServiceAccount,
+		Secrets:        repos.Secrets,
+		Env: []corev1.EnvVar{
+			{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},
+			{Name: "KEEPSAKE_REPORT_TO", Value: "kubernetes"},
+			{Name: "KEEPSAKE_NAMESPACE", Value: ns},
+			{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("build sync Job: %w", err)
+	}
+	if err := controllerutil.SetControllerReference(p.repo, job, r.Client.Scheme()); err != nil {
+		return fmt.Errorf("own sync Job: %w", err)
+	}
+	if err := repos.Attach(ctx, r.Client, p.repo, job); err != nil {
+		return err
+	}
+	if err := r.Client.Create(ctx, job); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("create sync Job %s: %w", job.Name, err)
+	}
+	return nil
+}
+
+// recordSync sets the Synced condition from the sync Job's state.
+func (r *Reconciler) recordSync(p *pass, job *batchv1.Job) {
+	repo := p.repo
+	done, failed := jobs.Outcome(job)
+	ok, reason, msg := false, storagev1alpha1.ReasonSyncRunning, fmt.Sprintf("Job %s lists the restic snapshots", job.Name)
+	switch {
+	case failed != nil:
+		reason, msg = storagev1alpha1.ReasonSyncFailed, fmt.Sprintf("Job %s failed: %s: %s; the next sync runs %s after it",
+			job.Name, failed.Reason, failed.Message, SyncInterval)
+	case done != nil:
+		ok, reason, msg = true, storagev1alpha1.ReasonSyncSucceeded, fmt.Sprintf("Job %s created a Snapshot for every backup that had none", job.Name)
+	}
+	if status.Set(&repo.Status.Conditions, repo.Generation, storagev1alpha1.ConditionSynced, ok, reason, msg) && failed != nil {
+		r.Events.Eventf(repo, job, corev1.EventTypeWarning, reason, "Sync", msg)
+	}
+}
+
+// finishedAt is when job completed or failed.
+func finishedAt(job *batchv1.Job) time.Time {
+	if job.Status.CompletionTime != nil {
+		return job.Status.CompletionTime.Time
+	}
+	for _, c := range job.Status.Conditions {
+		if c.Type == batchv1.JobFailed || c.Type == batchv1.JobComplete {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return job.CreationTimestamp.Time
+}
+
+// syncFunction is the container of a sync Job: the runtime the init
+// container copied, from the keepsake image itself.
+func syncFunction(image string) *addonsv1alpha1.Function {
+	return &addonsv1alpha1.Function{
+		ObjectMeta: metav1.ObjectMeta{Name: "keepsake-sync"},
+		Spec: addonsv1alpha1.FunctionSpec{
+			Image:   image,
+			Command: []string{jobs.RuntimeDir + "/keepsake", "run", "sync"},
+		},
+	}
+}
