@@ -259,3 +259,32 @@ func writtenBytes(pid int) int64 {
 	}
 	return 0
 }
+
+// chunkerFixturePassword opens testdata/chunker-repo, an empty restic
+// repository kept only for its chunker polynomial.
+const chunkerFixturePassword = "keepsake-chunker-fixture"
+
+// initWithFixedChunker creates spec's repository with the chunker
+// polynomial of testdata/chunker-repo. restic draws a random polynomial for
+// each new repository, so where it cuts a dump into chunks, and with it how
+// many bytes a change adds, varies by up to a chunk from run to run; with
+// one polynomial the dedup figures are the same on every run.
+func (s *stand) initWithFixedChunker(t testing.TB, spec RepositorySpec) {
+	t.Helper()
+	cfg, err := spec.resticConfig(servers.Bin(t, "restic"), filepath.Join(s.dir, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture, err := filepath.Abs(filepath.Join("testdata", "chunker-repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"init", "--repository-version", "2", "--repo", cfg.Repository, "--password-file", cfg.PasswordFile,
+		"--from-repo", fixture, "--from-password-file", s.file(t, "chunker-fixture-password", chunkerFixturePassword),
+		"--copy-chunker-params"}, cfg.ExtraArgs...)
+	cmd := exec.Command(cfg.Binary, args...)
+	cmd.Env = append(os.Environ(), cfg.Env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("restic init with the fixture's chunker: %v\n%s", err, out)
+	}
+}
