@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
@@ -24,8 +25,13 @@ var otherOwner = storage.StorageMetadata{
 // with deletionPolicy WipeOut on prefix of minio's bucket "backups".
 func s3StorageAt(t *testing.T, minio *servers.MinIO, prefix string, attach storagev1alpha1.AttachMode) *storagev1alpha1.BackupStorage {
 	t.Helper()
+	return s3StorageIn(t, minio, testenv.Default.Namespace(t, nil), prefix, attach)
+}
+
+// s3StorageIn is s3StorageAt in namespace ns.
+func s3StorageIn(t *testing.T, minio *servers.MinIO, ns, prefix string, attach storagev1alpha1.AttachMode) *storagev1alpha1.BackupStorage {
+	t.Helper()
 	env := testenv.Default
-	ns := env.Namespace(t, nil)
 	bs := &storagev1alpha1.BackupStorage{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "minio"},
 		Spec: storagev1alpha1.BackupStorageSpec{
@@ -125,6 +131,50 @@ func TestPrefixOfAnotherOwner(t *testing.T) {
 		f.check(t, owners, true)
 	}
 	checkOwner(t, minio, "dr", otherOwner)
+}
+
+// TestRecreatedStorageReclaimsPrefix is the second `make demo`: the
+// namespace of a BackupStorage is deleted and made again with the same
+// BackupStorage, whose metadata.yaml (kept, as deletionPolicy Delete keeps
+// it) names the old object's UID. Same cluster, namespace and name: it is
+// the same storage, and it takes its prefix back; the same names from
+// another cluster still get PrefixInUse.
+func TestRecreatedStorageReclaimsPrefix(t *testing.T) {
+	env := testenv.Default
+	minio := servers.StartMinIO(t)
+	minio.CreateBucket(t, "backups")
+	var kubeSystem corev1.Namespace
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: metav1.NamespaceSystem}, &kubeSystem); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		cluster string // the cluster metadata.yaml names
+		reason  string // the recreated storage's Ready reason
+	}{
+		"this cluster":    {cluster: string(kubeSystem.UID), reason: storagev1alpha1.ReasonStorageAvailable},
+		"another cluster": {cluster: "a-dr-cluster", reason: storagev1alpha1.ReasonPrefixInUse},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ns := env.Namespace(t, nil)
+			prefix := "again-" + ns
+			before := storage.StorageMetadata{Kind: "BackupStorage", Name: "minio", Namespace: ns, UID: "uid-of-the-deleted-one",
+				Cluster: tc.cluster, CreatedAt: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}
+			if err := storage.WriteStorageMetadata(context.Background(), prefixStore(t, minio, prefix), before); err != nil {
+				t.Fatal(err)
+			}
+			bs := s3StorageIn(t, minio, ns, prefix, "")
+			want := metav1.ConditionTrue
+			if tc.reason == storagev1alpha1.ReasonPrefixInUse {
+				want = metav1.ConditionFalse
+			}
+			env.WaitCondition(t, bs, func() []metav1.Condition { return bs.Status.Conditions }, storagev1alpha1.ConditionReady, want, tc.reason)
+			after := before
+			if want == metav1.ConditionTrue {
+				after.UID = string(bs.UID)
+			}
+			checkOwner(t, minio, prefix, after)
+		})
+	}
 }
 
 // TestWipeOutLeavesNestedOwner checks that the WipeOut of a prefix leaves

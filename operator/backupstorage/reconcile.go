@@ -38,6 +38,8 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Events records what users should see in `kubectl describe`.
 	Events events.EventRecorder
+
+	cluster clusterIdentity
 }
 
 // check is one pass over one BackupStorage, filled in step by step.
@@ -187,12 +189,16 @@ func (r *Reconciler) writeMetadata(ctx context.Context, c *check) (*ctrl.Result,
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return r.notReady(c, reasonOf(err), err.Error()), nil
 	}
+	cluster, err := r.clusterID(ctx)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case old != nil && old.UID == string(c.bs.UID):
 		return nil, nil
 	case c.bs.Spec.Attach == storagev1alpha1.AttachShared:
 		return r.attached(c, old), nil
-	case old != nil:
+	case old != nil && !sameStorage(old, c.bs, cluster):
 		return r.notReady(c, storagev1alpha1.ReasonPrefixInUse, fmt.Sprintf(
 			"%s/metadata.yaml names BackupStorage %s/%s (uid %s, written %s), not this one: set spec.attach: Shared to use its backups without ever deleting them, or choose another prefix",
 			location(c.bs.Spec.Storage.S3), old.Namespace, old.Name, old.UID, old.CreatedAt.Format(time.RFC3339))), nil
@@ -202,7 +208,11 @@ func (r *Reconciler) writeMetadata(ctx context.Context, c *check) (*ctrl.Result,
 		Name:      c.bs.Name,
 		Namespace: c.bs.Namespace,
 		UID:       string(c.bs.UID),
+		Cluster:   cluster,
 		CreatedAt: time.Now().UTC(),
+	}
+	if old != nil {
+		m.CreatedAt = old.CreatedAt
 	}
 	if err := storage.WriteStorageMetadata(ctx, c.store, m); err != nil {
 		return r.notReady(c, storagev1alpha1.ReasonMetadataWriteError, err.Error()), nil

@@ -34,6 +34,11 @@ type StorageMetadata struct {
 	Namespace string `yaml:"namespace"`
 	// UID of the BackupStorage, to tell two clusters' storages apart.
 	UID string `yaml:"uid,omitempty"`
+	// Cluster is the UID of the writing cluster's kube-system namespace: a
+	// BackupStorage re-created in the same cluster, namespace and name (a
+	// namespace deleted and made again) is the same storage, and takes its
+	// prefix back; one of another cluster is not.
+	Cluster string `yaml:"cluster,omitempty"`
 	// CreatedAt is when the metadata was first written.
 	CreatedAt time.Time `yaml:"createdAt"`
 }
