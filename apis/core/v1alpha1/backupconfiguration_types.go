@@ -261,14 +261,14 @@ type BackupSessionSummary struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=bc,categories=keepsake
-// +kubebuilder:printcolumn:name="Target-Kind",type=string,JSONPath=`.spec.target.kind`
+// +kubebuilder:printcolumn:name="Target-Kind",type=string,JSONPath=`.spec.target.kind`,priority=1
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target.name`
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.sessions[0].scheduler.schedule`
-// +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.spec.paused`
+// +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.spec.paused`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Addon",type=string,JSONPath=`.spec.sessions[0].addon.name`,priority=1
-// +kubebuilder:printcolumn:name="Next-Backup",type=string,JSONPath=`.status.sessions[0].nextSchedule`,priority=1
-// +kubebuilder:printcolumn:name="Last-Success",type=date,JSONPath=`.status.sessions[0].lastSuccessfulBackup`,priority=1
+// +kubebuilder:printcolumn:name="Next-Backup",type=string,JSONPath=`.status.sessions[0].nextSchedule`
+// +kubebuilder:printcolumn:name="Last-Success",type=date,JSONPath=`.status.sessions[0].lastSuccessfulBackup`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BackupConfiguration struct {
 	metav1.TypeMeta   `json:",inline"`

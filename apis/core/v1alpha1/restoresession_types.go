@@ -130,7 +130,7 @@ type RestoreComponentStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=rs,categories=keepsake
+// +kubebuilder:resource:shortName=restore,categories=keepsake
 // +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.dataSource.repository.name`
 // +kubebuilder:printcolumn:name="Snapshot",type=string,JSONPath=`.spec.dataSource.snapshot`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target.name`

@@ -228,7 +228,6 @@ type StoredRepository struct {
 // +kubebuilder:printcolumn:name="Default",type=boolean,JSONPath=`.spec.default`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=`.spec.storage.s3.prefix`,priority=1
-// +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.totalSize`,priority=1
 // +kubebuilder:printcolumn:name="Deletion",type=string,JSONPath=`.spec.deletionPolicy`,priority=1
 // +kubebuilder:printcolumn:name="Attach",type=string,JSONPath=`.spec.attach`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -212,7 +212,6 @@ type ComponentStatus struct {
 // +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`
 // +kubebuilder:printcolumn:name="Snapshot-Time",type=date,JSONPath=`.status.snapshotTime`
 // +kubebuilder:printcolumn:name="Backup-Session",type=string,JSONPath=`.spec.backupSession`,priority=1
-// +kubebuilder:printcolumn:name="Verification",type=string,JSONPath=`.status.verificationStatus`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Snapshot struct {
 	metav1.TypeMeta   `json:",inline"`
