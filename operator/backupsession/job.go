@@ -134,6 +134,7 @@ func runtimeEnv(p *pass, component string, repos *jobs.Repositories) []corev1.En
 	return []corev1.EnvVar{
 		{Name: "KEEPSAKE_COMPONENT", Value: component},
 		{Name: "KEEPSAKE_SESSION", Value: p.bks.Spec.Session},
+		{Name: "KEEPSAKE_CONFIGURATION", Value: p.bks.Spec.BackupConfiguration},
 		{Name: "KEEPSAKE_TARGET_GROUP", Value: target.APIGroup},
 		{Name: "KEEPSAKE_TARGET_KIND", Value: target.Kind},
 		{Name: "KEEPSAKE_TARGET_NAME", Value: target.Name},

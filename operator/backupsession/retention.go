@@ -214,6 +214,9 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 		{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
 		{Name: "KEEPSAKE_REPORT_TO", Value: "kubernetes"},
 		{Name: "KEEPSAKE_NAMESPACE", Value: p.bks.Namespace},
+		// The policy applies to this session's snapshots only.
+		{Name: "KEEPSAKE_SESSION", Value: p.bks.Spec.Session},
+		{Name: "KEEPSAKE_CONFIGURATION", Value: p.bks.Spec.BackupConfiguration},
 	}, keepEnv(spec)...)
 	job, err := jobs.Build(jobs.Spec{
 		Name:      name,
