@@ -36,8 +36,12 @@ type BackupConfig struct {
 	Common
 	// Repositories each get a snapshot of the same dump.
 	Repositories []RepositorySpec
-	// Session names the BackupSession; it becomes a snapshot tag.
-	Session string
+	// Configuration and Session name the BackupConfiguration and its
+	// session; they become snapshot tags, which retention filters on.
+	Configuration, Session string
+	// Run names the BackupSession; its tag groups the snapshots of one
+	// backup (one per component), which repository sync relies on.
+	Run string
 }
 
 // repoRun is one repository's part of a backup.
@@ -150,7 +154,7 @@ func (r *repoRun) backup(ctx context.Context, cfg BackupConfig, src *io.PipeRead
 	opts := restic.BackupOptions{
 		Filename: cfg.Request.Component,
 		Host:     snapshotHost(cfg.Request.Target),
-		Tags:     snapshotTags(cfg.Request.Component, cfg.Session),
+		Tags:     append(snapshotTags(cfg.Request.Component, cfg.Configuration, cfg.Session), runTag(cfg.Run)...),
 	}
 	progress := func(p restic.Progress) {
 		cfg.Reporter.Progress(ctx, Progress{Operation: "backup", Repository: r.spec.Name, Component: opts.Filename, Bytes: p.BytesDone})
@@ -168,10 +172,30 @@ func (r *repoRun) backup(ctx context.Context, cfg BackupConfig, src *io.PipeRead
 	r.result.DataAdded, r.result.DataAddedPacked = sum.DataAdded, sum.DataAddedPacked
 }
 
-// snapshotTags mark Keepsake's snapshots and say which component and
-// session they hold.
-func snapshotTags(component, session string) []string {
-	tags := []string{"keepsake", "component=" + component}
+// snapshotTags mark Keepsake's snapshots and say which component they
+// hold and which configuration's session made them.
+func snapshotTags(component, configuration, session string) []string {
+	return append([]string{"keepsake", "component=" + component}, sessionTags(configuration, session)...)
+}
+
+// runTag is the tag naming the BackupSession a snapshot belongs to.
+func runTag(run string) []string {
+	if run == "" {
+		return nil
+	}
+	return []string{RunTagPrefix + run}
+}
+
+// RunTagPrefix starts the tag naming a snapshot's BackupSession.
+const RunTagPrefix = "backupsession="
+
+// sessionTags are the tags naming a configuration's session: each
+// session's retention forgets only snapshots carrying its own.
+func sessionTags(configuration, session string) []string {
+	var tags []string
+	if configuration != "" {
+		tags = append(tags, "configuration="+configuration)
+	}
 	if session != "" {
 		tags = append(tags, "session="+session)
 	}

@@ -77,7 +77,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if op == opBackup {
-		return RunBackup(ctx, BackupConfig{Common: common, Repositories: f.repositories, Session: f.session})
+		return RunBackup(ctx, BackupConfig{Common: common, Repositories: f.repositories, Configuration: f.configuration, Session: f.session, Run: f.backupSession})
 	}
 	return RunRestore(ctx, RestoreConfig{Common: common, Repository: f.repositories[0], Snapshot: f.snapshot})
 }
@@ -92,6 +92,7 @@ func runMaintenance(ctx context.Context, op string, f *runFlags, stdout, stderr 
 	if op == opRetention {
 		return RunRetention(ctx, RetentionConfig{
 			Repository: f.repositories[0], Policy: f.policy, Restic: binary, CacheDir: f.cacheDir, Reporter: rep,
+			Configuration: f.configuration, Session: f.session,
 		})
 	}
 	return RunForget(ctx, ForgetConfig{
@@ -102,7 +103,7 @@ func runMaintenance(ctx context.Context, op string, f *runFlags, stdout, stderr 
 // runFlags are the parsed flags of `keepsake run`.
 type runFlags struct {
 	driver, component, paramsFile, restic, cacheDir, reportTo string
-	session, snapshot                                         string
+	configuration, session, snapshot                          string
 	namespace, backupSession, restoreSession                  string
 	target                                                    sdk.Target
 	params, secrets                                           keyValues
@@ -158,7 +159,7 @@ func (f *runFlags) taskFlags(fs *flag.FlagSet, op string) {
 	fs.StringVar(&f.paramsFile, "params-file", "", "JSON object of driver parameters")
 	fs.Var(f.secrets, "secret", "credential name=path of a mounted Secret, passed to the driver (repeatable)")
 	if op == opBackup {
-		fs.StringVar(&f.session, "session", "", "session name, added as a snapshot tag")
+		f.sessionFlags(fs, "added as snapshot tags")
 		fs.StringVar(&f.backupSession, "backup-session", "", "BackupSession whose Snapshots get the results (required with --report-to kubernetes)")
 		return
 	}
@@ -166,8 +167,17 @@ func (f *runFlags) taskFlags(fs *flag.FlagSet, op string) {
 	fs.StringVar(&f.restoreSession, "restore-session", "", "RestoreSession that gets the results (required with --report-to kubernetes)")
 }
 
-// retentionFlags are restic forget's --keep-* options.
+// sessionFlags name the BackupConfiguration and session whose snapshots a
+// backup tags or a retention applies to.
+func (f *runFlags) sessionFlags(fs *flag.FlagSet, use string) {
+	fs.StringVar(&f.configuration, "configuration", "", "BackupConfiguration name, "+use)
+	fs.StringVar(&f.session, "session", "", "session name, "+use)
+}
+
+// retentionFlags are the session retention applies to and restic forget's
+// --keep-* options.
 func (f *runFlags) retentionFlags(fs *flag.FlagSet) {
+	f.sessionFlags(fs, "whose snapshots alone the policy applies to (session required)")
 	p := &f.policy
 	fs.IntVar(&p.Last, "keep-last", 0, "keep the newest n snapshots")
 	fs.IntVar(&p.Hourly, "keep-hourly", 0, "keep the newest snapshot of each of the last n hours")
@@ -214,6 +224,7 @@ func (f *runFlags) validate(op string) error {
 	}
 	missing = appendIf(missing, len(f.repositories) == 0, "--repository")
 	missing = appendIf(missing, op == opForget && len(f.snapshotIDs) == 0, "--snapshot-id")
+	missing = appendIf(missing, op == opRetention && f.session == "", "--session")
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
 	}

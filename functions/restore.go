@@ -84,7 +84,7 @@ func resolveSnapshot(ctx context.Context, repo *restic.Repo, snapshot, component
 	if snapshot != "" && snapshot != "latest" {
 		return snapshot, nil
 	}
-	snaps, err := repo.Snapshots(ctx, snapshotTags(component, "")...)
+	snaps, err := repo.Snapshots(ctx, snapshotTags(component, "", "")...)
 	if err != nil {
 		return "", fmt.Errorf("list snapshots: %w", err)
 	}

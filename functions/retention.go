@@ -13,6 +13,10 @@ import (
 type RetentionConfig struct {
 	// Repository is the one repository to apply the policy to.
 	Repository RepositorySpec
+	// Configuration and Session name the session whose snapshots the
+	// policy applies to; the snapshots of every other session, of this
+	// configuration or another sharing the repository, are left alone.
+	Configuration, Session string
 	// Policy says which snapshots to keep; it must keep something.
 	Policy restic.RetentionPolicy
 	// Restic is the path of the restic binary.
@@ -47,8 +51,9 @@ type RetentionResult struct {
 // restic refuses it.
 var errEmptyPolicy = errors.New("retention policy keeps nothing: give at least one --keep-* flag")
 
-// RunRetention forgets the Keepsake snapshots (tag keepsake) of one
-// repository that the policy does not keep, per host and path, reports
+// RunRetention forgets the Keepsake snapshots of one session (tags
+// keepsake, configuration=<c>, session=<s>) in one repository that the
+// policy does not keep, per host and path (target and component), reports
 // them, then prunes their data. It reports before pruning: the snapshots
 // are gone once forgotten, whether or not prune then fails.
 func RunRetention(ctx context.Context, cfg RetentionConfig) error {
@@ -56,11 +61,14 @@ func RunRetention(ctx context.Context, cfg RetentionConfig) error {
 	if err := checkPolicy(cfg.Policy); err != nil {
 		return err
 	}
+	if cfg.Session == "" {
+		return errors.New("retention needs the session whose snapshots it applies to")
+	}
 	repo, err := openMaintained(ctx, cfg.Repository, cfg.Restic, cfg.CacheDir)
 	if err != nil {
 		return err
 	}
-	removed, err := repo.Forget(ctx, cfg.Policy, "keepsake")
+	removed, err := repo.Forget(ctx, cfg.Policy, append([]string{"keepsake"}, sessionTags(cfg.Configuration, cfg.Session)...)...)
 	if err != nil {
 		return fmt.Errorf("retention of repository %s: %w", cfg.Repository.Name, err)
 	}

@@ -31,7 +31,7 @@ func backups(t *testing.T, repo *restic.Repo, n int) []string {
 	}
 	var ids []string
 	for i := range n {
-		opts := restic.BackupOptions{Filename: "dump", Host: "prod/db", Tags: snapshotTags("dump", "hourly"),
+		opts := restic.BackupOptions{Filename: "dump", Host: "prod/db", Tags: snapshotTags("dump", "db-backup", "hourly"),
 			Time: time.Now().Add(time.Duration(i-n) * time.Hour)}
 		sum, err := repo.Backup(ctx, strings.NewReader(strings.Repeat("data ", i+1)), opts, nil)
 		if err != nil {
@@ -110,7 +110,7 @@ func TestRetention(t *testing.T) {
 	createSnapshot(t, c, "running", "bks-running", "primary")
 
 	env := []string{"KUBECONFIG=" + kubeconfig(t, api), "KEEPSAKE_REPORT_TO=kubernetes", "KEEPSAKE_NAMESPACE=default",
-		"KEEPSAKE_REPOSITORY=" + specFlag(spec), "KEEPSAKE_KEEP_LAST=2"}
+		"KEEPSAKE_REPOSITORY=" + specFlag(spec), "KEEPSAKE_KEEP_LAST=2", "KEEPSAKE_SESSION=hourly", "KEEPSAKE_CONFIGURATION=db-backup"}
 	out, _ := keepsake(t, 0, env, "run", "retention", "--restic", servers.Bin(t, "restic"), "--cache-dir", filepath.Join(s.dir, "cache"))
 	res := event[RetentionResult](t, out, "retention")
 	if res.Repository != "primary" || !sameIDs(res.Removed, ids[:2]) || !sameIDs(res.Kept, ids[2:]) {

@@ -72,8 +72,8 @@ func RunSync(ctx context.Context, cfg SyncConfig) (*SyncResult, error) {
 
 // discoveredSnapshots returns the Snapshot objects to create for the
 // restic snapshots snaps of Repository repo: one per backup (the restic
-// snapshots sharing a session tag, one per component; a snapshot without
-// one is a backup of its own) none of whose restic snapshots an existing
+// snapshots sharing a backupsession= tag, one per component; a snapshot
+// without one, made before that tag existed, is a backup of its own) none of whose restic snapshots an existing
 // Snapshot of repo holds.
 func discoveredSnapshots(ns, repo string, snaps []restic.Snapshot, existing []storagev1alpha1.Snapshot) []*storagev1alpha1.Snapshot {
 	known := map[string]bool{}
@@ -87,7 +87,7 @@ func discoveredSnapshots(ns, repo string, snaps []restic.Snapshot, existing []st
 	}
 	groups := map[string][]restic.Snapshot{}
 	for _, s := range snaps {
-		key := tagValue(s.Tags, "session=")
+		key := tagValue(s.Tags, RunTagPrefix)
 		if key == "" {
 			key = "id=" + s.ID
 		}
@@ -111,15 +111,16 @@ func discoveredSnapshots(ns, repo string, snaps []restic.Snapshot, existing []st
 // the data may have been made, and still be used, by another cluster.
 func discoveredSnapshot(ns, repo string, group []restic.Snapshot) *storagev1alpha1.Snapshot {
 	slices.SortFunc(group, func(a, b restic.Snapshot) int { return strings.Compare(a.ID, b.ID) })
-	session := tagValue(group[0].Tags, "session=")
+	run := tagValue(group[0].Tags, RunTagPrefix)
 	snap := &storagev1alpha1.Snapshot{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   ns,
 			Name:        discoveredName(repo, group[0].ID),
 			Labels:      map[string]string{storagev1alpha1.LabelDiscovered: "true"},
-			Annotations: map[string]string{storagev1alpha1.AnnotationDiscoveredSession: session},
+			Annotations: map[string]string{storagev1alpha1.AnnotationDiscoveredSession: run},
 		},
-		Spec: storagev1alpha1.SnapshotSpec{Repository: repo, DeletionPolicy: storagev1alpha1.SnapshotRetain},
+		Spec: storagev1alpha1.SnapshotSpec{Repository: repo, DeletionPolicy: storagev1alpha1.SnapshotRetain,
+			Session: tagValue(group[0].Tags, "session="), BackupSession: run},
 	}
 	snap.Status = discoveredStatus(group)
 	return snap

@@ -1,13 +1,16 @@
 package functions
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/repository/restic"
 	"github.com/keepsake-dev/keepsake/test/servers"
@@ -17,7 +20,7 @@ import (
 // session into repo, as a backup Job does, and returns its ID.
 func backupAs(t *testing.T, repo *restic.Repo, session, component string) string {
 	t.Helper()
-	opts := restic.BackupOptions{Filename: component, Host: "prod/db", Tags: snapshotTags(component, session)}
+	opts := restic.BackupOptions{Filename: component, Host: "prod/db", Tags: append(snapshotTags(component, "metrics-backup", "hourly"), runTag(session)...)}
 	sum, err := repo.Backup(context.Background(), strings.NewReader(session+"/"+component), opts, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -85,5 +88,39 @@ func TestSyncDiscoversSnapshots(t *testing.T) {
 	}
 	if want := append([]string{"held"}, res.Created...); !sameIDs(names, want) {
 		t.Errorf("Snapshots %v, want %v", names, want)
+	}
+}
+
+// TestSyncGroupsRealBackups checks sync on backups the runtime made itself:
+// two runs of one session are two Snapshots, each naming its BackupSession
+// and session (a backup tagged only with its session would merge them).
+func TestSyncGroupsRealBackups(t *testing.T) {
+	c, _ := startKube(t)
+	s := newStand(t)
+	hyperbytedbtest.Mixed(time.Now()).Write(t, s.api)
+	spec := s.repo(t, "real")
+	for _, run := range []string{"bks-1", "bks-2"} {
+		var out bytes.Buffer
+		cfg := BackupConfig{Common: s.common(t, &out, nil), Repositories: []RepositorySpec{spec},
+			Configuration: "metrics-backup", Session: "hourly", Run: run}
+		if err := RunBackup(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := RunSync(context.Background(), SyncConfig{Repository: spec, Namespace: "default",
+		Restic: servers.Bin(t, "restic"), CacheDir: filepath.Join(s.dir, "cache"), Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]bool{}
+	for _, name := range res.Created {
+		snap := getSnapshot(t, c, name)
+		if snap.Spec.Session != "hourly" || snap.Status.Components["dump"].ResticSnapshotID == "" {
+			t.Errorf("discovered Snapshot %s: session %q, components %v", name, snap.Spec.Session, snap.Status.Components)
+		}
+		runs[snap.Spec.BackupSession] = true
+	}
+	if len(res.Created) != 2 || !runs["bks-1"] || !runs["bks-2"] {
+		t.Fatalf("sync created %v for BackupSessions %v; want one Snapshot each for bks-1 and bks-2", res.Created, runs)
 	}
 }

@@ -95,7 +95,7 @@ func localStorage(ns, name string, policy *storagev1alpha1.UsagePolicy) *storage
 			Storage: storagev1alpha1.StorageBackend{
 				Provider: storagev1alpha1.ProviderLocal,
 				Local: &storagev1alpha1.LocalStorage{VolumeSource: corev1.VolumeSource{
-					EmptyDir: &corev1.EmptyDirVolumeSource{},
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "backups"},
 				}},
 			},
 			UsagePolicy: policy,

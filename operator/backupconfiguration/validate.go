@@ -2,12 +2,12 @@ package backupconfiguration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -17,6 +17,8 @@ import (
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+	"github.com/keepsake-dev/keepsake/operator/internal/storageref"
 )
 
 // problem is something wrong with a BackupConfiguration that a user fixes.
@@ -65,6 +67,14 @@ func (r *Reconciler) checks() []check {
 func (r *Reconciler) checkTarget(ctx context.Context, p *pass) (*problem, error) {
 	t := p.bc.Spec.Target
 	ns := namespaceOr(t.Namespace, p.bc.Namespace)
+	err := jobs.TargetConsent(ctx, r.APIReader, p.bc.Namespace, ns, corev1alpha1.AnnotationAllowBackupFrom)
+	var prob *jobs.Problem
+	if errors.As(err, &prob) {
+		return missing(prob.Reason, "%s", prob.Error()), nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	mapping, err := r.RESTMapper.RESTMapping(schema.GroupKind{Group: t.APIGroup, Kind: t.Kind})
 	if meta.IsNoMatchError(err) {
 		return missing(corev1alpha1.ReasonTargetNotFound, "the API server knows no kind %s in group %q", t.Kind, t.APIGroup), nil
@@ -146,22 +156,9 @@ func (r *Reconciler) checkRetentionPolicy(ctx context.Context, ns string, b core
 	return nil, nil
 }
 
-// allows applies a usage policy, reading the namespace's labels only when a
-// selector needs them.
+// allows applies a usage policy of an object of namespace own to ns.
 func (r *Reconciler) allows(ctx context.Context, policy *storagev1alpha1.UsagePolicy, own, ns string) (bool, error) {
-	var nsLabels map[string]string
-	if own != ns && policy != nil && policy.AllowedNamespaces.From == storagev1alpha1.NamespacesFromSelector {
-		var n corev1.Namespace
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Name: ns}, &n); err != nil {
-			return false, fmt.Errorf("get namespace %s: %w", ns, err)
-		}
-		nsLabels = n.Labels
-	}
-	ok, err := policy.AllowsNamespace(own, ns, nsLabels)
-	if err != nil {
-		return false, nil // a broken selector allows nothing; the message says so
-	}
-	return ok, nil
+	return storageref.Allows(ctx, r.APIReader, policy, own, ns)
 }
 
 // checkAddons resolves each session's Addon, its tasks, their parameters

@@ -7,7 +7,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,7 +29,11 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 		r.markRunning(p)
 		return nil, nil
 	}
-	job, err := r.buildJob(ctx, p)
+	job, repos, err := r.buildJob(ctx, p)
+	if err == nil {
+		// A Job the API server refuses is a *jobs.Problem too.
+		_, err = jobs.Create(ctx, r.Client, job, repos)
+	}
 	var prob *jobs.Problem
 	if errors.As(err, &prob) {
 		r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, false, prob.Reason, prob.Error())
@@ -38,9 +41,6 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 	}
 	if err != nil {
 		return nil, err
-	}
-	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("create Job %s: %w", job.Name, err)
 	}
 	p.job = job
 	r.markRunning(p)
@@ -72,23 +72,23 @@ func (r *Reconciler) markRunning(p *pass) {
 
 // buildJob assembles the Job of the session's first task. A *problem error
 // is the user's to fix.
-func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error) {
+func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs.Repositories, error) {
 	if len(p.session.Addon.Tasks) == 0 {
-		return nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "session %s names no addon task", p.session.Name)
+		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "session %s names no addon task", p.session.Name)
 	}
 	ref := p.session.Addon.Tasks[0]
 	task, fn, err := jobs.ResolveTask(ctx, r.Client, p.session.Addon.Name, ref.Name, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	repos, err := jobs.ResolveRepositories(ctx, r.Client, p.bks.Namespace, repositoryNames(p.session), "")
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, p.bks.Namespace, repositoryNames(p.session), nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	vars := jobs.TaskVars(task, ref.Params)
 	secrets, secretEnv := jobs.SecretParams(task, vars)
 	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.ServiceAccount); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
 		Name:                  JobName(p.bks.Name),
@@ -104,15 +104,15 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 		ActiveDeadlineSeconds: deadline(p.session),
 	})
 	if err != nil {
-		return nil, jobs.NewProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
+		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
 	}
 	if err := repos.Attach(ctx, r.Client, p.bks, job); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := controllerutil.SetControllerReference(p.bks, job, r.Client.Scheme()); err != nil {
-		return nil, fmt.Errorf("own Job %s: %w", job.Name, err)
+		return nil, nil, fmt.Errorf("own Job %s: %w", job.Name, err)
 	}
-	return job, nil
+	return job, repos, nil
 }
 
 // deadline is the Job's activeDeadlineSeconds: the session's backupTimeout.
@@ -134,6 +134,7 @@ func runtimeEnv(p *pass, component string, repos *jobs.Repositories) []corev1.En
 	return []corev1.EnvVar{
 		{Name: "KEEPSAKE_COMPONENT", Value: component},
 		{Name: "KEEPSAKE_SESSION", Value: p.bks.Spec.Session},
+		{Name: "KEEPSAKE_CONFIGURATION", Value: p.bks.Spec.BackupConfiguration},
 		{Name: "KEEPSAKE_TARGET_GROUP", Value: target.APIGroup},
 		{Name: "KEEPSAKE_TARGET_KIND", Value: target.Kind},
 		{Name: "KEEPSAKE_TARGET_NAME", Value: target.Name},

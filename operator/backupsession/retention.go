@@ -202,7 +202,7 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 	if err != nil || found != nil {
 		return found, err
 	}
-	repos, err := jobs.ResolveRepositories(ctx, r.Client, p.bks.Namespace, []string{repo}, "")
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, p.bks.Namespace, []string{repo}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -214,6 +214,9 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 		{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
 		{Name: "KEEPSAKE_REPORT_TO", Value: "kubernetes"},
 		{Name: "KEEPSAKE_NAMESPACE", Value: p.bks.Namespace},
+		// The policy applies to this session's snapshots only.
+		{Name: "KEEPSAKE_SESSION", Value: p.bks.Spec.Session},
+		{Name: "KEEPSAKE_CONFIGURATION", Value: p.bks.Spec.BackupConfiguration},
 	}, keepEnv(spec)...)
 	job, err := jobs.Build(jobs.Spec{
 		Name:      name,
@@ -242,8 +245,8 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 	if err := controllerutil.SetControllerReference(p.bks, job, r.Client.Scheme()); err != nil {
 		return nil, fmt.Errorf("own Job %s: %w", job.Name, err)
 	}
-	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("create Job %s: %w", job.Name, err)
+	if _, err := jobs.Create(ctx, r.Client, job, repos); err != nil {
+		return nil, err
 	}
 	r.Events.Eventf(p.bks, job, corev1.EventTypeNormal, corev1alpha1.ReasonRetentionRunning, "Retention",
 		"Job %s applies the retention policy to repository %s", job.Name, repo)

@@ -213,7 +213,7 @@ func TestLocalStorage(t *testing.T) {
 		Spec: storagev1alpha1.BackupStorageSpec{Storage: storagev1alpha1.StorageBackend{
 			Provider: storagev1alpha1.ProviderLocal,
 			Local: &storagev1alpha1.LocalStorage{VolumeSource: corev1.VolumeSource{
-				EmptyDir: &corev1.EmptyDirVolumeSource{},
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "backups"},
 			}},
 		}},
 	}

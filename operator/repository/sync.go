@@ -69,7 +69,7 @@ func (r *Reconciler) deleteSyncJob(ctx context.Context, job *batchv1.Job) error 
 // startSync creates the sync Job of the Repository, owned by it.
 func (r *Reconciler) startSync(ctx context.Context, p *pass) error {
 	ns := p.repo.Namespace
-	repos, err := jobs.ResolveRepositories(ctx, r.Client, ns, []string{p.repo.Name}, "")
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, ns, []string{p.repo.Name}, nil)
 	var prob *jobs.Problem
 	if errors.As(err, &prob) {
 		return nil // the Repository's own checks report it
@@ -103,10 +103,12 @@ func (r *Reconciler) startSync(ctx context.Context, p *pass) error {
 	if err := repos.Attach(ctx, r.Client, p.repo, job); err != nil {
 		return err
 	}
-	if err := r.Client.Create(ctx, job); client.IgnoreAlreadyExists(err) != nil {
-		return fmt.Errorf("create sync Job %s: %w", job.Name, err)
+	_, err = jobs.Create(ctx, r.Client, job, repos)
+	if errors.As(err, &prob) {
+		r.Events.Eventf(p.repo, nil, corev1.EventTypeWarning, prob.Reason, "Sync", "%s", prob.Error())
+		return nil
 	}
-	return nil
+	return err
 }
 
 // recordSync sets the Synced condition from the sync Job's state.

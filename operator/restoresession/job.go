@@ -10,7 +10,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -63,7 +62,7 @@ func (r *Reconciler) adoptJob(job *batchv1.Job) step {
 
 // ensureJob creates the RestoreSession's Job.
 func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	job, err := r.buildJob(ctx, p)
+	job, repos, err := r.buildJob(ctx, p)
 	var prob *jobs.Problem
 	if errors.As(err, &prob) {
 		return r.invalid(p, corev1alpha1.ConditionRestoreJobCreated, prob.Reason, prob.Err), nil
@@ -71,18 +70,18 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 	if err != nil {
 		return nil, err
 	}
-	err = r.Client.Create(ctx, job)
-	if apierrors.IsInvalid(err) {
-		// Retrying cannot help a Job the API server rejects: say why.
-		return r.fail(p, corev1alpha1.ReasonJobCreationFailed, fmt.Errorf("create Job %s: %w", job.Name, err)), nil
+	exists, err := jobs.Create(ctx, r.Client, job, repos)
+	if errors.As(err, &prob) {
+		// Retrying cannot help a Job the API server refuses: say why.
+		return r.fail(p, prob.Reason, prob.Err), nil
 	}
-	if apierrors.IsAlreadyExists(err) {
+	if err != nil {
+		return nil, err
+	}
+	if exists {
 		// Created meanwhile, or not ours: the next pass reads it and
 		// adopts it only if it is this RestoreSession's.
 		return &ctrl.Result{RequeueAfter: time.Second}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create Job %s: %w", job.Name, err)
 	}
 	p.job = job
 	r.markRunning(p)
@@ -109,28 +108,28 @@ func (r *Reconciler) markRunning(p *pass) {
 
 // buildJob assembles the Job of the RestoreSession's first task. A
 // *jobs.Problem error is the user's to fix.
-func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error) {
+func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs.Repositories, error) {
 	rs := p.rs
 	if len(rs.Spec.Addon.Tasks) == 0 {
-		return nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "addon.tasks names no restore task")
+		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "addon.tasks names no restore task")
 	}
 	ref := rs.Spec.Addon.Tasks[0]
 	task, fn, err := jobs.ResolveTask(ctx, r.Client, rs.Spec.Addon.Name, ref.Name, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	vars := jobs.TaskVars(task, ref.Params)
 	if err := checkParams(task, ref.Params, vars); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	repos, err := jobs.ResolveRepositories(ctx, r.Client, rs.Namespace,
-		[]string{rs.Spec.DataSource.Repository.Name}, encryptionOverride(rs))
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, rs.Namespace,
+		[]string{rs.Spec.DataSource.Repository.Name}, rs.Spec.DataSource.EncryptionSecret)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	secrets, secretEnv := jobs.SecretParams(task, vars)
 	if err := r.Options.Access.Ensure(ctx, rs.Namespace, r.Options.ServiceAccount); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
 		Name:                  JobName(rs.Name),
@@ -146,16 +145,16 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 		ActiveDeadlineSeconds: deadline(rs),
 	})
 	if err != nil {
-		return nil, jobs.NewProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
+		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
 	}
 	job.Annotations = map[string]string{annotationSnapshot: p.snapshot.Name}
 	if err := repos.Attach(ctx, r.Client, rs, job); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := controllerutil.SetControllerReference(rs, job, r.Client.Scheme()); err != nil {
-		return nil, fmt.Errorf("own Job %s: %w", job.Name, err)
+		return nil, nil, fmt.Errorf("own Job %s: %w", job.Name, err)
 	}
-	return job, nil
+	return job, repos, nil
 }
 
 // checkParams rejects params the task does not define (most likely a typo
@@ -173,15 +172,6 @@ func checkParams(task *addonsv1alpha1.Task, params, vars map[string]string) erro
 		}
 	}
 	return nil
-}
-
-// encryptionOverride is dataSource.encryptionSecret's name, or "" to use
-// the Repository's own encryption Secret.
-func encryptionOverride(rs *corev1alpha1.RestoreSession) string {
-	if s := rs.Spec.DataSource.EncryptionSecret; s != nil {
-		return s.Name
-	}
-	return ""
 }
 
 // deadline is the Job's activeDeadlineSeconds: the restoreTimeout.

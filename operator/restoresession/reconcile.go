@@ -16,6 +16,7 @@ import (
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 	"github.com/keepsake-dev/keepsake/operator/internal/steps"
 )
@@ -82,11 +83,23 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	passSteps := []step{r.resolveSnapshot, r.selectComponent, r.ensureJob, r.trackJob}
+	passSteps := []step{r.checkConsent, r.resolveSnapshot, r.selectComponent, r.ensureJob, r.trackJob}
 	if job != nil {
 		passSteps = []step{r.adoptJob(job), r.trackJob}
 	}
 	return steps.Run(ctx, p, passSteps...)
+}
+
+// checkConsent refuses a restore into a target of another namespace that
+// does not allow restores from this one (annotation
+// keepsake.dev/allow-restore-from on the target's namespace).
+func (r *Reconciler) checkConsent(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	err := jobs.TargetConsent(ctx, r.APIReader, p.rs.Namespace, p.rs.Spec.Target.Namespace, corev1alpha1.AnnotationAllowRestoreFrom)
+	var prob *jobs.Problem
+	if errors.As(err, &prob) {
+		return r.invalid(p, corev1alpha1.ConditionRestoreJobCreated, prob.Reason, prob.Err), nil
+	}
+	return nil, err
 }
 
 // invalid ends a RestoreSession whose spec cannot work: the user fixes it

@@ -61,7 +61,11 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 		p.job = found
 		return nil, nil
 	}
-	job, err := r.buildJob(ctx, p)
+	job, repos, err := r.buildJob(ctx, p)
+	exists := false
+	if err == nil {
+		exists, err = jobs.Create(ctx, r.Client, job, repos)
+	}
 	var prob *jobs.Problem
 	if errors.As(err, &prob) {
 		p.release = true
@@ -72,12 +76,9 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Client.Create(ctx, job); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			// Made by a pass the cache and the API reader had not seen yet.
-			return &ctrl.Result{RequeueAfter: time.Second}, nil
-		}
-		return nil, fmt.Errorf("create Job %s: %w", job.Name, err)
+	if exists {
+		// Made by a pass the cache and the API reader had not seen yet.
+		return &ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	p.job = job
 	return nil, nil
@@ -91,14 +92,14 @@ func (r *Reconciler) findJob(ctx context.Context, ns, name string) (*batchv1.Job
 // buildJob assembles the forget Job: the keepsake runtime itself is the
 // task, given the repository and the restic snapshot IDs. A *jobs.Problem
 // is the user's to fix.
-func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error) {
+func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs.Repositories, error) {
 	ns := p.snap.Namespace
-	repos, err := jobs.ResolveRepositories(ctx, r.Client, ns, []string{p.snap.Spec.Repository}, "")
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, ns, []string{p.snap.Spec.Repository}, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := r.Options.Access.Ensure(ctx, ns, r.Options.ServiceAccount); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
 		Name:           JobName(p.snap.Name),
@@ -116,7 +117,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("build forget Job: %w", err)
+		return nil, nil, fmt.Errorf("build forget Job: %w", err)
 	}
 	// The Snapshot being deleted does not own the Job: a foreground
 	// deletion of the Snapshot would delete the Job it waits for.
@@ -124,9 +125,9 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, error
 	// The settings belong to the Repository for the same reason; they are
 	// deleted with the Job.
 	if err := repos.Attach(ctx, r.Client, p.repo, job); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return job, nil
+	return job, repos, nil
 }
 
 // forgetFunction is the container of a forget Job: the runtime the init

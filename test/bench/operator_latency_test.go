@@ -46,7 +46,7 @@ metadata: {name: local, namespace: {{.Namespace}}}
 spec:
   storage:
     provider: local
-    local: {volumeSource: {emptyDir: {}}}
+    local: {volumeSource: {persistentVolumeClaim: {claimName: backups}}}
 ---
 apiVersion: core.keepsake.dev/v1alpha1
 kind: BackupConfiguration

@@ -173,7 +173,7 @@ func createNamespaceFixtures(b *testing.B, c client.Client, ns string, n int) {
 			Spec: storagev1alpha1.BackupStorageSpec{Storage: storagev1alpha1.StorageBackend{
 				Provider: storagev1alpha1.ProviderLocal,
 				Local: &storagev1alpha1.LocalStorage{VolumeSource: corev1.VolumeSource{
-					EmptyDir: &corev1.EmptyDirVolumeSource{},
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "backups"},
 				}},
 			}},
 		},

@@ -38,6 +38,12 @@ type MinIO struct {
 	SecretKey string
 	// Region is the region the server answers for.
 	Region string
+	// CAPEM is the CA that signs the server's certificate (StartMinIOTLS);
+	// empty when the server speaks plain HTTP.
+	CAPEM []byte
+
+	certsDir   string
+	httpClient *http.Client
 
 	bin     string
 	dataDir string
@@ -55,16 +61,30 @@ type MinIO struct {
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
 	SkipIfShort(t, "MinIO")
-	m := &MinIO{
-		AccessKey: "keepsake-" + randomHex(t, 4),
-		SecretKey: randomHex(t, 20),
-		Region:    "us-east-1",
-		bin:       Bin(t, "minio"),
-		dataDir:   t.TempDir(),
-		address:   freeLoopbackAddress(t),
-		log:       &syncBuffer{},
-	}
+	m := newMinIO(t)
 	m.Endpoint = "http://" + m.address
+	m.run(t)
+	return m
+}
+
+// newMinIO prepares a server with fresh credentials, data directory and
+// address.
+func newMinIO(t testing.TB) *MinIO {
+	return &MinIO{
+		AccessKey:  "keepsake-" + randomHex(t, 4),
+		SecretKey:  randomHex(t, 20),
+		Region:     "us-east-1",
+		bin:        Bin(t, "minio"),
+		dataDir:    t.TempDir(),
+		address:    freeLoopbackAddress(t),
+		log:        &syncBuffer{},
+		httpClient: &http.Client{},
+	}
+}
+
+// run starts the server, and registers the cleanup that kills it.
+func (m *MinIO) run(t testing.TB) {
+	t.Helper()
 	t.Cleanup(func() {
 		m.Stop()
 		if t.Failed() {
@@ -72,7 +92,6 @@ func StartMinIO(t testing.TB) *MinIO {
 		}
 	})
 	m.start(t)
-	return m
 }
 
 // Restart starts the server again after Stop, on the same address and data
@@ -85,8 +104,11 @@ func (m *MinIO) Restart(t testing.TB) {
 
 func (m *MinIO) start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(m.bin, "server", "--quiet", "--address", m.address,
-		"--console-address", freeLoopbackAddress(t), m.dataDir)
+	args := []string{"server", "--quiet", "--address", m.address, "--console-address", freeLoopbackAddress(t)}
+	if m.certsDir != "" {
+		args = append(args, "--certs-dir", m.certsDir)
+	}
+	cmd := exec.Command(m.bin, append(args, m.dataDir)...)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_REGION="+m.Region, "MINIO_BROWSER=off", "MINIO_UPDATE=off",
@@ -110,7 +132,7 @@ func (m *MinIO) start(t testing.TB) {
 // exits, or MinIOReadyTimeout passes.
 func (m *MinIO) waitReady(exited <-chan struct{}) error {
 	deadline := time.After(MinIOReadyTimeout)
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: m.httpClient.Transport}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -151,6 +173,7 @@ func (m *MinIO) S3Client() *s3.Client {
 		BaseEndpoint: aws.String(m.Endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
+		HTTPClient:   m.httpClient,
 	})
 }
 
@@ -176,6 +199,7 @@ func (m *MinIO) TemporaryCredentials(t testing.TB, policy string) (accessKey, se
 		Region:       m.Region,
 		BaseEndpoint: aws.String(m.Endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
+		HTTPClient:   m.httpClient,
 	})
 	// MinIO reports ready before its IAM subsystem is: until then STS answers
 	// "Server not initialized, please try again", so retry that one answer.

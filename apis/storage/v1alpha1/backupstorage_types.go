@@ -141,7 +141,12 @@ type CABundleSource struct {
 	ConfigMapKeyRef *corev1.ConfigMapKeySelector `json:"configMapKeyRef,omitempty"`
 }
 
-// LocalStorage is a directory mounted into backup and restore Jobs.
+// LocalStorage is a directory mounted into backup and restore Jobs. Its
+// volume is a PersistentVolumeClaim, or an NFS share when allowNFS says so:
+// any other volume (hostPath above all) would let whoever creates a
+// BackupStorage mount the node's disk, or other data, into Jobs.
+// +kubebuilder:validation:XValidation:rule="(has(self.volumeSource.persistentVolumeClaim) != has(self.volumeSource.nfs)) && !(has(self.volumeSource.hostPath) || has(self.volumeSource.emptyDir) || has(self.volumeSource.gcePersistentDisk) || has(self.volumeSource.awsElasticBlockStore) || has(self.volumeSource.gitRepo) || has(self.volumeSource.secret) || has(self.volumeSource.iscsi) || has(self.volumeSource.glusterfs) || has(self.volumeSource.rbd) || has(self.volumeSource.flexVolume) || has(self.volumeSource.cinder) || has(self.volumeSource.cephfs) || has(self.volumeSource.flocker) || has(self.volumeSource.downwardAPI) || has(self.volumeSource.fc) || has(self.volumeSource.azureFile) || has(self.volumeSource.configMap) || has(self.volumeSource.vsphereVolume) || has(self.volumeSource.quobyte) || has(self.volumeSource.azureDisk) || has(self.volumeSource.photonPersistentDisk) || has(self.volumeSource.projected) || has(self.volumeSource.portworxVolume) || has(self.volumeSource.scaleIO) || has(self.volumeSource.storageos) || has(self.volumeSource.csi) || has(self.volumeSource.ephemeral) || has(self.volumeSource.image))",message="local.volumeSource must be exactly one persistentVolumeClaim or nfs volume: other volumes, such as hostPath, are not allowed for a backup storage"
+// +kubebuilder:validation:XValidation:rule="!has(self.volumeSource.nfs) || (has(self.allowNFS) && self.allowNFS)",message="an nfs local.volumeSource needs allowNFS: true"
 type LocalStorage struct {
 	// MountPath is where the storage is mounted inside Jobs.
 	// +kubebuilder:validation:Pattern=`^/.*`
@@ -155,6 +160,11 @@ type LocalStorage struct {
 	// VolumeSource is the volume holding the backups, e.g. a
 	// persistentVolumeClaim or an nfs share.
 	VolumeSource corev1.VolumeSource `json:"volumeSource"`
+	// AllowNFS opts in to an nfs volumeSource: the share is mounted by the
+	// node with the node's network identity, which not every cluster wants
+	// a namespace to use.
+	// +optional
+	AllowNFS bool `json:"allowNFS,omitempty"`
 }
 
 // BackupStoragePhase summarises a BackupStorage's state.

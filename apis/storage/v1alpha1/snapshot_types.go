@@ -54,8 +54,9 @@ const (
 	// LabelDiscovered marks, with value "true", a Snapshot that repository
 	// sync created for restic snapshots no Snapshot object held.
 	LabelDiscovered = "storage.keepsake.dev/discovered"
-	// AnnotationDiscoveredSession holds the session tag of the restic
-	// snapshots of a discovered Snapshot: the BackupSession that took them.
+	// AnnotationDiscoveredSession holds the backupsession= tag of the
+	// restic snapshots of a discovered Snapshot: the BackupSession that
+	// took them.
 	AnnotationDiscoveredSession = "storage.keepsake.dev/discovered-session"
 	// ConditionDiscovered is True on a Snapshot that repository sync
 	// created, with reason ReasonFoundInRepository.

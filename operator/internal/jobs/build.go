@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"path"
+	"slices"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -59,6 +60,17 @@ type Spec struct {
 	ActiveDeadlineSeconds *int64
 }
 
+// unique returns names without repeats, in their first order.
+func unique(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // SecretPath returns where Build mounts the Secret named name.
 func SecretPath(name string) string { return path.Join(SecretsDir, name) }
 
@@ -66,6 +78,10 @@ func SecretPath(name string) string { return path.Join(SecretsDir, name) }
 // has no value, so the caller can report it as a condition instead of
 // starting a Job doomed to fail.
 func Build(s Spec) (*batchv1.Job, error) {
+	// One Secret is often named twice (the repository's encryption Secret
+	// is also the driver's auth Secret): a second volume at the same mount
+	// path would make the API server refuse the Job.
+	s.Secrets = unique(s.Secrets)
 	main, err := functionContainer(s)
 	if err != nil {
 		return nil, fmt.Errorf("function %s: %w", s.Function.Name, err)

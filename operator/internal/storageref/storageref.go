@@ -33,3 +33,23 @@ func CABundle(ctx context.Context, r client.Reader, ns string, src *storagev1alp
 	err = r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &cm)
 	return []byte(cm.Data[ref.Key]), where, err
 }
+
+// Allows applies the usage policy of an object of namespace own (a
+// BackupStorage or RetentionPolicy) to namespace ns, reading ns's labels
+// past the cache only when a selector needs them. A broken selector
+// allows nothing.
+func Allows(ctx context.Context, r client.Reader, policy *storagev1alpha1.UsagePolicy, own, ns string) (bool, error) {
+	var nsLabels map[string]string
+	if own != ns && policy != nil && policy.AllowedNamespaces.From == storagev1alpha1.NamespacesFromSelector {
+		var n corev1.Namespace
+		if err := r.Get(ctx, types.NamespacedName{Name: ns}, &n); err != nil {
+			return false, fmt.Errorf("get namespace %s: %w", ns, err)
+		}
+		nsLabels = n.Labels
+	}
+	ok, err := policy.AllowsNamespace(own, ns, nsLabels)
+	if err != nil {
+		return false, nil
+	}
+	return ok, nil
+}
