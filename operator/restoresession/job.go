@@ -184,13 +184,10 @@ func encryptionOverride(rs *corev1alpha1.RestoreSession) string {
 	return ""
 }
 
-// deadline is the Job's activeDeadlineSeconds: the restoreTimeout.
+// deadline is the Job's activeDeadlineSeconds: the restoreTimeout,
+// DefaultRestoreTimeout when unset, so no restore Job runs forever.
 func deadline(rs *corev1alpha1.RestoreSession) *int64 {
-	t := rs.Spec.RestoreTimeout
-	if t == nil || t.Duration <= 0 {
-		return nil
-	}
-	return ptr.To(int64(max(t.Seconds(), 1)))
+	return ptr.To(int64(max(rs.Timeout().Seconds(), 1)))
 }
 
 // runtimeEnv is the KEEPSAKE_* environment `keepsake run restore` reads:

@@ -20,8 +20,9 @@ import (
 // +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots;repositories;backupstorages,verbs=get;list;watch
 // +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=create
+// +kubebuilder:rbac:groups="",resources=pods;events,verbs=get;list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Options configure the Jobs (or CronJobs) the reconciler creates.
