@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -42,6 +43,12 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backupsession").
+		// One worker, on purpose: runs of one session are not independent.
+		// checkConcurrency decides Forbid and Replace from what the API server
+		// stores, which is only complete when the pass that started a Job has
+		// recorded Running before the next pass reads. The reconcile does no
+		// long work (Jobs do), so one worker keeps up.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		For(&corev1alpha1.BackupSession{}).
 		Owns(&batchv1.Job{}).
 		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(sessionOfSnapshot)).
