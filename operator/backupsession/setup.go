@@ -2,6 +2,11 @@
 // a BackupConfiguration. It creates one Snapshot per repository and exactly
 // one Job built from the session's Addon task and Function, follows the Job
 // to Succeeded or Failed, and prunes old BackupSessions.
+//
+// The session's whole life (phases, what moves it from one to the next,
+// concurrency, deadlines, stuck pods, retention and history) is described
+// once, in docs/backupsession-lifecycle.md; the steps in reconcile.go
+// follow it in order.
 package backupsession
 
 import (
