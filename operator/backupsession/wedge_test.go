@@ -9,7 +9,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
@@ -162,11 +161,4 @@ func suspendedConfig(t *testing.T, ns string, mutate func(*corev1alpha1.Session)
 	testenv.Default.WaitCondition(t, bc, func() []metav1.Condition { return bc.Status.Conditions },
 		corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)
 	return bc
-}
-
-// sessionsOf lists the BackupSessions of ns.
-func sessionsOf(ctx context.Context, ns string) ([]corev1alpha1.BackupSession, error) {
-	var list corev1alpha1.BackupSessionList
-	err := testenv.Default.Client.List(ctx, &list, client.InNamespace(ns))
-	return list.Items, err
 }
