@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -148,4 +150,47 @@ func TestHistoryKeepsRunningRetention(t *testing.T) {
 		gone := client.IgnoreNotFound(err) == nil && (err != nil || !bks.DeletionTimestamp.IsZero())
 		return gone, "the session is kept after its retention ended, beyond sessionHistoryLimit 0"
 	})
+}
+
+// TestForbidAcrossRestart checks Forbid when the operator restarts between
+// creating a run's Job and recording it Running (the status patch was
+// lost): a newer run, reconciled first after the restart, must see that
+// the older one has not finished and skip, rather than start a second Job.
+func TestForbidAcrossRestart(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	bc := suspendedConfig(t, ns, func(s *corev1alpha1.Session) { s.SessionHistoryLimit = 20 })
+	if err := env.StopManager(); err != nil {
+		t.Fatal(err)
+	}
+	// The informer lists by name: "aa-newer" is reconciled before "zz-older".
+	older := newSession(ns, "zz-older", bc.Name)
+	env.Create(t, older)
+	env.Create(t, orphanedJob(t, older))
+	time.Sleep(1100 * time.Millisecond) // a later creation second
+	newer := newSession(ns, "aa-newer", bc.Name)
+	env.Create(t, newer)
+	if err := env.StartManager(); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, newer, corev1alpha1.BackupSessionSkipped, corev1alpha1.ConditionSessionSkipped, corev1alpha1.ReasonPreviousSessionRunning)
+	waitPhase(t, older, corev1alpha1.BackupSessionRunning, corev1alpha1.ConditionBackupJobCreated, corev1alpha1.ReasonJobCreated)
+	if n := len(jobsOf(t, newer)); n != 0 {
+		t.Errorf("the newer run started %d Jobs beside the older one's", n)
+	}
+}
+
+// orphanedJob is the Job a previous operator created for bks before it
+// could record it: controlled by bks, with its name and labels.
+func orphanedJob(t *testing.T, bks *corev1alpha1.BackupSession) *batchv1.Job {
+	t.Helper()
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Namespace: bks.Namespace, Name: backupsession.JobName(bks.Name),
+			Labels: map[string]string{backupsession.LabelBackupSession: bks.Name},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: corev1alpha1.GroupVersion.String(), Kind: "BackupSession",
+				Name: bks.Name, UID: bks.UID, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "backup", Image: "db-tools:1"}},
+		}}},
+	}
 }
