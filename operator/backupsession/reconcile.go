@@ -159,7 +159,7 @@ func (r *Reconciler) fail(p *pass, reason string, err error) *ctrl.Result {
 	if p.job != nil {
 		related = p.job
 	}
-	r.Events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", err.Error())
+	r.Events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", "%s", err.Error())
 	return &ctrl.Result{}
 }
 
@@ -171,7 +171,7 @@ func (r *Reconciler) setCondition(p *pass, condType string, ok bool, reason, msg
 		evType = corev1.EventTypeWarning
 	}
 	if status.Set(&p.bks.Status.Conditions, p.bks.Generation, condType, ok, reason, msg) {
-		r.Events.Eventf(p.bks, nil, evType, reason, "Backup", msg)
+		r.Events.Eventf(p.bks, nil, evType, reason, "Backup", "%s", msg)
 	}
 }
 

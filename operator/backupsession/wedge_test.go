@@ -2,13 +2,16 @@ package backupsession_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
@@ -26,8 +29,10 @@ func TestRefusedPodsFailAtOnce(t *testing.T) {
 	env.Create(t, config(ns, addonName, nil))
 	bks := firstSession(ns)
 	job := getJob(t, bks)
+	// %2F as in an escaped S3 key: the Event must carry it verbatim, not
+	// as a format verb.
 	msg := `Error creating: pods "` + job.Name + `-x" is forbidden: error looking up service account ` + ns +
-		`/keepsake-job: serviceaccount "keepsake-job" not found`
+		`/keepsake-job: serviceaccount "keepsake-job" not found (a%2Fb)`
 	testenv.RefusePods(t, job, msg)
 	c := waitPhase(t, bks, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonPodCreationFailed)
 	if !strings.Contains(c.Message, `serviceaccount "keepsake-job" not found`) {
@@ -36,6 +41,22 @@ func TestRefusedPodsFailAtOnce(t *testing.T) {
 	if snap := getSnapshot(t, bks); snap.Status.Phase != storagev1alpha1.SnapshotFailed {
 		t.Errorf("Snapshot phase = %s, want Failed", snap.Status.Phase)
 	}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		var list eventsv1.EventList
+		if err := testenv.Default.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		var notes []string
+		for _, ev := range list.Items {
+			if ev.Regarding.Name == bks.Name && ev.Reason == corev1alpha1.ReasonPodCreationFailed {
+				notes = append(notes, ev.Note)
+				if strings.Contains(ev.Note, "(a%2Fb)") {
+					return true, ""
+				}
+			}
+		}
+		return false, fmt.Sprintf("no %s Event carries the message verbatim: %q", corev1alpha1.ReasonPodCreationFailed, notes)
+	})
 }
 
 // TestStuckPodsFail checks that a pod that cannot start fails its session
