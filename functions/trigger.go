@@ -41,8 +41,14 @@ func TriggerMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // Trigger creates a BackupSession of session in BackupConfiguration
-// config, labelled so the operator and `kubectl get -l` find it.
+// config, labelled so the operator and `kubectl get -l` find it, and owned
+// (not controlled) by the configuration, as the operator's first session
+// is: deleting the configuration deletes its history.
 func Trigger(ctx context.Context, c client.Client, ns, config, session string) (*corev1alpha1.BackupSession, error) {
+	var bc corev1alpha1.BackupConfiguration
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: config}, &bc); err != nil {
+		return nil, fmt.Errorf("trigger %s/%s session %s: get BackupConfiguration: %w", ns, config, session, err)
+	}
 	bks := &corev1alpha1.BackupSession{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:    ns,
@@ -51,6 +57,12 @@ func Trigger(ctx context.Context, c client.Client, ns, config, session string) (
 				corev1alpha1.LabelBackupConfiguration: config,
 				corev1alpha1.LabelSession:             session,
 			},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: corev1alpha1.GroupVersion.String(),
+				Kind:       "BackupConfiguration",
+				Name:       bc.Name,
+				UID:        bc.UID,
+			}},
 		},
 		Spec: corev1alpha1.BackupSessionSpec{BackupConfiguration: config, Session: session},
 	}

@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/test/servers"
 )
 
@@ -30,6 +32,13 @@ func TestTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	if _, err := Trigger(ctx, c, "default", "db-backup", "hourly"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("trigger without its BackupConfiguration: err = %v, want not found", err)
+	}
+	bc := triggerConfig()
+	if err := c.Create(ctx, bc); err != nil {
+		t.Fatal(err)
+	}
 	a, err := Trigger(ctx, c, "default", "db-backup", "hourly")
 	if err != nil {
 		t.Fatal(err)
@@ -50,9 +59,37 @@ func TestTrigger(t *testing.T) {
 	if len(list.Items) != 2 || list.Items[0].Spec.Session != "hourly" {
 		t.Fatalf("labelled sessions: %+v", list.Items)
 	}
+	// Owned by the configuration, so the garbage collector deletes them
+	// with it.
+	for _, b := range list.Items {
+		if refs := b.OwnerReferences; len(refs) != 1 || refs[0].UID != bc.UID || refs[0].Kind != "BackupConfiguration" {
+			t.Errorf("BackupSession %s owners = %+v, want BackupConfiguration %s", b.Name, refs, bc.UID)
+		}
+	}
 	// A session name the schema refuses surfaces as the API server's error.
 	if _, err := Trigger(ctx, c, "default", "db-backup", strings.Repeat("x", 41)); err == nil ||
 		!strings.Contains(err.Error(), "spec.session") {
 		t.Fatalf("over-long session name: err = %v, want the schema's spec.session error", err)
+	}
+}
+
+// triggerConfig is the smallest BackupConfiguration db-backup the schema
+// accepts.
+func triggerConfig() *corev1alpha1.BackupConfiguration {
+	return &corev1alpha1.BackupConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db-backup"},
+		Spec: corev1alpha1.BackupConfigurationSpec{
+			Target:   storagev1alpha1.TypedObjectReference{APIGroup: "apps", Kind: "StatefulSet", Name: "db"},
+			Backends: []corev1alpha1.BackendReference{{Name: "main", StorageRef: storagev1alpha1.ObjectReference{Name: "s3"}}},
+			Sessions: []corev1alpha1.Session{{
+				Name:      "hourly",
+				Scheduler: corev1alpha1.SchedulerSpec{Schedule: "@hourly"},
+				Addon:     corev1alpha1.AddonInfo{Name: "db", Tasks: []corev1alpha1.TaskReference{{Name: "logical-backup"}}},
+				Repositories: []corev1alpha1.RepositoryInfo{{
+					Name: "db", Backend: "main", Directory: "db",
+					EncryptionSecret: storagev1alpha1.ObjectReference{Name: "restic"},
+				}},
+			}},
+		},
 	}
 }

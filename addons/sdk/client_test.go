@@ -208,10 +208,16 @@ func TestRestoreStreamsExactBytes(t *testing.T) {
 	}
 }
 
-// failingReader fails after n bytes.
-type failingReader struct{ n int }
+// failingReader fails after n bytes, with err or "snapshot unreadable".
+type failingReader struct {
+	n   int
+	err error
+}
 
 func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n <= 0 && r.err != nil {
+		return 0, r.err
+	}
 	if r.n <= 0 {
 		return 0, errors.New("snapshot unreadable")
 	}
@@ -240,6 +246,13 @@ func TestRestoreFailures(t *testing.T) {
 			params: map[string]string{"out": "/dev/null"},
 			source: &failingReader{n: 2 << 20},
 			want:   []string{"read restore stream: snapshot unreadable"},
+		},
+		// A truncated source (e.g. a restic dump cut short) says so with
+		// io.ErrUnexpectedEOF: that is a failure, not the end of the data.
+		"host source truncated": {
+			params: map[string]string{"out": "/dev/null"},
+			source: &failingReader{n: 2<<20 + 7, err: io.ErrUnexpectedEOF},
+			want:   []string{"read restore stream: unexpected EOF"},
 		},
 	}
 	for name, tc := range tests {

@@ -108,7 +108,7 @@ func sendChunks(stream driverpb.Driver_RestoreClient, r io.Reader) (uint64, erro
 	var n uint64
 	for {
 		buf := make([]byte, chunkSize)
-		k, rerr := io.ReadFull(r, buf)
+		k, rerr := fill(r, buf)
 		if k > 0 {
 			msg := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_Data{Data: buf[:k]}}
 			if err := stream.Send(msg); err != nil {
@@ -118,12 +118,28 @@ func sendChunks(stream driverpb.Driver_RestoreClient, r io.Reader) (uint64, erro
 		}
 		switch {
 		case rerr == nil:
-		case errors.Is(rerr, io.EOF), errors.Is(rerr, io.ErrUnexpectedEOF):
+		case errors.Is(rerr, io.EOF):
 			return n, nil
 		default:
 			return n, &sourceError{err: rerr}
 		}
 	}
+}
+
+// fill reads from r until buf is full or r fails. Unlike io.ReadFull it
+// passes r's own errors through untouched: io.EOF is the end of the
+// stream, and a source's io.ErrUnexpectedEOF (a truncated stream) stays a
+// failure instead of looking like a short last chunk.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // closeAndRecvError returns the driver's status when Send failed because

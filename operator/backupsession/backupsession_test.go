@@ -536,6 +536,11 @@ func TestRetention(t *testing.T) {
 	if got := retention.Spec.Template.Spec.Containers[0].Command; !slices.Equal(got, backupsession.RetentionCommand) {
 		t.Errorf("retention Job runs %v", got)
 	}
+	// A hung storage must not hold retention forever: it gets the
+	// session's backupTimeout (30m) as its deadline.
+	if d := retention.Spec.ActiveDeadlineSeconds; d == nil || *d != 1800 {
+		t.Errorf("retention Job activeDeadlineSeconds = %v, want 1800", d)
+	}
 	testenv.FinishJob(t, &retention, "")
 	waitPhase(t, bks, corev1alpha1.BackupSessionSucceeded, corev1alpha1.ConditionRetentionApplied, corev1alpha1.ReasonRetentionSucceeded)
 

@@ -19,12 +19,19 @@ import (
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
 	"github.com/keepsake-dev/keepsake/operator/backupsession"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
+	// Pods stuck for longer than this fail their session; short, so that
+	// tests see it, and set before the manager starts.
+	jobs.StuckGrace, jobs.StuckRecheck = stuckGrace, time.Second
 	os.Exit(testenv.Main(m))
 }
+
+// stuckGrace is jobs.StuckGrace in these tests.
+const stuckGrace = 3 * time.Second
 
 // Names of the fixtures.
 const (

@@ -7,6 +7,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,9 +26,7 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 		return nil, err
 	}
 	if found != nil {
-		p.job = found
-		r.markRunning(p)
-		return nil, nil
+		return r.adoptJob(p, found), nil
 	}
 	job, repos, err := r.buildJob(ctx, p)
 	if err == nil {
@@ -45,6 +44,21 @@ func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, erro
 	p.job = job
 	r.markRunning(p)
 	return nil, nil
+}
+
+// adoptJob follows the session's existing Job, which a pass whose status
+// patch was lost may have created. A Job of that name that belongs to
+// something else (e.g. a RestoreSession or a user's Job of the same name)
+// fails the session rather than being followed, as restoresession does.
+func (r *Reconciler) adoptJob(p *pass, job *batchv1.Job) *ctrl.Result {
+	if !metav1.IsControlledBy(job, p.bks) {
+		err := fmt.Errorf("job %s already exists and does not belong to this BackupSession: create the BackupSession under another name", job.Name)
+		r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, false, corev1alpha1.ReasonJobCreationFailed, err.Error())
+		return r.fail(p, corev1alpha1.ReasonJobCreationFailed, err)
+	}
+	p.job = job
+	r.markRunning(p)
+	return nil
 }
 
 // findJob returns the session's Job, or nil when there is none yet.
@@ -70,11 +84,17 @@ func (r *Reconciler) markRunning(p *pass) {
 		fmt.Sprintf("Job %s runs the backup", p.job.Name))
 }
 
-// buildJob assembles the Job of the session's first task. A *problem error
-// is the user's to fix.
+// buildJob assembles the Job of the session's task. A *problem error is
+// the user's to fix.
 func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs.Repositories, error) {
 	if len(p.session.Addon.Tasks) == 0 {
 		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "session %s names no addon task", p.session.Name)
+	}
+	if n := len(p.session.Addon.Tasks); n > 1 {
+		// The schema allows one task since tasks beyond the first were
+		// silently skipped; an object stored before says so, not skips.
+		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTooManyTasks,
+			"session %s names %d addon tasks, but a session runs exactly one: give each task its own session", p.session.Name, n)
 	}
 	ref := p.session.Addon.Tasks[0]
 	task, fn, err := jobs.ResolveTask(ctx, r.Client, p.session.Addon.Name, ref.Name, false)
@@ -115,12 +135,10 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 	return job, repos, nil
 }
 
-// deadline is the Job's activeDeadlineSeconds: the session's backupTimeout.
+// deadline is the Job's activeDeadlineSeconds: the session's backupTimeout,
+// DefaultBackupTimeout when unset, so no backup Job runs forever.
 func deadline(s *corev1alpha1.Session) *int64 {
-	if s.BackupTimeout == nil || s.BackupTimeout.Duration <= 0 {
-		return nil
-	}
-	return ptr.To(int64(max(s.BackupTimeout.Seconds(), 1)))
+	return ptr.To(int64(max(s.Timeout().Seconds(), 1)))
 }
 
 // runtimeEnv is the KEEPSAKE_* environment `keepsake run backup` reads: the

@@ -142,52 +142,11 @@ func (r *Reconciler) waitForConfiguration(p *pass) *ctrl.Result {
 	return &ctrl.Result{RequeueAfter: min(wait, max(limit-p.now.Sub(bks.CreationTimestamp.Time), time.Second))}
 }
 
-// checkConcurrency skips a session that has not started while another run
-// of the same session is Running, when the scheduler forbids overlaps.
-func (r *Reconciler) checkConcurrency(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	if p.bks.Status.Phase == corev1alpha1.BackupSessionRunning {
-		return nil, nil
-	}
-	policy := p.session.Scheduler.ConcurrencyPolicy
-	if policy != "" && policy != batchv1.ForbidConcurrent {
-		return nil, nil
-	}
-	siblings, err := r.siblings(ctx, p.bks)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range siblings {
-		if s.Status.Phase != corev1alpha1.BackupSessionRunning {
-			continue
-		}
-		r.skip(p, corev1alpha1.ReasonPreviousSessionRunning,
-			fmt.Sprintf("BackupSession %s of the same session is still running and concurrencyPolicy is Forbid", s.Name))
-		return &ctrl.Result{}, nil
-	}
-	return nil, nil
-}
-
 // skip ends a session that did not start as Skipped, saying why.
 func (r *Reconciler) skip(p *pass, reason, msg string) {
 	p.bks.Status.Phase = corev1alpha1.BackupSessionSkipped
 	p.bks.Status.CompletionTime = &p.now
 	r.setCondition(p, corev1alpha1.ConditionSessionSkipped, true, reason, msg)
-}
-
-// siblings lists the other BackupSessions of the same configuration and
-// session.
-func (r *Reconciler) siblings(ctx context.Context, bks *corev1alpha1.BackupSession) ([]corev1alpha1.BackupSession, error) {
-	var list corev1alpha1.BackupSessionList
-	if err := r.Client.List(ctx, &list, client.InNamespace(bks.Namespace)); err != nil {
-		return nil, fmt.Errorf("list BackupSessions: %w", err)
-	}
-	var out []corev1alpha1.BackupSession
-	for _, s := range list.Items {
-		if s.Name != bks.Name && s.Spec.BackupConfiguration == bks.Spec.BackupConfiguration && s.Spec.Session == bks.Spec.Session {
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }
 
 // fail marks the session Failed with reason and records a Warning Event.
@@ -200,7 +159,7 @@ func (r *Reconciler) fail(p *pass, reason string, err error) *ctrl.Result {
 	if p.job != nil {
 		related = p.job
 	}
-	r.Events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", err.Error())
+	r.Events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", "%s", err.Error())
 	return &ctrl.Result{}
 }
 
@@ -212,7 +171,7 @@ func (r *Reconciler) setCondition(p *pass, condType string, ok bool, reason, msg
 		evType = corev1.EventTypeWarning
 	}
 	if status.Set(&p.bks.Status.Conditions, p.bks.Generation, condType, ok, reason, msg) {
-		r.Events.Eventf(p.bks, nil, evType, reason, "Backup", msg)
+		r.Events.Eventf(p.bks, nil, evType, reason, "Backup", "%s", msg)
 	}
 }
 

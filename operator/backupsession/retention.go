@@ -235,6 +235,10 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 		ServiceAccount: r.Options.ServiceAccount,
 		Secrets:        repos.Secrets,
 		Env:            env,
+		// A hung storage endpoint must not hold the repository (and the
+		// session's history) forever: retention gets the session's
+		// deadline, backupTimeout or its default.
+		ActiveDeadlineSeconds: deadline(p.session),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build retention Job: %w", err)

@@ -2,6 +2,11 @@
 // a BackupConfiguration. It creates one Snapshot per repository and exactly
 // one Job built from the session's Addon task and Function, follows the Job
 // to Succeeded or Failed, and prunes old BackupSessions.
+//
+// The session's whole life (phases, what moves it from one to the next,
+// concurrency, deadlines, stuck pods, retention and history) is described
+// once, in docs/backupsession-lifecycle.md; the steps in reconcile.go
+// follow it in order.
 package backupsession
 
 import (
@@ -10,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -27,6 +33,7 @@ import (
 // +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=create;delete
+// +kubebuilder:rbac:groups="",resources=pods;events,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Setup registers the BackupSession reconciler with mgr. A session is
@@ -41,6 +48,12 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backupsession").
+		// One worker, on purpose: runs of one session are not independent.
+		// checkConcurrency decides Forbid and Replace from what the API server
+		// stores, which is only complete when the pass that started a Job has
+		// recorded Running before the next pass reads. The reconcile does no
+		// long work (Jobs do), so one worker keeps up.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		For(&corev1alpha1.BackupSession{}).
 		Owns(&batchv1.Job{}).
 		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(sessionOfSnapshot)).

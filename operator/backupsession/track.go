@@ -24,11 +24,13 @@ import (
 // trackJob ends the session when its Job ends. The runtime records each
 // repository's result in its Snapshot; the session Succeeded only when the
 // Job completed and every Snapshot holds a restic snapshot. A failed Job
-// fails the session with the runtime's own error when it left one.
+// fails the session with the runtime's own error when it left one. While
+// the Job runs, a Job whose pods cannot be created or started fails the
+// session with the cause (see jobs.Stuck).
 func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	done, failed := jobs.Outcome(p.job)
 	if done == nil && failed == nil {
-		return &ctrl.Result{}, nil
+		return r.checkStuck(ctx, p)
 	}
 	if failed != nil {
 		return r.finishFailed(ctx, p, failed)
@@ -46,6 +48,34 @@ func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error
 	r.Events.Eventf(p.bks, p.job, corev1.EventTypeNormal, corev1alpha1.ReasonBackupCompleted, "Backup",
 		"Job %s completed: every snapshot succeeded", p.job.Name)
 	return &ctrl.Result{}, nil
+}
+
+// checkStuck fails the session when its Job's pods cannot be created or
+// start, and otherwise looks again later: pods are not watched.
+func (r *Reconciler) checkStuck(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	prob, recheck, err := jobs.Stuck(ctx, r.APIReader, p.job, p.now.Time)
+	if err != nil {
+		return nil, err
+	}
+	if prob == nil {
+		return &ctrl.Result{RequeueAfter: recheck}, nil
+	}
+	if err := r.stopJob(ctx, p.job); err != nil {
+		return nil, err
+	}
+	if _, err := r.finishSnapshots(ctx, p, prob.Err); err != nil {
+		return nil, err
+	}
+	return r.fail(p, prob.Reason, prob.Err), nil
+}
+
+// stopJob deletes a Job that will not end by itself, with its pods.
+func (r *Reconciler) stopJob(ctx context.Context, job *batchv1.Job) error {
+	err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete Job %s: %w", job.Name, err)
+	}
+	return nil
 }
 
 // finishFailed fails the session and its unfinished Snapshots, saying why
@@ -149,20 +179,47 @@ func componentErrors(st *storagev1alpha1.SnapshotStatus) string {
 }
 
 // pruneHistory deletes the oldest finished BackupSessions of the same
-// configuration and session beyond its sessionHistoryLimit; their Jobs and
-// settings go with them; their Snapshots stay.
+// configuration and session beyond its sessionHistoryLimit, the current
+// one included; their Jobs and settings go with them; their Snapshots
+// stay. A session whose retention still runs is kept until it ends: its
+// retention Job is its child and would go with it.
 func (r *Reconciler) pruneHistory(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	limit := int(p.session.SessionHistoryLimit)
-	siblings, err := r.siblings(ctx, p.bks)
+	siblings, err := r.siblings(ctx, r.Client, p.bks)
+	if err != nil {
+		return nil, err
+	}
+	busy, err := r.retentionBusy(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	finished := append([]corev1alpha1.BackupSession{*p.bks}, siblings...)
-	return &ctrl.Result{}, r.deleteOldest(ctx, finished, limit)
+	return &ctrl.Result{}, r.deleteOldest(ctx, finished, limit, busy)
 }
 
-// deleteOldest deletes the finished sessions of runs beyond the newest limit.
-func (r *Reconciler) deleteOldest(ctx context.Context, runs []corev1alpha1.BackupSession, limit int) error {
+// retentionBusy names the runs of the session with a retention Job that
+// has no outcome yet. The cache may not hold a Job just created: the
+// RetentionApplied condition covers those (see retentionRunning).
+func (r *Reconciler) retentionBusy(ctx context.Context, p *pass) (map[string]bool, error) {
+	var list batchv1.JobList
+	if err := r.Client.List(ctx, &list, client.InNamespace(p.bks.Namespace), client.MatchingLabels{
+		corev1alpha1.LabelBackupConfiguration: p.bks.Spec.BackupConfiguration,
+		corev1alpha1.LabelSession:             p.bks.Spec.Session,
+	}, client.HasLabels{LabelRetentionOf}); err != nil {
+		return nil, fmt.Errorf("list retention Jobs: %w", err)
+	}
+	busy := map[string]bool{}
+	for i := range list.Items {
+		if done, failed := jobs.Outcome(&list.Items[i]); done == nil && failed == nil {
+			busy[list.Items[i].Labels[LabelRetentionOf]] = true
+		}
+	}
+	return busy, nil
+}
+
+// deleteOldest deletes the finished sessions of runs beyond the newest
+// limit, except those busy with retention.
+func (r *Reconciler) deleteOldest(ctx context.Context, runs []corev1alpha1.BackupSession, limit int, busy map[string]bool) error {
 	var finished []corev1alpha1.BackupSession
 	for _, b := range runs {
 		if b.IsFinished() && b.DeletionTimestamp.IsZero() {
@@ -177,11 +234,21 @@ func (r *Reconciler) deleteOldest(ctx context.Context, runs []corev1alpha1.Backu
 		return b.Before(&a)
 	})
 	for i := limit; i < len(finished); i++ {
+		if busy[finished[i].Name] || retentionRunning(&finished[i]) {
+			continue
+		}
 		if err := r.deleteSession(ctx, &finished[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// retentionRunning reports whether a session's status says its retention
+// Jobs still run.
+func retentionRunning(b *corev1alpha1.BackupSession) bool {
+	c := meta.FindStatusCondition(b.Status.Conditions, corev1alpha1.ConditionRetentionApplied)
+	return c != nil && c.Reason == corev1alpha1.ReasonRetentionRunning
 }
 
 // deleteSession deletes a finished session with its Job and settings. Its
@@ -208,7 +275,7 @@ func (r *Reconciler) deleteSession(ctx context.Context, b *corev1alpha1.BackupSe
 // timeoutString is the session's backupTimeout for messages.
 func timeoutString(s *corev1alpha1.Session) string {
 	if s.BackupTimeout == nil {
-		return "unset"
+		return s.Timeout().String() + ", the default"
 	}
 	return s.BackupTimeout.Duration.String()
 }

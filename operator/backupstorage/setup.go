@@ -8,6 +8,7 @@ package backupstorage
 import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
@@ -30,6 +31,9 @@ func Setup(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backupstorage").
+		// Objects are independent: a slow one (an unreachable S3 endpoint, a
+		// long WipeOut) must not stall the others.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&storagev1alpha1.BackupStorage{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }

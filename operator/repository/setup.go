@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -41,6 +42,9 @@ func Setup(mgr ctrl.Manager, opts jobs.Options) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("repository").
+		// Objects are independent: a slow one (an unreachable S3 endpoint, a
+		// long WipeOut) must not stall the others.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&storagev1alpha1.Repository{}).
 		Owns(&batchv1.Job{}).
 		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(repositoryOfSnapshot)).

@@ -19,11 +19,14 @@ import (
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
 	"github.com/keepsake-dev/keepsake/operator/restoresession"
 )
 
 func TestMain(m *testing.M) {
+	// Short, so tests see stuck pods fail; set before the manager starts.
+	jobs.StuckGrace, jobs.StuckRecheck = 3*time.Second, time.Second
 	os.Exit(testenv.Main(m))
 }
 

@@ -174,13 +174,10 @@ func checkParams(task *addonsv1alpha1.Task, params, vars map[string]string) erro
 	return nil
 }
 
-// deadline is the Job's activeDeadlineSeconds: the restoreTimeout.
+// deadline is the Job's activeDeadlineSeconds: the restoreTimeout,
+// DefaultRestoreTimeout when unset, so no restore Job runs forever.
 func deadline(rs *corev1alpha1.RestoreSession) *int64 {
-	t := rs.Spec.RestoreTimeout
-	if t == nil || t.Duration <= 0 {
-		return nil
-	}
-	return ptr.To(int64(max(t.Seconds(), 1)))
+	return ptr.To(int64(max(rs.Timeout().Seconds(), 1)))
 }
 
 // runtimeEnv is the KEEPSAKE_* environment `keepsake run restore` reads:

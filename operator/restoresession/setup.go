@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -20,8 +21,9 @@ import (
 // +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots;repositories;backupstorages,verbs=get;list;watch
 // +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=create
+// +kubebuilder:rbac:groups="",resources=pods;events,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Options configure the Jobs (or CronJobs) the reconciler creates.
@@ -39,6 +41,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("restoresession").
+		// Objects are independent: a slow one (an unreachable S3 endpoint, a
+		// long WipeOut) must not stall the others.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&corev1alpha1.RestoreSession{}).
 		Owns(&batchv1.Job{}).
 		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(waitingRestores(mgr.GetClient()))).

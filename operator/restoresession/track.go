@@ -10,7 +10,9 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
@@ -20,14 +22,16 @@ import (
 
 // trackJob ends the RestoreSession when its Job ends: Succeeded when it
 // completed, Failed (RestoreTimeout past its deadline) when it failed. Until
-// then the Job's changes, and the status reports of its pods, wake it.
-func (r *Reconciler) trackJob(_ context.Context, p *pass) (*ctrl.Result, error) {
+// then the Job's changes and the status reports of its pods wake it, and
+// it looks at the Job's pods every jobs.StuckRecheck: a Job whose pods
+// cannot be created or started fails the restore with the cause.
+func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	done, failed := jobs.Outcome(p.job)
 	switch {
 	case failed != nil:
 		return r.finishFailed(p, failed), nil
 	case done == nil:
-		return &ctrl.Result{}, nil
+		return r.checkStuck(ctx, p)
 	}
 	setDuration(p, done)
 	if msg := componentErrors(p.rs); msg != "" {
@@ -42,6 +46,25 @@ func (r *Reconciler) trackJob(_ context.Context, p *pass) (*ctrl.Result, error) 
 		corev1alpha1.ReasonRestoreCompleted, msg)
 	r.Events.Eventf(p.rs, p.job, corev1.EventTypeNormal, corev1alpha1.ReasonRestoreCompleted, "Restore", "%s", msg)
 	return &ctrl.Result{}, nil
+}
+
+// checkStuck fails the restore when its Job's pods cannot be created or
+// start (and deletes the Job, which would not end by itself), and
+// otherwise looks again later: pods are not watched.
+func (r *Reconciler) checkStuck(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	prob, recheck, err := jobs.Stuck(ctx, r.APIReader, p.job, p.now.Time)
+	if err != nil {
+		return nil, err
+	}
+	if prob == nil {
+		return &ctrl.Result{RequeueAfter: recheck}, nil
+	}
+	err = r.Client.Delete(ctx, p.job, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if client.IgnoreNotFound(err) != nil {
+		return nil, fmt.Errorf("delete Job %s: %w", p.job.Name, err)
+	}
+	finishComponents(p.rs, storagev1alpha1.ComponentFailed, prob.Error())
+	return r.fail(p, prob.Reason, prob.Err), nil
 }
 
 // finishFailed fails the RestoreSession with the most readable message:
@@ -107,7 +130,7 @@ func setDuration(p *pass, end *batchv1.JobCondition) {
 // timeoutString is the restoreTimeout for messages.
 func timeoutString(rs *corev1alpha1.RestoreSession) string {
 	if rs.Spec.RestoreTimeout == nil {
-		return "unset"
+		return rs.Timeout().String() + ", the default"
 	}
 	return rs.Spec.RestoreTimeout.Duration.String()
 }

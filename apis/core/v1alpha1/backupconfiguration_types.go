@@ -63,7 +63,7 @@ type Session struct {
 	// +listMapKey=name
 	Repositories []RepositoryInfo `json:"repositories"`
 	// BackupTimeout fails a BackupSession still running after this long,
-	// e.g. 30m or 2h.
+	// e.g. 30m or 2h; 6h when unset (DefaultBackupTimeout).
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +optional

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -39,4 +41,12 @@ func (s *BackupSession) SetSucceeded(now metav1.Time) {
 		Message:            "every snapshot succeeded",
 		ObservedGeneration: s.Generation,
 	})
+}
+
+// Timeout is the session's backupTimeout, DefaultBackupTimeout when unset.
+func (s *Session) Timeout() time.Duration {
+	if s.BackupTimeout == nil || s.BackupTimeout.Duration <= 0 {
+		return DefaultBackupTimeout
+	}
+	return s.BackupTimeout.Duration
 }

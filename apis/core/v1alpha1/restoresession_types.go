@@ -19,7 +19,8 @@ type RestoreSessionSpec struct {
 	DataSource RestoreDataSource `json:"dataSource"`
 	// Addon names the tasks that restore the data.
 	Addon AddonInfo `json:"addon"`
-	// RestoreTimeout fails the restore if it runs longer, e.g. 1h.
+	// RestoreTimeout fails the restore if it runs longer, e.g. 1h; 6h when
+	// unset (DefaultRestoreTimeout).
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +optional
