@@ -89,11 +89,6 @@ func (r *Reconciler) replace(ctx context.Context, old *corev1alpha1.BackupSessio
 	if err != nil {
 		return err
 	}
-	if job != nil && metav1.IsControlledBy(job, old) {
-		if err := r.stopJob(ctx, job); err != nil {
-			return err
-		}
-	}
 	patcher := status.NewLockingPatcher(old)
 	op := &pass{bks: old, bc: by.bc, session: by.session, now: by.now, job: job}
 	msg := fmt.Errorf("replaced by BackupSession %s of the same session (concurrencyPolicy Replace)", by.bks.Name)
@@ -104,6 +99,13 @@ func (r *Reconciler) replace(ctx context.Context, old *corev1alpha1.BackupSessio
 	setDuration(old)
 	if _, err := patcher.Patch(ctx, r.Client, old); err != nil {
 		return fmt.Errorf("mark BackupSession %s replaced: %w", old.Name, err)
+	}
+	// Stopped only once it is recorded Failed, so that no pass of the old
+	// session makes its Job again (stopLeftoverJob retries a failed delete).
+	if job != nil && metav1.IsControlledBy(job, old) {
+		if err := r.stopJob(ctx, job); err != nil {
+			return err
+		}
 	}
 	r.Events.Eventf(old, by.bks, corev1.EventTypeWarning, corev1alpha1.ReasonReplaced, "Backup", "%s", msg.Error())
 	return nil

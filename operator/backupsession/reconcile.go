@@ -83,7 +83,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 	passSteps := []step{r.resolve, r.checkConcurrency, r.ensureSnapshots, r.ensureJob, r.trackJob}
 	if p.bks.IsFinished() {
-		passSteps = []step{r.resolveFinished, r.retry, r.applyRetention, r.pruneHistory}
+		passSteps = []step{r.stopLeftoverJob, r.resolveFinished, r.retry, r.applyRetention, r.pruneHistory}
 	}
 	return steps.Run(ctx, p, passSteps...)
 }

@@ -60,13 +60,30 @@ func (r *Reconciler) checkStuck(ctx context.Context, p *pass) (*ctrl.Result, err
 	if prob == nil {
 		return &ctrl.Result{RequeueAfter: recheck}, nil
 	}
-	if err := r.stopJob(ctx, p.job); err != nil {
-		return nil, err
-	}
+	// The Job is deleted once the session is recorded Failed (see
+	// stopLeftoverJob): deleted first, a status patch lost to a conflict
+	// would have the next pass create the Job again.
 	if _, err := r.finishSnapshots(ctx, p, prob.Err); err != nil {
 		return nil, err
 	}
 	return r.fail(p, prob.Reason, prob.Err), nil
+}
+
+// stopLeftoverJob deletes the Job of a finished session that still runs:
+// the session failed while its pods could not be created or start, or was
+// replaced. A finished session's Job must not go on writing.
+func (r *Reconciler) stopLeftoverJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	if p.bks.Status.Job == "" {
+		return nil, nil
+	}
+	job, err := r.getJob(ctx, p.bks.Namespace, p.bks.Status.Job)
+	if err != nil || job == nil || !job.DeletionTimestamp.IsZero() || !metav1.IsControlledBy(job, p.bks) {
+		return nil, err
+	}
+	if done, failed := jobs.Outcome(job); done != nil || failed != nil {
+		return nil, nil
+	}
+	return nil, r.stopJob(ctx, job)
 }
 
 // stopJob deletes a Job that will not end by itself, with its pods.

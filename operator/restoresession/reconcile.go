@@ -3,6 +3,7 @@ package restoresession
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -56,8 +57,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &rs); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !rs.DeletionTimestamp.IsZero() || rs.IsFinished() {
+	if !rs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
+	}
+	if rs.IsFinished() {
+		return ctrl.Result{}, r.stopLeftoverJob(ctx, &rs)
 	}
 	// The status is patched only if nobody changed the RestoreSession since
 	// it was read (the Job's pods write status.components): a stale pass
@@ -72,7 +76,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	if err == nil && rs.IsFinished() {
+		err = r.stopLeftoverJob(ctx, &rs)
+	}
 	return result, err
+}
+
+// stopLeftoverJob deletes, with its pods, the Job of a finished restore
+// that still runs (its pods could not be created or start). It runs only
+// once the restore is recorded finished: deleted before, a status patch lost
+// to a conflict would have the next pass make the Job again.
+func (r *Reconciler) stopLeftoverJob(ctx context.Context, rs *corev1alpha1.RestoreSession) error {
+	job, err := r.findJob(ctx, rs)
+	if err != nil || job == nil || !job.DeletionTimestamp.IsZero() {
+		return err
+	}
+	if done, failed := jobs.Outcome(job); done != nil || failed != nil {
+		return nil
+	}
+	err = r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete Job %s: %w", job.Name, err)
+	}
+	return nil
 }
 
 // run goes through the steps in the order of DESIGN.md's restore flow. Once

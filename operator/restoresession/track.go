@@ -10,9 +10,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
@@ -49,7 +47,7 @@ func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error
 }
 
 // checkStuck fails the restore when its Job's pods cannot be created or
-// start (and deletes the Job, which would not end by itself), and
+// start (Reconcile then deletes the Job, which would not end by itself), and
 // otherwise looks again later: pods are not watched.
 func (r *Reconciler) checkStuck(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	prob, recheck, err := jobs.Stuck(ctx, r.APIReader, p.job, p.now.Time)
@@ -58,10 +56,6 @@ func (r *Reconciler) checkStuck(ctx context.Context, p *pass) (*ctrl.Result, err
 	}
 	if prob == nil {
 		return &ctrl.Result{RequeueAfter: recheck}, nil
-	}
-	err = r.Client.Delete(ctx, p.job, client.PropagationPolicy(metav1.DeletePropagationBackground))
-	if client.IgnoreNotFound(err) != nil {
-		return nil, fmt.Errorf("delete Job %s: %w", p.job.Name, err)
 	}
 	finishComponents(p.rs, storagev1alpha1.ComponentFailed, prob.Error())
 	return r.fail(p, prob.Reason, prob.Err), nil
