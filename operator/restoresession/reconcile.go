@@ -83,12 +83,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // stopLeftoverJob deletes, with its pods, the Job of a finished restore
-// that still runs (its pods could not be created or start). It runs only
+// that still runs (never a Job of the same name that is not its own) (its pods could not be created or start). It runs only
 // once the restore is recorded finished: deleted before, a status patch lost
 // to a conflict would have the next pass make the Job again.
 func (r *Reconciler) stopLeftoverJob(ctx context.Context, rs *corev1alpha1.RestoreSession) error {
 	job, err := r.findJob(ctx, rs)
-	if err != nil || job == nil || !job.DeletionTimestamp.IsZero() {
+	if err != nil || job == nil || !job.DeletionTimestamp.IsZero() || !metav1.IsControlledBy(job, rs) {
 		return err
 	}
 	if done, failed := jobs.Outcome(job); done != nil || failed != nil {
