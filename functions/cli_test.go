@@ -119,22 +119,25 @@ func TestParseMaintenanceFlags(t *testing.T) {
 		err   string // expected error substring
 	}{
 		"retention policy from flags and environment": {
-			op: "retention", args: []string{"--repository", repo, "--keep-last=2", "--keep-within", "30d"},
+			op: "retention", args: []string{"--session", "hourly", "--repository", repo, "--keep-last=2", "--keep-within", "30d"},
 			env: map[string]string{"KEEPSAKE_KEEP_DAILY": "7"},
 			check: func(f *runFlags) bool {
-				return f.policy == restic.RetentionPolicy{Last: 2, Daily: 7, Within: "30d"}
+				return f.policy == restic.RetentionPolicy{Last: 2, Daily: 7, Within: "30d"} && f.session == "hourly"
 			},
 		},
-		"retention without a keep flag": {op: "retention", args: []string{"--repository", repo}, err: "keeps nothing: give at least one --keep-* flag"},
-		"retention negative":            {op: "retention", args: []string{"--repository", repo, "--keep-last=-1"}, err: "negative"},
+		"retention without a keep flag": {op: "retention", args: []string{"--session", "hourly", "--repository", repo}, err: "keeps nothing: give at least one --keep-* flag"},
+		"retention negative":            {op: "retention", args: []string{"--session", "hourly", "--repository", repo, "--keep-last=-1"}, err: "negative"},
 		"retention two repositories": {
-			op: "retention", args: []string{"--repository", repo, "--repository", "name=s,restic=/s,password-file=/p", "--keep-last=1"},
+			op: "retention", args: []string{"--session", "hourly", "--repository", repo, "--repository", "name=s,restic=/s,password-file=/p", "--keep-last=1"},
 			err: "retention needs exactly one --repository, got 2",
 		},
-		"retention takes no driver": {op: "retention", args: []string{"--repository", repo, "--keep-last=1", "--driver=/d"}, err: "flag provided but not defined: -driver"},
+		"retention takes no driver": {op: "retention", args: []string{"--session", "hourly", "--repository", repo, "--keep-last=1", "--driver=/d"}, err: "flag provided but not defined: -driver"},
 		"retention kubernetes without namespace": {
-			op: "retention", args: []string{"--repository", repo, "--keep-last=1", "--report-to=kubernetes"},
+			op: "retention", args: []string{"--session", "hourly", "--repository", repo, "--keep-last=1", "--report-to=kubernetes"},
 			err: "--report-to kubernetes needs --namespace",
+		},
+		"retention without a session": {
+			op: "retention", args: []string{"--repository", repo, "--keep-last=1"}, err: "missing --session",
 		},
 		"forget IDs one per line in the environment": {
 			op: "forget", args: []string{"--repository", repo}, env: map[string]string{"KEEPSAKE_SNAPSHOT_ID": "abc\ndef\n"},

@@ -307,8 +307,11 @@ func TestClusterRoleGrantsTheLeast(t *testing.T) {
 		coreGroup := slices.Contains(r.APIGroups, "") || slices.Contains(r.APIGroups, "*")
 		secrets := slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "*")
 		if coreGroup && secrets {
+			// create, for the copies of another namespace's storage Secrets
+			// a Job mounts (immutable, owned by the Job, garbage-collected
+			// with it: docs/multi-namespace.md); never update or delete.
 			for _, v := range r.Verbs {
-				if !slices.Contains(readOnly, v) {
+				if !slices.Contains(readOnly, v) && v != "create" {
 					t.Errorf("rule %+v lets the operator %s Secrets", r, v)
 				}
 			}
