@@ -24,15 +24,7 @@ func listDatabases(ctx context.Context, c *influx.Client) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	err = eachRow(series, []string{"name"}, func(_ *influx.Series, v []json.RawMessage) error {
-		var name string
-		if err := json.Unmarshal(v[0], &name); err != nil {
-			return err
-		}
-		names = append(names, name)
-		return nil
-	})
+	names, err := stringColumn(series, "name")
 	sort.Strings(names)
 	return names, err
 }
@@ -114,15 +106,7 @@ func listMeasurements(ctx context.Context, c *influx.Client, db, rp string) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("measurements of %s: %w", influxql.QuoteIdent(db, rp), err)
 	}
-	var names []string
-	err = eachRow(series, []string{"name"}, func(_ *influx.Series, v []json.RawMessage) error {
-		var name string
-		if err := json.Unmarshal(v[0], &name); err != nil {
-			return err
-		}
-		names = append(names, name)
-		return nil
-	})
+	names, err := stringColumn(series, "name")
 	sort.Strings(names)
 	return slices.Compact(names), err
 }
@@ -190,16 +174,22 @@ func tagKeys(ctx context.Context, c *influx.Client, db, rp, m string) ([]string,
 	if err != nil {
 		return nil, err
 	}
-	var keys []string
-	err = eachRow(series, []string{"tagKey"}, func(_ *influx.Series, v []json.RawMessage) error {
-		var key string
-		if err := json.Unmarshal(v[0], &key); err != nil {
+	keys, err := stringColumn(series, "tagKey")
+	return keys, err
+}
+
+// stringColumn returns the string values of column name of every row.
+func stringColumn(series []influx.Series, name string) ([]string, error) {
+	var out []string
+	err := eachRow(series, []string{name}, func(_ *influx.Series, v []json.RawMessage) error {
+		var s string
+		if err := json.Unmarshal(v[0], &s); err != nil {
 			return err
 		}
-		keys = append(keys, key)
+		out = append(out, s)
 		return nil
 	})
-	return keys, err
+	return out, err
 }
 
 // eachRow calls fn with the values of the named columns of every row.
