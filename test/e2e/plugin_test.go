@@ -48,8 +48,14 @@ func kubectlPlugin(t *testing.T, e *demo.Env, want hyperbytedbtest.Contents) {
 		t.Fatalf("backup --wait exited %d", code)
 	}
 	out, _, code = plugin(t, e, "snapshots", "by-plugin")
-	if code != 0 || strings.Count(out, "by-plugin-repo") != 2 || strings.Count(out, "Succeeded") != 2 {
-		t.Fatalf("snapshots exited %d; want the first and the plugin's Snapshot, both Succeeded", code)
+	rows := strings.Split(strings.TrimSpace(out), "\n")[1:] // below the header
+	if code != 0 || len(rows) != 2 {
+		t.Fatalf("snapshots exited %d with %d rows; want the first and the plugin's Snapshot", code, len(rows))
+	}
+	for _, row := range rows {
+		if f := strings.Fields(row); len(f) < 7 || f[1] != "by-plugin-repo" || f[len(f)-2] != "Succeeded" {
+			t.Errorf("snapshots row %q: want repository by-plugin-repo, phase Succeeded", row)
+		}
 	}
 	e.DropAll()
 	out, _, code = plugin(t, e, "restore", "latest", "--repository", "by-plugin-repo", "--wait")
