@@ -51,7 +51,7 @@ func TestOperator(t *testing.T) {
 	t.Run("dump failure", func(t *testing.T) { dumpFailure(t, e) })
 	t.Run("retention", func(t *testing.T) { retention(t, e) })
 	t.Run("operator killed mid-backup", func(t *testing.T) { operatorKilled(t, e) })
-	t.Run("kubectl plugin", func(t *testing.T) { kubectlPlugin(t, e, want) })
+	t.Run("kubectl plugin", func(t *testing.T) { kubectlPlugin(t, e) })
 }
 
 // storageValidation: the BackupStorage on MinIO is Ready (Setup waited);

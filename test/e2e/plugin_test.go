@@ -35,8 +35,11 @@ func plugin(t *testing.T, e *demo.Env, args ...string) (stdout, stderr string, c
 // as a user would (backup --wait, snapshots, restore --wait, describe),
 // every point comes back, and bad input gets a one-line error and a
 // non-zero exit.
-func kubectlPlugin(t *testing.T, e *demo.Env, want hyperbytedbtest.Contents) {
+func kubectlPlugin(t *testing.T, e *demo.Env) {
 	e = e.With(t)
+	// What the database holds now (earlier scenarios added to it) is what
+	// the plugin's backup must bring back.
+	want := hyperbytedbtest.ReadContents(t, e.DB)
 	// Scheduled once a year: only the first run and the plugin's back up.
 	e.Apply(demo.BackupConfiguration, func(p *demo.Params) {
 		p.Name, p.Schedule, p.AuthSecret, p.Directory = "by-plugin", "0 0 1 1 *", "metrics-auth", "by-plugin"
