@@ -65,23 +65,35 @@ func Setup(t testing.TB, c *cluster.Cluster, ns string) *Env {
 		t.Fatalf("install keepsake: %v", err)
 	}
 	e := &Env{Stand: stand, T: t, Params: Params{
-		Namespace: ns, Bucket: "keepsake-e2e", Prefix: fmt.Sprintf("run-%d", time.Now().UnixNano()),
 		Endpoint: MinIOEndpoint, AccessKey: cluster.MinIOUser, SecretKey: cluster.MinIOPassword,
 		ResticPassword: "correct horse battery staple", AdminUser: "admin", AdminPassword: "admin-secret",
 		InfluxDBImage: cluster.InfluxDBImage,
 	}}
-	e.check(stand.Apply(ctx, Database, e.Params))
+	return e.InNamespace(t, ns)
+}
+
+// InNamespace prepares namespace ns as Setup does, on the Keepsake already
+// installed: the database StatefulSet with its administrator, a bucket and
+// the BackupStorage (Ready) and RetentionPolicy. The Env it returns is
+// ns's, with a prefix of its own in the bucket.
+func (e *Env) InNamespace(t testing.TB, ns string) *Env {
+	t.Helper()
+	ctx := Context(t, 15*time.Minute)
+	e = e.With(t)
+	e.Params.Namespace, e.Params.Bucket = ns, "keepsake-e2e"
+	e.Params.Prefix = fmt.Sprintf("run-%d", time.Now().UnixNano())
+	e.check(e.Stand.Apply(ctx, Database, e.Params))
 	e.check(Poll(ctx, "database StatefulSet Ready", func(ctx context.Context) (bool, string, error) {
 		var sts appsv1.StatefulSet
-		err := stand.Kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "metrics"}, &sts)
+		err := e.Kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "metrics"}, &sts)
 		return err == nil && sts.Status.ReadyReplicas == 1, fmt.Sprintf("%d ready", sts.Status.ReadyReplicas), err
 	}))
-	dbURL, err := stand.ServiceURL(ctx, ns, "metrics", 8086)
+	dbURL, err := e.ServiceURL(ctx, ns, "metrics", 8086)
 	e.check(err)
 	e.DB = hyperbytedbtest.Server{URL: dbURL, Username: e.Params.AdminUser, Password: e.Params.AdminPassword}
 	e.createAdmin(ctx)
-	e.check(stand.CreateBucket(ctx, e.Params.Bucket))
-	e.check(stand.Apply(ctx, Storage, e.Params))
+	e.check(e.CreateBucket(ctx, e.Params.Bucket))
+	e.check(e.Stand.Apply(ctx, Storage, e.Params))
 	e.WaitStorage("minio", storagev1alpha1.ReasonStorageAvailable)
 	return e
 }

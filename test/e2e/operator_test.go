@@ -26,13 +26,22 @@ import (
 
 // TestOperator installs Keepsake with its Helm chart on the local cluster
 // and drives it only with YAML and kubectl-equivalent reads, as a user
-// would: storage validation, scheduled backups checked in restic, a
-// restore of every point, a failing dump, retention, and an operator killed
-// mid-backup. The scenarios share one namespace and run in order.
+// would, in two layouts that run side by side.
 func TestOperator(t *testing.T) {
 	c := cluster.Ensure(t)
 	ns := c.Namespace(t, "e2e-keepsake", "restricted")
 	e := demo.Setup(t, c, ns)
+	// The layouts run side by side: one namespace as the demo has it, and
+	// several namespaces sharing a storage as platform teams have them.
+	t.Run("one namespace", func(t *testing.T) { t.Parallel(); oneNamespace(t, e) })
+	t.Run("several namespaces", func(t *testing.T) { t.Parallel(); severalNamespaces(t, c, e) })
+}
+
+// oneNamespace is the demo's layout: storage validation, scheduled backups
+// checked in restic, a restore of every point, a failing dump, retention,
+// an operator killed mid-backup and the kubectl plugin, in order.
+func oneNamespace(t *testing.T, e *demo.Env) {
+	e = e.With(t)
 	ds := hyperbytedbtest.Mixed(time.Now())
 	ds.Write(t, e.DB)
 	want := hyperbytedbtest.ReadContents(t, e.DB)

@@ -40,6 +40,26 @@ func StartMinIOTLS(t testing.TB) *MinIO {
 // them, and returns the CA in PEM.
 func writeServerCert(t testing.TB, dir string) []byte {
 	t.Helper()
+	c := NewCertificate(t, "127.0.0.1", "localhost")
+	if err := os.WriteFile(filepath.Join(dir, "public.crt"), c.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "private.key"), c.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c.CAPEM
+}
+
+// Certificate is a server certificate and its key, signed by a private CA
+// made for one test, all in PEM.
+type Certificate struct {
+	CAPEM, CertPEM, KeyPEM []byte
+}
+
+// NewCertificate makes a private CA and a server certificate signed by it
+// for hosts (IP addresses or DNS names), valid for a day.
+func NewCertificate(t testing.TB, hosts ...string) Certificate {
+	t.Helper()
 	caKey := newKey(t)
 	now := time.Now()
 	ca := &x509.Certificate{
@@ -57,10 +77,16 @@ func writeServerCert(t testing.TB, dir string) []byte {
 	}
 	key := newKey(t)
 	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: hosts[0]},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			leaf.IPAddresses = append(leaf.IPAddresses, ip)
+		} else {
+			leaf.DNSNames = append(leaf.DNSNames, h)
+		}
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
 	if err != nil {
@@ -70,9 +96,7 @@ func writeServerCert(t testing.TB, dir string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writePEM(t, filepath.Join(dir, "public.crt"), "CERTIFICATE", leafDER)
-	writePEM(t, filepath.Join(dir, "private.key"), "PRIVATE KEY", keyDER)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return Certificate{CAPEM: encodePEM("CERTIFICATE", caDER), CertPEM: encodePEM("CERTIFICATE", leafDER), KeyPEM: encodePEM("PRIVATE KEY", keyDER)}
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
@@ -84,9 +108,6 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+func encodePEM(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
