@@ -56,8 +56,8 @@ type layout struct {
 // deletion of its configuration and Repository and are found again; a
 // second BackupStorage on the same prefix (as a DR cluster adds) neither
 // takes it over nor deletes anything of it.
-func severalNamespaces(t *testing.T, c *cluster.Cluster, e *demo.Env) {
-	l := newLayout(t, c, e)
+func severalNamespaces(t *testing.T, e *demo.Env, ns teams) {
+	l := newLayout(t, e, ns)
 	want := l.seedTeamA(t)
 	var snapshot string
 	if !t.Run("team A backs up through the shared TLS storage", func(t *testing.T) { snapshot = l.backUpTeamA(t) }) {
@@ -69,21 +69,23 @@ func severalNamespaces(t *testing.T, c *cluster.Cluster, e *demo.Env) {
 	t.Run("a second storage on the prefix takes nothing", func(t *testing.T) { l.secondStorage(t) })
 }
 
-func newLayout(t *testing.T, c *cluster.Cluster, e *demo.Env) *layout {
-	storageNS := c.Namespace(t, "e2e-storage", "restricted")
-	teamA := c.Namespace(t, "e2e-team-a", "restricted")
+// teams are the namespaces of the layout.
+type teams struct{ storage, a, b string }
+
+func newLayout(t *testing.T, e *demo.Env, ns teams) *layout {
+	teamA := ns.a
 	l := &layout{
-		storageNS: storageNS, teamB: c.Namespace(t, "e2e-team-b", "restricted"),
+		storageNS: ns.storage, teamB: ns.b,
 		bucket: "shared", prefix: "org", sharedStorage: "shared",
 		teamALabel: "e2e.keepsake.dev/backups", value: "allowed",
 	}
 	ctx := demo.Context(t, 10*time.Minute)
-	ns := &corev1.Namespace{}
-	if err := e.Kube.Get(ctx, client.ObjectKey{Name: teamA}, ns); err != nil {
+	nsA := &corev1.Namespace{}
+	if err := e.Kube.Get(ctx, client.ObjectKey{Name: teamA}, nsA); err != nil {
 		t.Fatal(err)
 	}
-	ns.Labels[l.teamALabel] = l.value
-	if err := e.Kube.Update(ctx, ns); err != nil {
+	nsA.Labels[l.teamALabel] = l.value
+	if err := e.Kube.Update(ctx, nsA); err != nil {
 		t.Fatal(err)
 	}
 	l.e = e.InNamespace(t, teamA)

@@ -31,10 +31,25 @@ func TestOperator(t *testing.T) {
 	c := cluster.Ensure(t)
 	ns := c.Namespace(t, "e2e-keepsake", "restricted")
 	e := demo.Setup(t, c, ns)
-	// The layouts run side by side: one namespace as the demo has it, and
-	// several namespaces sharing a storage as platform teams have them.
-	t.Run("one namespace", func(t *testing.T) { t.Parallel(); oneNamespace(t, e) })
-	t.Run("several namespaces", func(t *testing.T) { t.Parallel(); severalNamespaces(t, c, e) })
+	// The layouts run side by side: one namespace as the demo has it,
+	// several namespaces sharing a storage as platform teams have them, and
+	// faults injected in a namespace of their own. Then no Secret may show
+	// anywhere it was not put.
+	// The namespaces live until the test ends, for that last look.
+	several := teams{
+		storage: c.Namespace(t, "e2e-storage", "restricted"),
+		a:       c.Namespace(t, "e2e-team-a", "restricted"),
+		b:       c.Namespace(t, "e2e-team-b", "restricted"),
+	}
+	faultsNS := c.Namespace(t, "e2e-faults", "restricted")
+	t.Run("layouts", func(t *testing.T) {
+		t.Run("one namespace", func(t *testing.T) { t.Parallel(); oneNamespace(t, e) })
+		t.Run("several namespaces", func(t *testing.T) { t.Parallel(); severalNamespaces(t, e, several) })
+		t.Run("faults", func(t *testing.T) { t.Parallel(); faults(t, e.InNamespace(t, faultsNS)) })
+	})
+	t.Run("no secret leaked", func(t *testing.T) {
+		noSecretLeaked(t, c, e, []string{ns, several.storage, several.a, several.b, faultsNS})
+	})
 }
 
 // oneNamespace is the demo's layout: storage validation, scheduled backups
