@@ -29,6 +29,7 @@ func faults(t *testing.T, e *demo.Env) {
 	t.Run("wrong repository password", func(t *testing.T) { wrongPassword(t, e) })
 	t.Run("ten sessions at once under Forbid", func(t *testing.T) { burst(t, e) })
 	t.Run("backup pod killed mid-upload", func(t *testing.T) { backupPodKilled(t, e) })
+	t.Run("forget racing a backup and a restore", func(t *testing.T) { forgetRace(t, e) })
 }
 
 // oneShot is a BackupConfiguration whose schedule never comes within a
@@ -281,4 +282,58 @@ func waitBackupPodRunning(t *testing.T, e *demo.Env, session string) string {
 		t.Fatal(err)
 	}
 	return name
+}
+
+// forgetRace: on one repository, a Snapshot is deleted (its forget Job
+// prunes, under restic's exclusive lock) at the moment a backup and a
+// restore start (shared locks). All three succeed, whichever waits; the
+// restore brings back every point and restic keeps exactly what was not
+// forgotten.
+func forgetRace(t *testing.T, e *demo.Env) {
+	e = e.With(t)
+	apply(t, e, oneShot, map[string]string{"Name": "race", "Secret": "restic-password"})
+	e.WaitBackupSession(backupconfiguration.FirstSessionName("race", "manual"), corev1alpha1.BackupSessionSucceeded)
+	apply(t, e, backupSession, map[string]string{"Name": "race-second", "Config": "race"})
+	e.WaitBackupSession("race-second", corev1alpha1.BackupSessionSucceeded)
+	want := hyperbytedbtest.ReadContents(t, e.DB)
+	snaps := e.Snapshots("race-repo")
+	if len(snaps) != 2 {
+		t.Fatalf("Repository race-repo has %d Snapshots, want 2", len(snaps))
+	}
+	forgotten, kept := snaps[0], snaps[1]
+
+	e.DropAll()
+	racers := strings.NewReplacer("{{.Name}}", "race-third", "{{.Config}}", "race").Replace(backupSession) + "---\n" +
+		strings.NewReplacer("{{.Name}}", "race-restore", "{{.Repository}}", "race-repo", "{{.Snapshot}}", kept.Name).Replace(demo.RestoreSession)
+	apply(t, e, racers, map[string]string{})
+	deleteAndWait(t, e, &forgotten)
+	third := e.WaitBackupSession("race-third", corev1alpha1.BackupSessionSucceeded)
+	e.WaitRestoreSession("race-restore", corev1alpha1.RestoreSucceeded)
+	if diff := hyperbytedbtest.Diff(want, hyperbytedbtest.ReadContents(t, e.DB), 10); diff != "" {
+		t.Fatalf("restored database differs:\n%s", diff)
+	}
+	var thirdSnap storagev1alpha1.Snapshot
+	if err := e.Kube.Get(demo.Context(t, time.Minute), client.ObjectKey{Namespace: e.Params.Namespace, Name: third.Status.Snapshots[0].Name}, &thirdSnap); err != nil {
+		t.Fatal(err)
+	}
+	stored := resticIDs(t, e.Restic("race"))
+	for _, s := range []storagev1alpha1.Snapshot{kept, thirdSnap} {
+		if id := s.Status.Components["logical-backup"].ResticSnapshotID; !containsID(stored, id) {
+			t.Errorf("restic snapshot %s of Snapshot %s is gone (restic holds %v)", id, s.Name, stored)
+		}
+	}
+	if id := forgotten.Status.Components["logical-backup"].ResticSnapshotID; containsID(stored, id) {
+		t.Errorf("restic snapshot %s of deleted Snapshot %s is still there", id, forgotten.Name)
+	}
+}
+
+// containsID reports whether restic IDs hold id, either written in full or
+// shortened.
+func containsID(ids []string, id string) bool {
+	for _, s := range ids {
+		if id != "" && (strings.HasPrefix(s, id) || strings.HasPrefix(id, s)) {
+			return true
+		}
+	}
+	return false
 }
