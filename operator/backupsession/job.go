@@ -107,7 +107,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 	}
 	vars := jobs.TaskVars(task, ref.Params)
 	secrets, secretEnv := jobs.SecretParams(task, vars)
-	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.ServiceAccount); err != nil {
+	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.Accounts.Backup); err != nil {
 		return nil, nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
@@ -118,7 +118,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		Vars:                  vars,
 		RuntimeImage:          r.Options.Image,
 		InstallCommand:        jobs.InstallCommand,
-		ServiceAccount:        r.Options.ServiceAccount,
+		ServiceAccount:        r.Options.Accounts.Backup.Name,
 		Secrets:               append(repos.Secrets, secrets...),
 		Env:                   append(runtimeEnv(p, ref.Name, repos), secretEnv...),
 		ActiveDeadlineSeconds: deadline(p.session),

@@ -206,7 +206,7 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.ServiceAccount); err != nil {
+	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.Accounts.Retention); err != nil {
 		return nil, err
 	}
 	env := append([]corev1.EnvVar{
@@ -232,7 +232,7 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 		},
 		RuntimeImage:   r.Options.Image,
 		InstallCommand: jobs.InstallCommand,
-		ServiceAccount: r.Options.ServiceAccount,
+		ServiceAccount: r.Options.Accounts.Retention.Name,
 		Secrets:        repos.Secrets,
 		Env:            env,
 		// A hung storage endpoint must not hold the repository (and the
