@@ -101,7 +101,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 	if err != nil {
 		return nil, nil, err
 	}
-	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, p.bks.Namespace, repositoryNames(p.session), nil)
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, p.bks.Namespace, p.repos, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -163,13 +163,4 @@ func runtimeEnv(p *pass, component string, repos *jobs.Repositories) []corev1.En
 		{Name: "KEEPSAKE_NAMESPACE", Value: p.bks.Namespace},
 		{Name: "KEEPSAKE_BACKUP_SESSION", Value: p.bks.Name},
 	}
-}
-
-// repositoryNames lists the session's repositories.
-func repositoryNames(s *corev1alpha1.Session) []string {
-	names := make([]string, 0, len(s.Repositories))
-	for _, r := range s.Repositories {
-		names = append(names, r.Name)
-	}
-	return names
 }
