@@ -536,6 +536,9 @@ func TestRetention(t *testing.T) {
 	if got := retention.Spec.Template.Spec.Containers[0].Command; !slices.Equal(got, backupsession.RetentionCommand) {
 		t.Errorf("retention Job runs %v", got)
 	}
+	if got := retention.Spec.Template.Spec.ServiceAccountName; got != access.Retention.Name {
+		t.Errorf("retention Job runs as %q, want %q", got, access.Retention.Name)
+	}
 	// A hung storage must not hold retention forever: it gets the
 	// session's backupTimeout (30m) as its deadline.
 	if d := retention.Spec.ActiveDeadlineSeconds; d == nil || *d != 1800 {
