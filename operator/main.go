@@ -28,8 +28,10 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader so only one replica reconciles")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader Lease; the operator's own when empty")
 	fs.StringVar(&o.Image, "image", "", "keepsake image that trigger and task Jobs run (required)")
-	fs.StringVar(&o.TriggerServiceAccount, "trigger-service-account", "", "ServiceAccount the CronJobs' trigger pods run as")
-	fs.StringVar(&o.JobServiceAccount, "job-service-account", "keepsake-job", "ServiceAccount backup and restore Jobs run as")
+	fs.StringVar(&o.TriggerServiceAccount, "trigger-service-account", "",
+		"ServiceAccount the CronJobs' trigger pods run as; keepsake-trigger (or --job-service-account) when empty")
+	fs.StringVar(&o.JobServiceAccount, "job-service-account", "",
+		"one ServiceAccount every backup, restore, retention and forget Job runs as; empty gives each kind its own")
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "least severe logs written: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -19,7 +19,7 @@ func TestParseFlags(t *testing.T) {
 		wantErr string   // error text; "" means none
 	}{
 		"defaults": {args: []string{"--image=keepsake:dev"},
-			want: Options{Image: "keepsake:dev", MetricsBindAddress: ":8080", HealthProbeBindAddress: ":8081", JobServiceAccount: "keepsake-job"}},
+			want: Options{Image: "keepsake:dev", MetricsBindAddress: ":8080", HealthProbeBindAddress: ":8081"}},
 		"everything set": {args: []string{"--image=k:1", "--leader-elect", "--metrics-bind-address=0",
 			"--health-probe-bind-address=:9000", "--trigger-service-account=t", "--job-service-account=j", "--leader-election-namespace=ks"},
 			want: Options{Image: "k:1", LeaderElection: true, MetricsBindAddress: "0", HealthProbeBindAddress: ":9000",

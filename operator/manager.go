@@ -67,12 +67,15 @@ type Options struct {
 	// Image is the keepsake image that trigger Jobs run, e.g.
 	// registry.local/keepsake:v0.1.0.
 	Image string
-	// TriggerServiceAccount is the ServiceAccount, in each BackupConfiguration's
-	// namespace, that the CronJobs' pods run as; JobServiceAccount when
-	// empty.
+	// TriggerServiceAccount, when set, is the ServiceAccount, in each
+	// BackupConfiguration's namespace, that the CronJobs' pods run as;
+	// JobServiceAccount, else keepsake-trigger, when empty.
 	TriggerServiceAccount string
-	// JobServiceAccount is the ServiceAccount, in each BackupSession's
-	// namespace, that backup Jobs run as; "keepsake-job" when empty.
+	// JobServiceAccount, when set, is the one ServiceAccount that backup,
+	// restore, retention and forget Jobs (and trigger pods, unless
+	// TriggerServiceAccount is set) run as, with a Role holding what all
+	// of them need. Empty, the default, gives each kind of Job its own
+	// (access.NewAccounts).
 	JobServiceAccount string
 	// SkipControllerNameValidation lets one process build several managers
 	// in turn, as tests that restart the operator do; controller names are
@@ -155,16 +158,14 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Image == "" {
 		return errors.New("operator: the keepsake image is not set")
 	}
-	if opts.JobServiceAccount == "" {
-		opts.JobServiceAccount = access.DefaultServiceAccount
-	}
-	if opts.TriggerServiceAccount == "" {
-		opts.TriggerServiceAccount = opts.JobServiceAccount
-	}
-	// One provisioner, so each namespace's ServiceAccount is made once; the
-	// reconcilers take it and the ServiceAccount from here only.
+	// One provisioner, so each namespace's ServiceAccounts are made once;
+	// the reconcilers take it and the ServiceAccounts from here only.
 	provisioner := &access.Provisioner{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
-	jobOptions := jobs.Options{Image: opts.Image, ServiceAccount: opts.JobServiceAccount, Access: provisioner}
+	jobOptions := jobs.Options{
+		Image:    opts.Image,
+		Accounts: access.NewAccounts(opts.JobServiceAccount, opts.TriggerServiceAccount),
+		Access:   provisioner,
+	}
 	setups := []struct {
 		name  string
 		setup func() error
@@ -173,9 +174,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		{"retentionpolicy", func() error { return retentionpolicy.Setup(mgr) }},
 		{"addon", func() error { return addon.Setup(mgr) }},
 		{"backupconfiguration", func() error {
-			return backupconfiguration.Setup(mgr, jobs.Options{
-				Image: opts.Image, ServiceAccount: opts.TriggerServiceAccount, Access: provisioner,
-			})
+			return backupconfiguration.Setup(mgr, jobOptions)
 		}},
 		{"backupsession", func() error { return backupsession.Setup(mgr, jobOptions) }},
 		{"restoresession", func() error { return restoresession.Setup(mgr, jobOptions) }},

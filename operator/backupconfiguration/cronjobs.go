@@ -46,7 +46,7 @@ func truncatedName(name string, max int) string {
 // ensureCronJobs creates or updates one CronJob per session and deletes the
 // CronJobs of sessions that were removed.
 func (r *Reconciler) ensureCronJobs(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	if err := r.Options.Access.Ensure(ctx, p.bc.Namespace, r.Options.ServiceAccount); err != nil {
+	if err := r.Options.Access.Ensure(ctx, p.bc.Namespace, r.Options.Accounts.Trigger); err != nil {
 		return nil, err
 	}
 	for _, s := range p.bc.Spec.Sessions {
@@ -107,7 +107,7 @@ func (r *Reconciler) shapeCronJob(cj *batchv1.CronJob, bc *corev1alpha1.BackupCo
 	pod := &job.Spec.Template
 	pod.Labels = labels
 	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
-	pod.Spec.ServiceAccountName = r.Options.ServiceAccount
+	pod.Spec.ServiceAccountName = r.Options.Accounts.Trigger.Name
 	if pod.Spec.SecurityContext == nil {
 		pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 	}

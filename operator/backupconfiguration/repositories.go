@@ -2,18 +2,19 @@ package backupconfiguration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
+	"github.com/keepsake-dev/keepsake/operator/internal/sessionrepo"
 )
 
 // ensureRepositories creates or updates the Repository of every session
@@ -41,24 +42,14 @@ func (r *Reconciler) ensureRepositories(ctx context.Context, p *pass) (*ctrl.Res
 	return nil, nil
 }
 
-// desiredRepositories returns the spec of each Repository by name; two
-// sessions naming one Repository must describe it alike.
+// desiredRepositories returns the spec of each Repository by session
+// repository name; two sessions naming one repository must describe it
+// alike.
 func desiredRepositories(bc *corev1alpha1.BackupConfiguration) (map[string]storagev1alpha1.RepositorySpec, *problem) {
-	backends := map[string]corev1alpha1.BackendReference{}
-	for _, b := range bc.Spec.Backends {
-		backends[b.Name] = b
-	}
-	target := bc.Spec.Target
-	target.Namespace = namespaceOr(target.Namespace, bc.Namespace)
 	want := map[string]storagev1alpha1.RepositorySpec{}
 	for _, s := range bc.Spec.Sessions {
 		for _, ri := range s.Repositories {
-			spec := storagev1alpha1.RepositorySpec{
-				StorageRef:       backends[ri.Backend].StorageRef,
-				Path:             ri.Directory,
-				EncryptionSecret: ri.EncryptionSecret,
-				AppRef:           &target,
-			}
+			spec := sessionrepo.Spec(bc, ri)
 			if old, seen := want[ri.Name]; seen && !sameRepository(old, spec) {
 				return nil, invalid(corev1alpha1.ReasonRepositoryConflict,
 					"session %s: repository %s is described differently by another session", s.Name, ri.Name)
@@ -69,49 +60,26 @@ func desiredRepositories(bc *corev1alpha1.BackupConfiguration) (map[string]stora
 	return want, nil
 }
 
-// ensureRepository creates the named Repository, or finds one this
-// configuration created at the same location. A Repository's location
-// cannot change (its Snapshots live there): when the configuration moves
-// it, a new Repository named storagev1alpha1.MovedRepositoryName takes the
-// new location and the old one stays with its Snapshots.
+// ensureRepository creates the Repository that holds the session
+// repository's location, as sessionrepo.Resolve names it (the
+// BackupSessions write where it says): Repository name, or when the
+// configuration moved it, the Repository that takes over the new location
+// while the old one stays with its Snapshots. One this configuration
+// created is adopted; one it did not create is used as is.
 func (r *Reconciler) ensureRepository(ctx context.Context, p *pass, name string, spec storagev1alpha1.RepositorySpec) (*problem, error) {
-	repo, err := r.getRepository(ctx, p, name)
+	res, err := sessionrepo.Resolve(ctx, r.Client, p.bc, name, spec)
+	var conflict *sessionrepo.ConflictError
 	switch {
+	case errors.As(err, &conflict):
+		return missing(corev1alpha1.ReasonRepositoryConflict, "%s", conflict.Error()), nil
 	case err != nil:
 		return nil, err
-	case repo == nil:
-		return nil, r.createRepository(ctx, p, name, spec)
-	case !r.created(p, repo):
-		if sameRepository(repo.Spec, spec) {
-			return nil, nil
-		}
-		return missing(corev1alpha1.ReasonRepositoryConflict,
-			"Repository %s/%s exists, is not managed by this configuration and points elsewhere", repo.Namespace, name), nil
-	case !sameRepository(repo.Spec, spec):
-		return r.ensureRepository(ctx, p, storagev1alpha1.MovedRepositoryName(name, spec), spec)
+	case res.Repository == nil:
+		return nil, r.createRepository(ctx, p, res.Name, spec)
+	case !sessionrepo.Created(p.bc, res.Repository):
+		return nil, nil
 	}
-	return nil, r.adopt(ctx, p, repo, spec)
-}
-
-// getRepository returns Repository name of the configuration's namespace,
-// nil when there is none.
-func (r *Reconciler) getRepository(ctx context.Context, p *pass, name string) (*storagev1alpha1.Repository, error) {
-	var repo storagev1alpha1.Repository
-	key := types.NamespacedName{Namespace: p.bc.Namespace, Name: name}
-	if err := r.Client.Get(ctx, key, &repo); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("get Repository %s: %w", key, err)
-	}
-	return &repo, nil
-}
-
-// created reports whether this configuration created repo: it carries the
-// configuration's label, or, made by an older operator, its controller
-// reference.
-func (r *Reconciler) created(p *pass, repo *storagev1alpha1.Repository) bool {
-	return repo.Labels[corev1alpha1.LabelBackupConfiguration] == p.bc.Name || metav1.IsControlledBy(repo, p.bc)
+	return nil, r.adopt(ctx, p, res.Repository, spec)
 }
 
 // adopt brings the appRef of a Repository this configuration created to

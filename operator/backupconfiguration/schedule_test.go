@@ -15,6 +15,7 @@ import (
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
+	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
 )
 
@@ -159,7 +160,7 @@ func checkCronJob(t *testing.T, bc *corev1alpha1.BackupConfiguration) {
 	if c.Image != testenv.Options.Image || !slices.Equal(c.Args, wantArgs) {
 		t.Errorf("container runs %s %q, want %s %q", c.Image, c.Args, testenv.Options.Image, wantArgs)
 	}
-	if pod.ServiceAccountName != testenv.Options.TriggerServiceAccount || pod.RestartPolicy != corev1.RestartPolicyNever {
+	if pod.ServiceAccountName != access.Trigger.Name || pod.RestartPolicy != corev1.RestartPolicyNever {
 		t.Errorf("pod serviceAccount %q restartPolicy %q", pod.ServiceAccountName, pod.RestartPolicy)
 	}
 	if !*pod.SecurityContext.RunAsNonRoot || !*c.SecurityContext.ReadOnlyRootFilesystem ||

@@ -202,8 +202,8 @@ func checkJob(t *testing.T, bks *corev1alpha1.BackupSession, job *batchv1.Job) {
 	t.Helper()
 	checkOwned(t, bks, job)
 	pod := job.Spec.Template.Spec
-	if pod.ServiceAccountName != access.DefaultServiceAccount {
-		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, access.DefaultServiceAccount)
+	if pod.ServiceAccountName != access.Backup.Name {
+		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, access.Backup.Name)
 	}
 	if d := job.Spec.ActiveDeadlineSeconds; d == nil || *d != 1800 {
 		t.Errorf("activeDeadlineSeconds = %v, want 1800 (backupTimeout 30m)", d)
@@ -433,11 +433,11 @@ func TestJobAccess(t *testing.T) {
 	env.Create(t, config(ns, addonName, nil))
 	bks := firstSession(ns)
 	job := getJob(t, bks)
-	if got := job.Spec.Template.Spec.ServiceAccountName; got != access.DefaultServiceAccount {
-		t.Fatalf("Job runs as %q", got)
+	if got := job.Spec.Template.Spec.ServiceAccountName; got != access.Backup.Name {
+		t.Fatalf("Job runs as %q, want %q", got, access.Backup.Name)
 	}
 	ctx := context.Background()
-	key := client.ObjectKey{Namespace: ns, Name: access.DefaultServiceAccount}
+	key := client.ObjectKey{Namespace: ns, Name: access.Backup.Name}
 	var sa corev1.ServiceAccount
 	var role rbacv1.Role
 	var binding rbacv1.RoleBinding
@@ -446,7 +446,7 @@ func TestJobAccess(t *testing.T) {
 			t.Fatalf("%T: %v", o, err)
 		}
 	}
-	if testenv.JSON(role.Rules) != testenv.JSON(access.Rules()) {
+	if testenv.JSON(role.Rules) != testenv.JSON(access.Backup.Rules) {
 		t.Errorf("Role rules = %s", testenv.JSON(role.Rules))
 	}
 	if binding.RoleRef.Name != role.Name || len(binding.Subjects) != 1 || binding.Subjects[0].Name != sa.Name {
@@ -476,7 +476,7 @@ func TestJobAccess(t *testing.T) {
 		return ok, "the Job cannot patch Snapshot status"
 	})
 	if review("delete", "core.keepsake.dev", "backupsessions", "") || review("create", "batch", "jobs", "") ||
-		review("get", "", "secrets", "") {
+		review("get", "", "secrets", "") || review("delete", "storage.keepsake.dev", "snapshots", "") {
 		t.Error("the Job's ServiceAccount may do more than it needs")
 	}
 }
@@ -535,6 +535,9 @@ func TestRetention(t *testing.T) {
 	}
 	if got := retention.Spec.Template.Spec.Containers[0].Command; !slices.Equal(got, backupsession.RetentionCommand) {
 		t.Errorf("retention Job runs %v", got)
+	}
+	if got := retention.Spec.Template.Spec.ServiceAccountName; got != access.Retention.Name {
+		t.Errorf("retention Job runs as %q, want %q", got, access.Retention.Name)
 	}
 	// A hung storage must not hold retention forever: it gets the
 	// session's backupTimeout (30m) as its deadline.

@@ -101,13 +101,13 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 	if err != nil {
 		return nil, nil, err
 	}
-	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, p.bks.Namespace, repositoryNames(p.session), nil)
+	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, p.bks.Namespace, p.repos, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	vars := jobs.TaskVars(task, ref.Params)
 	secrets, secretEnv := jobs.SecretParams(task, vars)
-	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.ServiceAccount); err != nil {
+	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.Accounts.Backup); err != nil {
 		return nil, nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
@@ -118,7 +118,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		Vars:                  vars,
 		RuntimeImage:          r.Options.Image,
 		InstallCommand:        jobs.InstallCommand,
-		ServiceAccount:        r.Options.ServiceAccount,
+		ServiceAccount:        r.Options.Accounts.Backup.Name,
 		Secrets:               append(repos.Secrets, secrets...),
 		Env:                   append(runtimeEnv(p, ref.Name, repos), secretEnv...),
 		ActiveDeadlineSeconds: deadline(p.session),
@@ -163,13 +163,4 @@ func runtimeEnv(p *pass, component string, repos *jobs.Repositories) []corev1.En
 		{Name: "KEEPSAKE_NAMESPACE", Value: p.bks.Namespace},
 		{Name: "KEEPSAKE_BACKUP_SESSION", Value: p.bks.Name},
 	}
-}
-
-// repositoryNames lists the session's repositories.
-func repositoryNames(s *corev1alpha1.Session) []string {
-	names := make([]string, 0, len(s.Repositories))
-	for _, r := range s.Repositories {
-		names = append(names, r.Name)
-	}
-	return names
 }

@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -46,8 +47,11 @@ type pass struct {
 	bks     *corev1alpha1.BackupSession
 	bc      *corev1alpha1.BackupConfiguration
 	session *corev1alpha1.Session
-	now     metav1.Time
-	job     *batchv1.Job
+	// repos are the Repositories the session writes to, one per
+	// repository of the session, in its order (resolveRepositories).
+	repos []string
+	now   metav1.Time
+	job   *batchv1.Job
 }
 
 // step is one stage of a pass (see package steps).
@@ -81,7 +85,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // session is retried if it failed and may be, has retention applied, and
 // has its history pruned.
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
-	passSteps := []step{r.resolve, r.checkConcurrency, r.ensureSnapshots, r.ensureJob, r.trackJob}
+	passSteps := []step{r.resolve, r.resolveRepositories, r.checkConcurrency, r.ensureSnapshots, r.ensureJob, r.trackJob}
 	if p.bks.IsFinished() {
 		passSteps = []step{r.stopLeftoverJob, r.resolveFinished, r.retry, r.applyRetention, r.pruneHistory}
 	}
@@ -111,7 +115,7 @@ func (r *Reconciler) resolve(ctx context.Context, p *pass) (*ctrl.Result, error)
 		return r.fail(p, corev1alpha1.ReasonSessionNotFound,
 			fmt.Errorf("BackupConfiguration %s has no session %s", bc.Name, bks.Spec.Session)), nil
 	}
-	if bks.Status.Phase == corev1alpha1.BackupSessionRunning || status.IsTrue(bc.Status.Conditions, corev1alpha1.ConditionReady) {
+	if bks.Status.Phase == corev1alpha1.BackupSessionRunning || readyNow(&bc) {
 		return nil, nil
 	}
 	if bc.Spec.Paused {
@@ -121,6 +125,14 @@ func (r *Reconciler) resolve(ctx context.Context, p *pass) (*ctrl.Result, error)
 		return &ctrl.Result{}, nil
 	}
 	return r.waitForConfiguration(p), nil
+}
+
+// readyNow reports whether bc is Ready as its spec is now: a Ready
+// condition observed at an older generation may predate, say, a moved
+// repository whose new Repository does not exist yet.
+func readyNow(bc *corev1alpha1.BackupConfiguration) bool {
+	c := meta.FindStatusCondition(bc.Status.Conditions, corev1alpha1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == bc.Generation
 }
 
 // waitForConfiguration keeps the session Pending while its configuration

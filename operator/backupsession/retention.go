@@ -20,6 +20,7 @@ import (
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
+	"github.com/keepsake-dev/keepsake/operator/internal/sessionrepo"
 )
 
 // LabelRetentionOf names the BackupSession after which a retention Job runs.
@@ -54,6 +55,16 @@ func (r *Reconciler) resolveFinished(ctx context.Context, p *pass) (*ctrl.Result
 	if p.session == nil {
 		return &ctrl.Result{}, nil
 	}
+	names, err := r.sessionRepositories(ctx, p)
+	var conflict *sessionrepo.ConflictError
+	if errors.As(err, &conflict) {
+		// The configuration reports it; a finished session stays as it ended.
+		return &ctrl.Result{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.repos = names
 	return nil, nil
 }
 
@@ -68,25 +79,26 @@ func (r *Reconciler) applyRetention(ctx context.Context, p *pass) (*ctrl.Result,
 		return nil, nil
 	}
 	var running, failed, done []string
-	for _, repo := range p.session.Repositories {
-		policy, err := r.retentionPolicy(ctx, p, repo.Backend)
+	for i, ri := range p.session.Repositories {
+		repo := p.repos[i]
+		policy, err := r.retentionPolicy(ctx, p, ri.Backend)
 		if err != nil {
-			failed = append(failed, fmt.Sprintf("repository %s: %v", repo.Name, err))
+			failed = append(failed, fmt.Sprintf("repository %s: %v", repo, err))
 			continue
 		}
 		if policy == nil {
 			continue
 		}
-		if err := r.pruneFailedSnapshots(ctx, p, repo.Name, policy.Spec.FailedSnapshots); err != nil {
+		if err := r.pruneFailedSnapshots(ctx, p, repo, policy.Spec.FailedSnapshots); err != nil {
 			return nil, err
 		}
 		if p.bks.Status.Phase != corev1alpha1.BackupSessionSucceeded || len(keepEnv(&policy.Spec)) == 0 {
 			continue
 		}
-		job, err := r.ensureRetentionJob(ctx, p, repo.Name, &policy.Spec)
+		job, err := r.ensureRetentionJob(ctx, p, repo, &policy.Spec)
 		var prob *jobs.Problem
 		if errors.As(err, &prob) {
-			failed = append(failed, fmt.Sprintf("repository %s: %v", repo.Name, prob))
+			failed = append(failed, fmt.Sprintf("repository %s: %v", repo, prob))
 			continue
 		}
 		if err != nil {
@@ -94,11 +106,11 @@ func (r *Reconciler) applyRetention(ctx context.Context, p *pass) (*ctrl.Result,
 		}
 		switch complete, fail := jobs.Outcome(job); {
 		case fail != nil:
-			failed = append(failed, fmt.Sprintf("repository %s: Job %s failed: %s", repo.Name, job.Name, fail.Message))
+			failed = append(failed, fmt.Sprintf("repository %s: Job %s failed: %s", repo, job.Name, fail.Message))
 		case complete != nil:
-			done = append(done, repo.Name)
+			done = append(done, repo)
 		default:
-			running = append(running, repo.Name)
+			running = append(running, repo)
 		}
 	}
 	switch {
@@ -206,7 +218,7 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.ServiceAccount); err != nil {
+	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.Accounts.Retention); err != nil {
 		return nil, err
 	}
 	env := append([]corev1.EnvVar{
@@ -232,7 +244,7 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 		},
 		RuntimeImage:   r.Options.Image,
 		InstallCommand: jobs.InstallCommand,
-		ServiceAccount: r.Options.ServiceAccount,
+		ServiceAccount: r.Options.Accounts.Retention.Name,
 		Secrets:        repos.Secrets,
 		Env:            env,
 		// A hung storage endpoint must not hold the repository (and the

@@ -40,12 +40,12 @@ func labels(bks *corev1alpha1.BackupSession) map[string]string {
 	}
 }
 
-// ensureSnapshots creates one Snapshot per repository of the session and
-// lists them in the status.
+// ensureSnapshots creates one Snapshot per Repository of the session
+// (resolveRepositories) and lists them in the status.
 func (r *Reconciler) ensureSnapshots(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	refs := make([]corev1alpha1.SnapshotReference, 0, len(p.session.Repositories))
-	for _, repo := range p.session.Repositories {
-		snap, err := r.ensureSnapshot(ctx, p, repo.Name)
+	refs := make([]corev1alpha1.SnapshotReference, 0, len(p.repos))
+	for _, repo := range p.repos {
+		snap, err := r.ensureSnapshot(ctx, p, repo)
 		var prob *jobs.Problem
 		if errors.As(err, &prob) {
 			return r.fail(p, prob.Reason, prob.Err), nil
@@ -53,7 +53,7 @@ func (r *Reconciler) ensureSnapshots(ctx context.Context, p *pass) (*ctrl.Result
 		if err != nil {
 			return nil, err
 		}
-		refs = append(refs, corev1alpha1.SnapshotReference{Name: snap.Name, Repository: repo.Name, Phase: snap.Status.Phase})
+		refs = append(refs, corev1alpha1.SnapshotReference{Name: snap.Name, Repository: repo, Phase: snap.Status.Phase})
 	}
 	p.bks.Status.Snapshots = refs
 	p.bks.Status.TotalSnapshots = int32(len(refs))

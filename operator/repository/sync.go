@@ -15,7 +15,6 @@ import (
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
-	"github.com/keepsake-dev/keepsake/operator/internal/access"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 )
@@ -77,7 +76,7 @@ func (r *Reconciler) startSync(ctx context.Context, p *pass) error {
 	if err != nil {
 		return err
 	}
-	if err := r.Options.Access.EnsureSync(ctx, ns); err != nil {
+	if err := r.Options.Access.Ensure(ctx, ns, r.Options.Accounts.Sync); err != nil {
 		return err
 	}
 	job, err := jobs.Build(jobs.Spec{
@@ -85,7 +84,7 @@ func (r *Reconciler) startSync(ctx context.Context, p *pass) error {
 		Labels:       map[string]string{LabelSyncOf: jobs.ShortName(p.repo.Name, jobs.MaxName)},
 		Function:     syncFunction(r.Options.Image),
 		RuntimeImage: r.Options.Image, InstallCommand: jobs.InstallCommand,
-		ServiceAccount: access.SyncServiceAccount,
+		ServiceAccount: r.Options.Accounts.Sync.Name,
 		Secrets:        repos.Secrets,
 		Env: []corev1.EnvVar{
 			{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},

@@ -32,7 +32,7 @@ func TestSyncJob(t *testing.T) {
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: repository.SyncJobName(repoName)}}
 	testenv.WaitExists(t, job)
 	pod := job.Spec.Template.Spec
-	if pod.ServiceAccountName != access.SyncServiceAccount || !slices.Contains(pod.Containers[0].Command, "sync") ||
+	if pod.ServiceAccountName != access.Sync.Name || !slices.Contains(pod.Containers[0].Command, "sync") ||
 		!metav1.IsControlledBy(job, repo) {
 		t.Errorf("sync Job: service account %s, command %v, owners %+v", pod.ServiceAccountName, pod.Containers[0].Command, job.OwnerReferences)
 	}
@@ -43,14 +43,14 @@ func TestSyncJob(t *testing.T) {
 	if envs["KEEPSAKE_REPORT_TO"] != "kubernetes" || envs["KEEPSAKE_NAMESPACE"] != ns || envs["KEEPSAKE_REPOSITORY"] == "" {
 		t.Errorf("sync Job env %v", envs)
 	}
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: access.SyncServiceAccount}}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: access.Sync.Name}}
 	testenv.WaitExists(t, role)
 	for _, rule := range role.Rules {
 		if slices.Contains(rule.Verbs, "delete") || slices.Contains(rule.Verbs, "*") {
 			t.Errorf("sync Role may delete: %+v", rule)
 		}
 	}
-	testenv.WaitExists(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: access.SyncServiceAccount}})
+	testenv.WaitExists(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: access.Sync.Name}})
 
 	testenv.FinishJob(t, job, "BackoffLimitExceeded")
 	waitSynced(t, repo, metav1.ConditionFalse, storagev1alpha1.ReasonSyncFailed)

@@ -128,7 +128,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		return nil, nil, err
 	}
 	secrets, secretEnv := jobs.SecretParams(task, vars)
-	if err := r.Options.Access.Ensure(ctx, rs.Namespace, r.Options.ServiceAccount); err != nil {
+	if err := r.Options.Access.Ensure(ctx, rs.Namespace, r.Options.Accounts.Restore); err != nil {
 		return nil, nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
@@ -139,7 +139,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		Vars:                  vars,
 		RuntimeImage:          r.Options.Image,
 		InstallCommand:        jobs.InstallCommand,
-		ServiceAccount:        r.Options.ServiceAccount,
+		ServiceAccount:        r.Options.Accounts.Restore.Name,
 		Secrets:               append(repos.Secrets, secrets...),
 		Env:                   append(runtimeEnv(p, repos), secretEnv...),
 		ActiveDeadlineSeconds: deadline(rs),

@@ -232,8 +232,8 @@ func checkJob(t *testing.T, rs *corev1alpha1.RestoreSession, job *batchv1.Job) {
 		t.Errorf("Job owners %+v labels %v: want controlled by and labelled with the RestoreSession", job.OwnerReferences, job.Labels)
 	}
 	pod := job.Spec.Template.Spec
-	if pod.ServiceAccountName != access.DefaultServiceAccount {
-		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, access.DefaultServiceAccount)
+	if pod.ServiceAccountName != access.Restore.Name {
+		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, access.Restore.Name)
 	}
 	if d := job.Spec.ActiveDeadlineSeconds; d == nil || *d != 1800 {
 		t.Errorf("activeDeadlineSeconds = %v, want 1800 (restoreTimeout 30m)", d)
@@ -328,12 +328,13 @@ func checkSettings(t *testing.T, rs *corev1alpha1.RestoreSession) {
 	}
 }
 
-// checkAccess checks that the Jobs' ServiceAccount exists with a Role that
-// lets the runtime report into the RestoreSession's status.
+// checkAccess checks that the restore Jobs' ServiceAccount exists with a
+// Role that lets the runtime report into the RestoreSession's status, and
+// only that: a restore Job starts no backup and deletes no Snapshot.
 func checkAccess(t *testing.T, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	key := client.ObjectKey{Namespace: ns, Name: access.DefaultServiceAccount}
+	key := client.ObjectKey{Namespace: ns, Name: access.Restore.Name}
 	var sa corev1.ServiceAccount
 	if err := testenv.Default.Client.Get(ctx, key, &sa); err != nil {
 		t.Fatalf("get ServiceAccount: %v", err)
@@ -342,12 +343,10 @@ func checkAccess(t *testing.T, ns string) {
 	if err := testenv.Default.Client.Get(ctx, key, &role); err != nil {
 		t.Fatalf("get Role: %v", err)
 	}
-	for _, r := range role.Rules {
-		if slices.Contains(r.Resources, "restoresessions/status") && slices.Contains(r.Verbs, "patch") {
-			return
-		}
+	want := []rbacv1.PolicyRule{{APIGroups: []string{"core.keepsake.dev"}, Resources: []string{"restoresessions/status"}, Verbs: []string{"patch"}}}
+	if testenv.JSON(role.Rules) != testenv.JSON(want) {
+		t.Errorf("Role %s rules = %s, want %s", role.Name, testenv.JSON(role.Rules), testenv.JSON(want))
 	}
-	t.Errorf("Role %s cannot patch restoresessions/status: %+v", role.Name, role.Rules)
 }
 
 // TestRuntimeErrorIsTheMessage checks that a failed Job fails the restore

@@ -98,7 +98,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := r.Options.Access.Ensure(ctx, ns, r.Options.ServiceAccount); err != nil {
+	if err := r.Options.Access.Ensure(ctx, ns, r.Options.Accounts.Forget); err != nil {
 		return nil, nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
@@ -108,7 +108,8 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		Function:       forgetFunction(r.Options.Image),
 		RuntimeImage:   r.Options.Image,
 		InstallCommand: jobs.InstallCommand,
-		ServiceAccount: r.Options.ServiceAccount,
+		ServiceAccount: r.Options.Accounts.Forget.Name,
+		NoToken:        !r.Options.Accounts.Forget.NeedsToken(),
 		Secrets:        repos.Secrets,
 		Env: []corev1.EnvVar{
 			{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},

@@ -104,8 +104,10 @@ func checkJob(t *testing.T, snap *storagev1alpha1.Snapshot, job *batchv1.Job) {
 		t.Errorf("Job owners = %+v, want none", job.OwnerReferences)
 	}
 	pod := job.Spec.Template.Spec
-	if pod.ServiceAccountName != access.DefaultServiceAccount {
-		t.Errorf("serviceAccountName = %q, want %q", pod.ServiceAccountName, access.DefaultServiceAccount)
+	// forget makes no API call: its pods carry no token.
+	if pod.ServiceAccountName != access.Forget.Name || pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Errorf("serviceAccountName = %q, automount token %v; want %q without a token",
+			pod.ServiceAccountName, pod.AutomountServiceAccountToken, access.Forget.Name)
 	}
 	task := pod.Containers[0]
 	if got := strings.Join(task.Command, " "); got != "/keepsake/bin/keepsake run forget" || task.Image != testenv.Options.Image {

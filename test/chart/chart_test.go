@@ -160,13 +160,16 @@ func TestOperatorPodIsRestricted(t *testing.T) {
 
 func TestOperatorRunsWithFlagsItAccepts(t *testing.T) {
 	cases := map[string]struct {
-		set  []string // helm --set values
-		want []string // args the operator container must get
+		set    []string // helm --set values
+		want   []string // args the operator container must get
+		absent []string // prefixes no arg of the operator container may have
 	}{
 		"defaults": {
 			want: []string{"operator", "--image=" + defaultImage, "--leader-elect",
 				"--leader-election-namespace=" + namespace, "--metrics-bind-address=:8080",
-				"--health-probe-bind-address=:8081", "--job-service-account=keepsake-job"},
+				"--health-probe-bind-address=:8081"},
+			// Each kind of Job gets its own ServiceAccount.
+			absent: []string{"--job-service-account", "--trigger-service-account"},
 		},
 		"service accounts and image": {
 			set: []string{"image.repository=registry.example/keepsake", "image.tag=v1.2.3",
@@ -191,6 +194,11 @@ func TestOperatorRunsWithFlagsItAccepts(t *testing.T) {
 			for _, w := range tc.want {
 				if !slices.Contains(c.Args, w) {
 					t.Errorf("operator args %q lack %q", c.Args, w)
+				}
+			}
+			for _, a := range tc.absent {
+				if slices.ContainsFunc(c.Args, func(arg string) bool { return strings.HasPrefix(arg, a) }) {
+					t.Errorf("operator args %q have %s", c.Args, a)
 				}
 			}
 			if want := strings.TrimPrefix(c.Args[1], "--image="); c.Image != want {

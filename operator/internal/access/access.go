@@ -1,8 +1,9 @@
-// Package access gives each namespace where Keepsake runs Jobs the
-// ServiceAccount those Jobs (and the CronJobs' trigger pods) run as, bound to
-// a Role holding the least they need: read their session objects, record
-// results in Snapshot and RestoreSession status, create BackupSessions (the
-// trigger), and delete Snapshots that retention forgot.
+// Package access gives each namespace where Keepsake runs Jobs one
+// ServiceAccount per kind of Job (kinds.go), each bound to a Role holding
+// exactly the API calls that kind's runtime command makes: the trigger
+// creates BackupSessions, a backup Job writes its Snapshots' status, a
+// restore Job its RestoreSession's, retention deletes the Snapshots it
+// forgot, sync creates discovered Snapshots, forget calls nothing.
 package access
 
 import (
@@ -17,46 +18,23 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
-	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 )
 
-// The operator grants these permissions, so it must hold them itself
+// The operator grants the rules of every Kind, so it must hold them itself
 // (Kubernetes refuses to let anyone grant more than they have).
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;create
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;create;update
-// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations,verbs=get;list;watch
-// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions,verbs=get;list;watch
-// +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions/status,verbs=get;patch;update
-// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;watch;patch;delete
-// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots/status,verbs=get;patch;update
-// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories,verbs=get;list;watch
-
-// DefaultServiceAccount is the name of the ServiceAccount, Role and
-// RoleBinding in each namespace.
-const DefaultServiceAccount = "keepsake-job"
-
-// Rules are the Role's permissions.
-func Rules() []rbacv1.PolicyRule {
-	read := []string{"get", "list", "watch"}
-	core, storage := corev1alpha1.GroupVersion.Group, storagev1alpha1.GroupVersion.Group
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{core}, Resources: []string{"backupconfigurations", "restoresessions"}, Verbs: read},
-		{APIGroups: []string{core}, Resources: []string{"backupsessions"}, Verbs: append(read, "create")},
-		{APIGroups: []string{core}, Resources: []string{"restoresessions/status"}, Verbs: []string{"get", "patch", "update"}},
-		{APIGroups: []string{storage}, Resources: []string{"repositories"}, Verbs: read},
-		{APIGroups: []string{storage}, Resources: []string{"snapshots"}, Verbs: append(read, "patch", "delete")},
-		{APIGroups: []string{storage}, Resources: []string{"snapshots/status"}, Verbs: []string{"get", "patch", "update"}},
-	}
-}
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations,verbs=get
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupsessions,verbs=create
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions/status,verbs=patch
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;create;patch;delete
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots/status,verbs=patch;update
 
 // labels mark what the operator made.
 var labels = map[string]string{"app.kubernetes.io/managed-by": "keepsake", "app.kubernetes.io/component": "job-access"}
 
-// Provisioner creates the ServiceAccount, Role and RoleBinding of a
-// namespace, and repairs a Role whose rules were changed. It reads the
+// Provisioner creates the ServiceAccount, Role and RoleBinding of a kind of
+// Job in a namespace, and repairs a Role whose rules were changed. It reads the
 // ServiceAccount on every call: a namespace deleted and re-created under the
 // same name (as `make demo` does) holds none of them any more, so "made
 // once" cannot be remembered by name. What it remembers is the UID of the
@@ -70,11 +48,13 @@ type Provisioner struct {
 	done sync.Map // namespace/name -> types.UID of the ServiceAccount
 }
 
-// Ensure makes ServiceAccount name usable by Jobs in namespace ns.
-func (p *Provisioner) Ensure(ctx context.Context, ns, name string) error {
-	key := ns + "/" + name
+// Ensure makes kind's ServiceAccount usable by Jobs in namespace ns: the
+// ServiceAccount, and when the kind has rules its Role (put back if its
+// rules were changed) and RoleBinding.
+func (p *Provisioner) Ensure(ctx context.Context, ns string, kind Kind) error {
+	key := ns + "/" + kind.Name
 	meta := func() metav1.ObjectMeta {
-		return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: maps.Clone(labels)}
+		return metav1.ObjectMeta{Namespace: ns, Name: kind.Name, Labels: maps.Clone(labels)}
 	}
 	sa, err := p.serviceAccount(ctx, meta())
 	if err != nil {
@@ -83,19 +63,26 @@ func (p *Provisioner) Ensure(ctx context.Context, ns, name string) error {
 	if uid, ok := p.done.Load(key); ok && uid == sa.UID {
 		return nil
 	}
-	if err := p.ensureRole(ctx, &rbacv1.Role{ObjectMeta: meta(), Rules: Rules()}); err != nil {
-		return err
-	}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: meta(),
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}},
-	}
-	if err := p.create(ctx, binding); err != nil {
-		return err
+	if kind.NeedsToken() {
+		if err := p.bind(ctx, meta, kind); err != nil {
+			return err
+		}
 	}
 	p.done.Store(key, sa.UID)
 	return nil
+}
+
+// bind makes kind's Role and its RoleBinding to kind's ServiceAccount.
+func (p *Provisioner) bind(ctx context.Context, meta func() metav1.ObjectMeta, kind Kind) error {
+	if err := p.ensureRole(ctx, &rbacv1.Role{ObjectMeta: meta(), Rules: kind.Rules}); err != nil {
+		return err
+	}
+	m := meta()
+	return p.create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: m,
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: kind.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: kind.Name, Namespace: m.Namespace}},
+	})
 }
 
 // serviceAccount reads the ServiceAccount past the cache, creating it when

@@ -8,15 +8,23 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
+	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/test/servers"
 )
 
-var api client.Client
+var (
+	api    client.Client
+	config *rest.Config
+	scheme = runtime.NewScheme()
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -32,15 +40,29 @@ func run(m *testing.M) int {
 		panic(err)
 	}
 	defer srv.Stop()
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		panic(err)
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, corev1alpha1.AddToScheme, storagev1alpha1.AddToScheme,
+	} {
+		if err := add(scheme); err != nil {
+			panic(err)
+		}
 	}
-	api, err = client.New(srv.Config, client.Options{Scheme: scheme})
+	config = srv.Config
+	api, err = client.New(config, client.Options{Scheme: scheme})
 	if err != nil {
 		panic(err)
 	}
 	return m.Run()
+}
+
+// namespace creates a namespace of its own for a test.
+func namespace(t *testing.T, name string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"}}
+	if err := api.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
 }
 
 // TestEnsureAfterNamespaceRecreated is the second `make demo`: the
@@ -54,24 +76,83 @@ func TestEnsureAfterNamespaceRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &Provisioner{Client: api, Reader: api}
-	if err := p.Ensure(ctx, ns.Name, DefaultServiceAccount); err != nil {
+	if err := p.Ensure(ctx, ns.Name, Backup); err != nil {
 		t.Fatal(err)
 	}
 	// envtest runs no namespace controller: delete what a namespace
 	// deletion would.
-	meta := metav1.ObjectMeta{Namespace: ns.Name, Name: DefaultServiceAccount}
+	meta := metav1.ObjectMeta{Namespace: ns.Name, Name: Backup.Name}
 	for _, obj := range []client.Object{&corev1.ServiceAccount{ObjectMeta: meta}, &rbacv1.Role{ObjectMeta: meta}, &rbacv1.RoleBinding{ObjectMeta: meta}} {
 		if err := api.Delete(ctx, obj); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := p.Ensure(ctx, ns.Name, DefaultServiceAccount); err != nil {
+	if err := p.Ensure(ctx, ns.Name, Backup); err != nil {
 		t.Fatal(err)
 	}
-	key := client.ObjectKey{Namespace: ns.Name, Name: DefaultServiceAccount}
+	key := client.ObjectKey{Namespace: ns.Name, Name: Backup.Name}
 	for _, obj := range []client.Object{&corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}} {
 		if err := api.Get(ctx, key, obj); err != nil {
 			t.Errorf("after the namespace was emptied, Ensure left %T missing: %v", obj, err)
 		}
 	}
+}
+
+// TestEnsureRepairsRole checks that a Role whose rules someone widened is
+// put back to the kind's rules by the next Ensure of a new provisioner (a
+// restarted operator).
+func TestEnsureRepairsRole(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "repair")
+	if err := (&Provisioner{Client: api, Reader: api}).Ensure(ctx, ns, Trigger); err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.Role{}
+	if err := api.Get(ctx, client.ObjectKey{Namespace: ns, Name: Trigger.Name}, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Rules = append(role.Rules, rule(storageGroup, "snapshots", "delete"))
+	if err := api.Update(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Provisioner{Client: api, Reader: api}).Ensure(ctx, ns, Trigger); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Get(ctx, client.ObjectKeyFromObject(role), role); err != nil {
+		t.Fatal(err)
+	}
+	if !equalRules(role.Rules, Trigger.Rules) {
+		t.Errorf("Role rules = %+v, want the trigger's %+v", role.Rules, Trigger.Rules)
+	}
+}
+
+// TestForgetHasNoRole checks that a kind without rules gets its
+// ServiceAccount and neither a Role nor a RoleBinding.
+func TestForgetHasNoRole(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "forget")
+	if err := (&Provisioner{Client: api, Reader: api}).Ensure(ctx, ns, Forget); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKey{Namespace: ns, Name: Forget.Name}
+	if err := api.Get(ctx, key, &corev1.ServiceAccount{}); err != nil {
+		t.Errorf("ServiceAccount %s: %v", key, err)
+	}
+	for _, obj := range []client.Object{&rbacv1.Role{}, &rbacv1.RoleBinding{}} {
+		if err := api.Get(ctx, key, obj); !apierrors.IsNotFound(err) {
+			t.Errorf("%T %s: err %v, want NotFound", obj, key, err)
+		}
+	}
+}
+
+func equalRules(a, b []rbacv1.PolicyRule) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !equalRule(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }

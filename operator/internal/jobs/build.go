@@ -52,6 +52,9 @@ type Spec struct {
 	InstallCommand []string
 	// ServiceAccount the pod runs as.
 	ServiceAccount string
+	// NoToken leaves the ServiceAccount's token out of the pod, for Jobs
+	// whose command makes no API call (access.Kind.NeedsToken).
+	NoToken bool
 	// Secrets are mounted read-only (mode 0400) at SecretsDir/<name>.
 	Secrets []string
 	// Env are extra variables the operator sets (never secret values).
@@ -89,7 +92,7 @@ func Build(s Spec) (*batchv1.Job, error) {
 	pod := corev1.PodSpec{
 		RestartPolicy:                corev1.RestartPolicyNever,
 		ServiceAccountName:           s.ServiceAccount,
-		AutomountServiceAccountToken: ptr.To(true),
+		AutomountServiceAccountToken: ptr.To(!s.NoToken),
 		SecurityContext:              podSecurityContext(),
 		InitContainers:               []corev1.Container{installContainer(s)},
 		Containers:                   []corev1.Container{main},

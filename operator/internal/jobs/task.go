@@ -58,16 +58,16 @@ func SecretParams(task *addonsv1alpha1.Task, vars map[string]string) (secrets []
 }
 
 // Options are what a reconciler needs to create its Jobs (or the CronJobs'
-// pods): the keepsake image, the ServiceAccount they run as in the
-// object's namespace, and the provisioner that makes that ServiceAccount
-// and its Role. operator.Setup fills them for every reconciler.
+// pods): the keepsake image, the identity each kind of Job runs as in the
+// object's namespace, and the provisioner that makes those ServiceAccounts
+// and their Roles. operator.Setup fills them for every reconciler.
 type Options struct {
 	// Image is the keepsake image: the init container copies the runtime
 	// from it; Jobs without a Function run it.
 	Image string
-	// ServiceAccount the pods run as.
-	ServiceAccount string
-	// Access creates that ServiceAccount and its Role.
+	// Accounts are the ServiceAccount and Role of each kind of Job.
+	Accounts access.Accounts
+	// Access creates them.
 	Access *access.Provisioner
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -35,7 +36,6 @@ var Options = operator.Options{
 	MetricsBindAddress:      "0",
 	HealthProbeBindAddress:  "0",
 	Image:                   "registry.local/keepsake:test",
-	TriggerServiceAccount:   "keepsake-trigger",
 	LeaderElection:          true,
 	LeaderElectionNamespace: "default",
 	// Tests restart the manager in one process.
@@ -294,4 +294,45 @@ func JSON(v any) string {
 		panic(err)
 	}
 	return string(data)
+}
+
+// As returns a client that acts as ServiceAccount serviceAccount of
+// namespace ns (impersonation), as a pod holding its token would: what it
+// may do is what that ServiceAccount's Roles allow.
+func (e *Env) As(t testing.TB, ns, serviceAccount string) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(e.API.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + ns + ":" + serviceAccount,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+	}
+	c, err := client.New(cfg, client.Options{Scheme: e.Client.Scheme()})
+	if err != nil {
+		t.Fatalf("client as %s/%s: %v", ns, serviceAccount, err)
+	}
+	return c
+}
+
+// Allowed makes call until the API server stops answering Forbidden (RBAC
+// reaches its authorizer through an informer, so a Role just made may lag)
+// and fails the test unless call then succeeds.
+func Allowed(t testing.TB, desc string, call func(ctx context.Context) error) {
+	t.Helper()
+	var err error
+	_ = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, WaitTimeout, true,
+		func(ctx context.Context) (bool, error) {
+			err = call(ctx)
+			return !apierrors.IsForbidden(err), nil
+		})
+	if err != nil {
+		t.Errorf("%s: %v, want it allowed", desc, err)
+	}
+}
+
+// Refused fails the test unless call is refused as Forbidden.
+func Refused(t testing.TB, desc string, call func(ctx context.Context) error) {
+	t.Helper()
+	if err := call(context.Background()); !apierrors.IsForbidden(err) {
+		t.Errorf("%s: err %v, want Forbidden", desc, err)
+	}
 }
