@@ -46,6 +46,14 @@ include test/cluster/cluster.mk
 
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
 
+# Go modules of their own inside the tree: the driver SDK and the addons
+# built on it alone. `go <cmd> ./...` at the root does not enter them, so
+# fmt, vet, lint and test run `go <cmd> ./...` in each of them too.
+SDK_MODULE := github.com/keepsake-dev/keepsake/addons/sdk
+ADDON_MODULES := addons/sdk
+# in_modules runs a command in the root module, then in each addon module.
+in_modules = for m in . $(ADDON_MODULES); do (cd $(ROOT)/$$m && $(1)); done
+
 ##@ General
 
 .PHONY: help
@@ -79,17 +87,17 @@ verify-generated: generate ## Fail when generated files differ from what is comm
 
 .PHONY: fmt
 fmt: ## Format the code.
-	go fmt ./...
+	$(call in_modules,go fmt ./...)
 
 .PHONY: vet
-vet: ## Run go vet.
-	go vet ./...
+vet: ## Run go vet (root and addon modules).
+	$(call in_modules,go vet ./...)
 
 .PHONY: lint
 lint: $(BIN)/staticcheck ## Run staticcheck and check gofmt.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(BIN)/staticcheck ./...
+	$(call in_modules,$(BIN)/staticcheck ./...)
 
 .PHONY: build
 build: ## Build the static binaries (keepsake, drivers) into ./bin.
@@ -98,12 +106,21 @@ build: ## Build the static binaries (keepsake, drivers) into ./bin.
 ##@ Testing
 
 .PHONY: test
-test: tools build vet lint verify-generated ## Run every test (installs what it needs first).
-	go test $(GO_TEST_FLAGS) ./...
+test: tools build vet lint verify-generated verify-modules ## Run every test (installs what it needs first).
+	$(call in_modules,go test $(GO_TEST_FLAGS) ./...)
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no server (go test -short).
-	go test -short -count=1 ./...
+	$(call in_modules,go test -short -count=1 ./...)
+
+.PHONY: verify-modules
+verify-modules: ## Fail when an addon module depends on a Keepsake module other than the SDK.
+	@for m in $(ADDON_MODULES); do \
+		own=$$(cd $$m && go list -m); \
+		others=$$(cd $$m && go list -m all | awk '{print $$1}' | grep '^github.com/keepsake-dev/' \
+			| grep -vx -e "$$own" -e '$(SDK_MODULE)' || true); \
+		if [ -n "$$others" ]; then echo "$$m depends on Keepsake modules other than the SDK:" $$others; exit 1; fi; \
+	done
 
 .PHONY: bench
 bench: tools build ## Run the benchmarks (ratios against baselines measured in the same run).

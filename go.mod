@@ -2,6 +2,9 @@ module github.com/keepsake-dev/keepsake
 
 go 1.26.0
 
+// The driver SDK is its own module (addons/sdk), developed in this tree.
+replace github.com/keepsake-dev/keepsake/addons/sdk => ./addons/sdk
+
 require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15
@@ -15,6 +18,7 @@ require (
 	github.com/influxdata/influxdb1-client v0.0.0-20220302092344-a9ab5670611c
 	github.com/influxdata/influxql v1.1.0
 	github.com/influxdata/line-protocol/v2 v2.2.1
+	github.com/keepsake-dev/keepsake/addons/sdk v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.23.2
 	github.com/robfig/cron/v3 v3.0.1
 	github.com/spf13/cobra v1.10.2
