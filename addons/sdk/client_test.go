@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "test" || info.Version != "1.2.3" || len(info.Parameters) != 6 || info.Parameters[0].Default != "0" {
+	if info.Name != "test" || info.Version != "1.2.3" || len(info.Parameters) != 7 || info.Parameters[0].Default != "0" {
 		t.Fatalf("info = %+v", info)
 	}
 }
@@ -261,6 +262,46 @@ func TestRestoreFailures(t *testing.T) {
 			_, err := c.Restore(context.Background(), &RestoreRequest{Request: Request{Params: tc.params}}, tc.source)
 			assertError(t, err, tc.want...)
 		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the plugin's log goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestDriverLogReachesHost: what a driver logs with Logger must reach the
+// host's log. (go-plugin's Serve swaps os.Stderr for a pipe the host
+// discards; a Logger writing to the swapped os.Stderr was silent.)
+func TestDriverLogReachesHost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := &syncBuffer{}
+	env := append(os.Environ(), envDriverVersion+"="+strconv.Itoa(ProtocolVersion))
+	c, err := Open(ctx, os.Args[0], WithEnv(env), WithLogOutput(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Backup(ctx, backupReq(map[string]string{"log": "hello from the driver"}), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // waits for the log goroutine to drain the driver's stderr
+	if got := log.String(); !strings.Contains(got, "[INFO]  driver.") || !strings.Contains(got, "hello from the driver: from=driver") {
+		t.Fatalf("host log lacks the driver's line:\n%s", got)
 	}
 }
 

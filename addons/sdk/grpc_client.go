@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/keepsake-dev/keepsake/addons/sdk/internal/calls"
 	driverpb "github.com/keepsake-dev/keepsake/addons/sdk/proto"
 )
 
@@ -79,6 +80,13 @@ func (c *grpcClient) restore(ctx context.Context, req *RestoreRequest, r io.Read
 	stream, err := c.rpc.Restore(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if started := calls.Started(ctx); started != nil {
+		go func() {
+			if md, err := stream.Header(); err == nil && len(md.Get(calls.StartedHeader)) > 0 {
+				started()
+			}
+		}()
 	}
 	header := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_Header{Header: requestToProto(req.Request)}}
 	if err := stream.Send(header); err != nil {

@@ -8,8 +8,10 @@ import (
 	"runtime/debug"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/keepsake-dev/keepsake/addons/sdk/internal/calls"
 	driverpb "github.com/keepsake-dev/keepsake/addons/sdk/proto"
 )
 
@@ -48,7 +50,9 @@ func (s *grpcServer) Backup(in *driverpb.BackupRequest, stream driverpb.Driver_B
 	w := &chunkWriter{send: func(b []byte) error {
 		return stream.Send(&driverpb.BackupChunk{Kind: &driverpb.BackupChunk_Data{Data: b}})
 	}}
-	if err := s.impl.Backup(ctx, &BackupRequest{Request: req}, w); err != nil {
+	err = s.impl.Backup(ctx, &BackupRequest{Request: req}, w)
+	logIfCancelled(ctx, "Backup")
+	if err != nil {
 		return driverError(ctx, err)
 	}
 	if err := w.flush(); err != nil {
@@ -73,8 +77,13 @@ func (s *grpcServer) Restore(stream driverpb.Driver_RestoreServer) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := stream.SendHeader(metadata.Pairs(calls.StartedHeader, "true")); err != nil {
+		return err
+	}
 	r := &chunkReader{recv: stream.Recv}
-	if err := s.impl.Restore(ctx, &RestoreRequest{Request: req}, r); err != nil {
+	err = s.impl.Restore(ctx, &RestoreRequest{Request: req}, r)
+	logIfCancelled(ctx, "Restore")
+	if err != nil {
 		return driverError(ctx, err)
 	}
 	if !r.atEnd() {
@@ -96,6 +105,14 @@ func (s *grpcServer) resolve(ctx context.Context, in *driverpb.Request) (Request
 		return req, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return req, nil
+}
+
+// logIfCancelled tells the host that a cancelled call has returned: the
+// host gave up on the call at once and cannot see when the driver stops.
+func logIfCancelled(ctx context.Context, method string) {
+	if ctx.Err() != nil {
+		Logger().Info(calls.ReturnedAfterCancel, "method", method)
+	}
 }
 
 // driverError carries a driver's error to the host with its message intact.

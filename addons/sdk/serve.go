@@ -62,11 +62,16 @@ func serve(driver Driver, version int) {
 	})
 }
 
-// Logger returns a logger for driver code. Its JSON lines on stderr are
-// understood by the host, which re-logs them with their level under the
-// driver's name.
+// processStderr is the driver process's own standard error, which the host
+// reads and logs. It is taken before Serve runs: go-plugin's Serve points
+// os.Stderr at a pipe whose output the host discards.
+var processStderr = os.Stderr
+
+// Logger returns a logger for driver code. Its JSON lines on the process's
+// stderr are understood by the host, which re-logs them with their level
+// under the driver's name.
 func Logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
+	return slog.New(slog.NewJSONHandler(processStderr, &slog.HandlerOptions{
 		ReplaceAttr: hclogKeys,
 	}))
 }

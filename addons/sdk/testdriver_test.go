@@ -42,6 +42,7 @@ func (testDriver) Info(context.Context) (Info, error) {
 			{Name: "fault-after", Usage: "bytes before the fault", Default: "0"},
 			{Name: "out", Usage: "restore: file to write the stream to"},
 			{Name: "read-limit", Usage: "restore: stop after this many bytes and return nil"},
+			{Name: "log", Usage: "backup: log this message with Logger first"},
 		},
 		Capabilities: []Capability{CapabilityBackup, CapabilityRestore},
 	}, nil
@@ -52,6 +53,9 @@ func (testDriver) Backup(_ context.Context, req *BackupRequest, w io.Writer) err
 	after := mustInt(req.Params["fault-after"])
 	if req.Params["fault"] == "" {
 		after = size
+	}
+	if msg := req.Params["log"]; msg != "" {
+		Logger().Info(msg, "from", "driver")
 	}
 	gen := generator(mustInt(req.Params["seed"]))
 	if _, err := io.CopyN(w, gen, min(after, size)); err != nil {
