@@ -21,7 +21,8 @@ K8S_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) 
 
 # Debian packages the tests and the local cluster need.
 DEBIAN_PACKAGES := etcd-server influxdb influxdb-client containerd runc \
-	containernetworking-plugins iptables busybox-static postgresql protobuf-compiler curl
+	containernetworking-plugins iptables busybox-static postgresql protobuf-compiler curl \
+	redis-server redis-tools
 # Go tools built from test/tools into ./bin.
 GO_TOOLS := controller-gen restic minio staticcheck protoc-gen-go protoc-gen-go-grpc
 # Kubernetes components built from test/tools/kubernetes into ./bin.
@@ -50,7 +51,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 45m
 # built on it alone. `go <cmd> ./...` at the root does not enter them, so
 # fmt, vet, lint and test run `go <cmd> ./...` in each of them too.
 SDK_MODULE := github.com/keepsake-dev/keepsake/addons/sdk
-ADDON_MODULES := addons/sdk
+ADDON_MODULES := addons/sdk addons/script
 # in_modules runs a command in the root module, then in each addon module.
 in_modules = for m in . $(ADDON_MODULES); do (cd $(ROOT)/$$m && $(1)); done
 
@@ -102,6 +103,7 @@ lint: $(BIN)/staticcheck ## Run staticcheck and check gofmt.
 .PHONY: build
 build: ## Build the static binaries (keepsake, drivers) into ./bin.
 	CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/... ./addons/hyperbytedb/cmd/...
+	cd addons/script && CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/...
 
 ##@ Testing
 
