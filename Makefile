@@ -118,8 +118,8 @@ test-unit: ## Run the tests that need no server (go test -short).
 .PHONY: verify-modules
 verify-modules: ## Fail when an addon module depends on a Keepsake module other than the SDK.
 	@for m in $(ADDON_MODULES); do \
-		own=$$(cd $$m && go list -m); \
-		others=$$(cd $$m && go list -m all | awk '{print $$1}' | grep '^github.com/keepsake-dev/' \
+		own=$$(cd $$m && go list -m) && all=$$(cd $$m && go list -m all) || exit 1; \
+		others=$$(echo "$$all" | awk '{print $$1}' | grep '^github.com/keepsake-dev/' \
 			| grep -vx -e "$$own" -e '$(SDK_MODULE)' || true); \
 		if [ -n "$$others" ]; then echo "$$m depends on Keepsake modules other than the SDK:" $$others; exit 1; fi; \
 	done
