@@ -110,6 +110,9 @@ func TestChartRendersEveryObject(t *testing.T) {
 		"Addon/hyperbytedb":                             "",
 		"Function/hyperbytedb-logical-backup":           "",
 		"Function/hyperbytedb-logical-restore":          "",
+		"Addon/script":                                  "",
+		"Function/script-backup":                        "",
+		"Function/script-restore":                       "",
 	}
 	got := map[string]string{}
 	for _, o := range objects(t, render(t)) {
@@ -363,6 +366,50 @@ func TestHyperbytedbManifestsMatchTheChartCopies(t *testing.T) {
 	}
 }
 
+func TestScriptManifestsMatchTheChartCopies(t *testing.T) {
+	const chartImage = `  image: {{ .Values.addons.script.image | quote }}`
+	root := servers.RepoRoot(t)
+	for _, name := range []string{"addon.yaml", "function.yaml"} {
+		source, err := os.ReadFile(filepath.Join(root, "addons", "script", "manifests", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copied, err := os.ReadFile(filepath.Join(chartDir(t), "files", "addons", "script", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range imageLine.FindAllString(string(copied), -1) {
+			if l != chartImage {
+				t.Errorf("%s: chart's copy has %q, want %q", name, l, chartImage)
+			}
+		}
+		if a, b := imageLine.ReplaceAllString(string(source), ""), imageLine.ReplaceAllString(string(copied), ""); a != b {
+			t.Errorf("charts/keepsake/files/addons/script/%s differs from addons/script/manifests/%s beyond the image line", name, name)
+		}
+	}
+}
+
+func TestScriptAddonValues(t *testing.T) {
+	count := func(objs []*unstructured.Unstructured) (n int, images []string) {
+		for _, o := range objs {
+			if strings.HasPrefix(o.GetName(), "script") {
+				n++
+				if img, ok, _ := unstructured.NestedString(o.Object, "spec", "image"); ok {
+					images = append(images, img)
+				}
+			}
+		}
+		return n, images
+	}
+	n, images := count(objects(t, render(t, "--set", "addons.script.image=registry.example/mariadb:11")))
+	if n != 3 || len(images) != 2 || images[0] != "registry.example/mariadb:11" || images[1] != images[0] {
+		t.Errorf("rendered %d script objects with images %v, want the Addon and two Functions on registry.example/mariadb:11", n, images)
+	}
+	if n, _ := count(objects(t, render(t, "--set", "addons.script.enabled=false"))); n != 0 {
+		t.Errorf("addons.script.enabled=false still renders %d script objects", n)
+	}
+}
+
 func TestHyperbytedbAddonValues(t *testing.T) {
 	cases := map[string]struct {
 		set   []string // helm --set values
@@ -381,6 +428,9 @@ func TestHyperbytedbAddonValues(t *testing.T) {
 			}
 			addons, functions := 0, 0
 			for _, o := range objects(t, render(t, flags...)) {
+				if !strings.HasPrefix(o.GetName(), "hyperbytedb") {
+					continue // another addon's
+				}
 				switch o.GetKind() {
 				case "Addon":
 					addons++

@@ -73,6 +73,7 @@ var recipes = map[string]recipe{
 			{source: "keepsake", dst: "/usr/local/bin/keepsake", mode: 0o755},
 			{source: "restic", dst: "/usr/local/bin/restic", mode: 0o755, optional: true},
 			{source: "hyperbytedb-driver", dst: "/usr/local/bin/hyperbytedb-driver", mode: 0o755, optional: true},
+			{source: "script-driver", dst: "/usr/local/bin/script-driver", mode: 0o755, optional: true},
 		},
 		entrypoint: []string{"/usr/local/bin/keepsake"},
 		env:        []string{defaultPath},
