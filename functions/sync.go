@@ -53,6 +53,10 @@ func RunSync(ctx context.Context, cfg SyncConfig) (*SyncResult, error) {
 		return nil, err
 	}
 	snaps, err := restic.New(rcfg).Snapshots(ctx, "keepsake")
+	if errors.Is(err, restic.ErrRepositoryMissing) {
+		// No backup made the restic repository yet: nothing to discover.
+		return &SyncResult{Repository: cfg.Repository.Name}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sync %s: %w", cfg.Repository.Name, err)
 	}

@@ -91,6 +91,25 @@ func TestSyncDiscoversSnapshots(t *testing.T) {
 	}
 }
 
+// TestSyncBeforeTheFirstBackup: a Repository is synced as soon as it is
+// Ready, before any backup made its restic repository; that sync finds
+// nothing and succeeds (it failed with "repository does not exist", and the
+// Repository then said SyncFailed for an hour).
+func TestSyncBeforeTheFirstBackup(t *testing.T) {
+	c, _ := startKube(t)
+	s := newStorageStand(t)
+	spec := s.repo(t, "empty")
+	cfg := SyncConfig{Repository: spec, Namespace: "default", Restic: servers.Bin(t, "restic"),
+		CacheDir: filepath.Join(s.dir, "cache"), Client: c}
+	res, err := RunSync(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("sync of a location no backup wrote yet: %v", err)
+	}
+	if res.Found != 0 || len(res.Created) != 0 {
+		t.Fatalf("sync of an empty location found %d, created %v", res.Found, res.Created)
+	}
+}
+
 // TestSyncGroupsRealBackups checks sync on backups the runtime made itself:
 // two runs of one session are two Snapshots, each naming its BackupSession
 // and session (a backup tagged only with its session would merge them).
