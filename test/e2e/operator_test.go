@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,9 +44,17 @@ func TestOperator(t *testing.T) {
 	}
 	faultsNS := c.Namespace(t, "e2e-faults", "restricted")
 	t.Run("layouts", func(t *testing.T) {
-		t.Run("one namespace", func(t *testing.T) { t.Parallel(); oneNamespace(t, e) })
-		t.Run("several namespaces", func(t *testing.T) { t.Parallel(); severalNamespaces(t, e, several) })
-		t.Run("faults", func(t *testing.T) { t.Parallel(); faults(t, e.InNamespace(t, faultsNS)) })
+		// Goroutines rather than t.Parallel, which go test bounds by
+		// -parallel (the number of cores: two here).
+		var wg sync.WaitGroup
+		for name, layout := range map[string]func(*testing.T){
+			"one namespace":      func(t *testing.T) { oneNamespace(t, e) },
+			"several namespaces": func(t *testing.T) { severalNamespaces(t, e, several) },
+			"faults":             func(t *testing.T) { faults(t, e.InNamespace(t, faultsNS)) },
+		} {
+			wg.Go(func() { t.Run(name, layout) })
+		}
+		wg.Wait()
 	})
 	t.Run("no secret leaked", func(t *testing.T) {
 		noSecretLeaked(t, c, e, []string{ns, several.storage, several.a, several.b, faultsNS})
