@@ -153,6 +153,9 @@ func (r *Reconciler) setCondition(p *pass, condType string, prob *problem, okRea
 	reason, msg, evType := okReason, okMessage, corev1.EventTypeNormal
 	if prob != nil {
 		reason, msg, evType = prob.reason, prob.message, corev1.EventTypeWarning
+		if prob.waiting {
+			evType = corev1.EventTypeNormal
+		}
 	}
 	if status.Set(&p.bc.Status.Conditions, p.bc.Generation, condType, prob == nil, reason, msg) {
 		r.Events.Eventf(p.bc, nil, evType, reason, "Reconcile", msg)

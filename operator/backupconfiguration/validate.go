@@ -9,9 +9,6 @@ import (
 
 	"github.com/robfig/cron/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
@@ -19,6 +16,7 @@ import (
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/storageref"
+	"github.com/keepsake-dev/keepsake/operator/internal/targets"
 )
 
 // problem is something wrong with a BackupConfiguration that a user fixes.
@@ -30,6 +28,9 @@ type problem struct {
 	// invalid means the spec itself must change; otherwise something it
 	// needs is missing for now and the check is retried.
 	invalid bool
+	// waiting means nothing is wrong yet: something the operator made is
+	// on its way (a Repository not checked yet). Its Event is Normal.
+	waiting bool
 }
 
 // missing is a problem that may solve itself (a dependency appears).
@@ -58,6 +59,7 @@ func (r *Reconciler) checks() []check {
 		{corev1alpha1.ConditionTargetFound, corev1alpha1.ReasonTargetFound, "the target exists", r.checkTarget},
 		{corev1alpha1.ConditionStorageReady, corev1alpha1.ReasonStorageReady, "every backend's storage is Ready", r.checkBackends},
 		{corev1alpha1.ConditionAddonResolved, corev1alpha1.ReasonAddonResolved, "every session's addon tasks are resolved", r.checkAddons},
+		{corev1alpha1.ConditionSecretsFound, corev1alpha1.ReasonSecretsFound, "every Secret named exists with the keys it needs", r.checkSecrets},
 		{corev1alpha1.ConditionScheduleReady, corev1alpha1.ReasonScheduleReady, "every schedule is valid", r.checkSchedules},
 	}
 }
@@ -75,31 +77,11 @@ func (r *Reconciler) checkTarget(ctx context.Context, p *pass) (*problem, error)
 	if err != nil {
 		return nil, err
 	}
-	mapping, err := r.RESTMapper.RESTMapping(schema.GroupKind{Group: t.APIGroup, Kind: t.Kind})
-	if meta.IsNoMatchError(err) {
-		return missing(corev1alpha1.ReasonTargetNotFound, "the API server knows no kind %s in group %q", t.Kind, t.APIGroup), nil
+	err = targets.Find(ctx, r.APIReader, r.RESTMapper, t, ns)
+	if errors.As(err, &prob) {
+		return missing(prob.Reason, "%s", prob.Error()), nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("map kind %s: %w", t.Kind, err)
-	}
-	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(mapping.GroupVersionKind)
-	key := types.NamespacedName{Name: t.Name}
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		key.Namespace = ns
-	}
-	if err := r.APIReader.Get(ctx, key, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return missing(corev1alpha1.ReasonTargetNotFound, "%s %s not found", t.Kind, key), nil
-		}
-		if apierrors.IsForbidden(err) {
-			return missing(corev1alpha1.ReasonTargetNotAccessible,
-				"the operator may not read %s %s: grant it get on %s.%s (the chart's targetReadRules value)",
-				t.Kind, key, mapping.Resource.Resource, mapping.Resource.Group), nil
-		}
-		return nil, fmt.Errorf("get target %s %s: %w", t.Kind, key, err)
-	}
-	return nil, nil
+	return nil, err
 }
 
 // checkBackends makes sure each backend's storage exists, is Ready and lets

@@ -67,7 +67,17 @@ func TestBadInputs(t *testing.T) {
 			wantPhase:     corev1alpha1.BackupSessionPending,
 			wantCondition: corev1alpha1.ConditionBackupJobCreated,
 			wantReason:    corev1alpha1.ReasonConfigurationNotReady,
-			wantMessage:   configName,
+			// The cause, from the configuration's Ready condition, and how
+			// long the session waits.
+			wantMessage: configName + " is not Ready (FunctionNotFound: ",
+		},
+		"configuration not ready, how long": {
+			config:        func(ns string) *corev1alpha1.BackupConfiguration { return config(ns, noFunctionAddon, nil) },
+			session:       func(ns string) *corev1alpha1.BackupSession { return newSession(ns, "early", configName) },
+			wantPhase:     corev1alpha1.BackupSessionPending,
+			wantCondition: corev1alpha1.ConditionBackupJobCreated,
+			wantReason:    corev1alpha1.ReasonConfigurationNotReady,
+			wantMessage:   "waiting up to 10m0s for it",
 		},
 		"function variable without value": {
 			config: func(ns string) *corev1alpha1.BackupConfiguration {

@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -123,23 +124,40 @@ func (r *Reconciler) resolve(ctx context.Context, p *pass) (*ctrl.Result, error)
 	return r.waitForConfiguration(p), nil
 }
 
-// waitForConfiguration keeps the session Pending while its configuration
-// is not Ready, and fails it once it has waited longer than its timeout.
+// waitForConfiguration keeps the session Pending, creating no Job, while
+// its configuration is not Ready, and fails it once it has waited longer
+// than its timeout. The message carries the configuration's own reason
+// and how long the session waits. Waiting is not a problem yet: its Event
+// is Normal; the failure after the timeout is a Warning.
 func (r *Reconciler) waitForConfiguration(p *pass) *ctrl.Result {
 	bks := p.bks
 	limit := notReadyTimeout
 	if t := p.session.BackupTimeout; t != nil && t.Duration > 0 {
 		limit = t.Duration
 	}
-	err := fmt.Errorf("BackupConfiguration %s is not Ready", p.bc.Name)
-	if p.now.Sub(bks.CreationTimestamp.Time) > limit {
+	err := fmt.Errorf("BackupConfiguration %s is not Ready%s", p.bc.Name, configurationCause(p.bc))
+	waited := p.now.Sub(bks.CreationTimestamp.Time)
+	if waited > limit {
 		return r.fail(p, corev1alpha1.ReasonConfigurationNotReady, fmt.Errorf("%w after %s", err, limit))
 	}
 	bks.Status.Phase = corev1alpha1.BackupSessionPending
-	r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, false, corev1alpha1.ReasonConfigurationNotReady,
-		err.Error()+": waiting for it")
+	msg := fmt.Sprintf("%s: waiting up to %s for it, then the session fails", err, limit)
+	if status.Set(&bks.Status.Conditions, bks.Generation, corev1alpha1.ConditionBackupJobCreated, false,
+		corev1alpha1.ReasonConfigurationNotReady, msg) {
+		r.Events.Eventf(bks, nil, corev1.EventTypeNormal, corev1alpha1.ReasonConfigurationNotReady, "Backup", "%s", msg)
+	}
 	wait := status.Backoff(bks.Status.Conditions, corev1alpha1.ConditionBackupJobCreated, p.now.Time)
-	return &ctrl.Result{RequeueAfter: min(wait, max(limit-p.now.Sub(bks.CreationTimestamp.Time), time.Second))}
+	return &ctrl.Result{RequeueAfter: min(wait, max(limit-waited, time.Second))}
+}
+
+// configurationCause is ": <reason>: <message>" of the configuration's
+// Ready condition, or nothing when it has none yet.
+func configurationCause(bc *corev1alpha1.BackupConfiguration) string {
+	c := meta.FindStatusCondition(bc.Status.Conditions, corev1alpha1.ConditionReady)
+	if c == nil {
+		return " (not checked yet)"
+	}
+	return fmt.Sprintf(" (%s: %s)", c.Reason, c.Message)
 }
 
 // skip ends a session that did not start as Skipped, saying why.

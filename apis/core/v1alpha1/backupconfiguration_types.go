@@ -179,6 +179,10 @@ const (
 	ConditionAddonResolved   = "AddonResolved"
 	ConditionScheduleReady   = "ScheduleReady"
 	ConditionRepositoryReady = "RepositoriesReady"
+	// ConditionSecretsFound is True when every Secret the configuration
+	// names (each repository's encryptionSecret, each secret-typed task
+	// parameter) exists with the keys it needs.
+	ConditionSecretsFound = "SecretsFound"
 )
 
 // Reasons of a BackupConfiguration's conditions.
@@ -202,6 +206,22 @@ const (
 	ReasonInvalidTimeZone          = "InvalidTimeZone"
 	ReasonRepositoriesReady        = "RepositoriesReady"
 	ReasonRepositoryConflict       = "RepositoryConflict"
+	// ReasonRepositoryCreated is the Event of a Repository created.
+	ReasonRepositoryCreated = "RepositoryCreated"
+	// ReasonRepositoryNotReady: a Repository the configuration backs up
+	// into is NotReady; the message carries the Repository's own reason.
+	ReasonRepositoryNotReady = "RepositoryNotReady"
+	// ReasonRepositoryPending: a Repository was just created and the
+	// operator has not checked it yet. Not a problem: it passes in seconds.
+	ReasonRepositoryPending = "RepositoryPending"
+	// ReasonSecretsFound: every Secret named exists with its keys.
+	ReasonSecretsFound = "SecretsFound"
+	// ReasonSecretNotFound: a Secret the configuration names does not
+	// exist; the message names it, e.g. "Secret team-a/db-auth not found".
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretKeyMissing: a Secret exists but lacks a key it needs,
+	// e.g. "Secret team-a/restic-password has no key RESTIC_PASSWORD".
+	ReasonSecretKeyMissing = "SecretKeyMissing"
 	ReasonPaused                   = "Paused"
 	ReasonAllReady                 = "AllReady"
 )
@@ -217,7 +237,9 @@ type BackupConfigurationStatus struct {
 	// +optional
 	Sessions []SessionStatus `json:"sessions,omitempty"`
 	// Conditions are the detailed state: Ready, TargetFound, StorageReady,
-	// AddonResolved, ScheduleReady, RepositoriesReady.
+	// AddonResolved, SecretsFound, ScheduleReady, RepositoriesReady. Ready
+	// is True only when every other one is, including every Repository
+	// being Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
