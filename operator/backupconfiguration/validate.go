@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -191,12 +192,25 @@ func checkParams(session string, task *addonsv1alpha1.Task, params map[string]st
 			return invalid(corev1alpha1.ReasonMissingRequiredParameter, "session %s: task %s needs parameter %s", session, task.Name, def.Name)
 		}
 	}
-	for name := range params {
+	for _, name := range sortedKeys(params) {
 		if !known[name] {
-			return invalid(corev1alpha1.ReasonUnknownParameter, "session %s: task %s has no parameter %s", session, task.Name, name)
+			return invalid(corev1alpha1.ReasonUnknownParameter, "session %s: task %s has no parameter %s; its parameters are: %s",
+				session, task.Name, name, parameterNames(task))
 		}
 	}
 	return nil
+}
+
+// parameterNames lists a task's parameters, for messages.
+func parameterNames(task *addonsv1alpha1.Task) string {
+	names := make([]string, 0, len(task.Parameters))
+	for _, def := range task.Parameters {
+		names = append(names, def.Name)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func findTask(tasks []addonsv1alpha1.Task, name string) *addonsv1alpha1.Task {
@@ -217,6 +231,9 @@ func (r *Reconciler) checkSchedules(_ context.Context, p *pass) (*problem, error
 			return invalid(corev1alpha1.ReasonInvalidSchedule, "session %s: set the time zone in scheduler.timeZone, not in the schedule", s.Name), nil
 		}
 		sched, err := cron.ParseStandard(spec)
+		if err == nil {
+			err = checkSteps(spec)
+		}
 		if err != nil {
 			return invalid(corev1alpha1.ReasonInvalidSchedule, "session %s: schedule %q: %v", s.Name, spec, err), nil
 		}
@@ -230,6 +247,38 @@ func (r *Reconciler) checkSchedules(_ context.Context, p *pass) (*problem, error
 		p.locations[s.Name] = loc
 	}
 	return nil, nil
+}
+
+// fieldRanges are the names and largest values of the five cron fields.
+var fieldRanges = []struct {
+	name string
+	max  int
+}{{"minute", 59}, {"hour", 23}, {"day of month", 31}, {"month", 12}, {"day of week", 6}}
+
+// checkSteps refuses a step larger than its field's range, which the cron
+// parser accepts: */61 in the minute field would run hourly, not every 61
+// minutes. Macros (@daily, @every 1h) have no steps.
+func checkSteps(spec string) error {
+	fields := strings.Fields(spec)
+	if len(fields) != len(fieldRanges) {
+		return nil
+	}
+	for i, f := range fields {
+		for _, part := range strings.Split(f, ",") {
+			_, step, found := strings.Cut(part, "/")
+			if !found {
+				continue
+			}
+			n, err := strconv.Atoi(step)
+			if err != nil {
+				return fmt.Errorf("step %q of the %s field is not a number", step, fieldRanges[i].name)
+			}
+			if n > fieldRanges[i].max {
+				return fmt.Errorf("step /%d of the %s field is larger than the field's range (at most %d)", n, fieldRanges[i].name, fieldRanges[i].max)
+			}
+		}
+	}
+	return nil
 }
 
 // namespaceOr returns ns, or def when ns is empty.

@@ -121,14 +121,7 @@ func TestInvalidConfigurations(t *testing.T) {
 			wantCondition: corev1alpha1.ConditionAddonResolved,
 			wantReason:    corev1alpha1.ReasonUnknownParameter,
 			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
-		},
-		"minute out of range": {
-			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
-				bc.Spec.Sessions[0].Scheduler.Schedule = "61 * * * *"
-			},
-			wantCondition: corev1alpha1.ConditionScheduleReady,
-			wantReason:    corev1alpha1.ReasonInvalidSchedule,
-			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
+			wantMessage:   "has no parameter colour; its parameters are: url, databases, authSecret",
 		},
 		"unknown time zone": {
 			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {

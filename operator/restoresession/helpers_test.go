@@ -1,10 +1,10 @@
 package restoresession_test
 
 import (
-	appsv1 "k8s.io/api/apps/v1"
 	"context"
 	"encoding/json"
 	"fmt"
+	appsv1 "k8s.io/api/apps/v1"
 	"os"
 	"sync"
 	"testing"

@@ -159,7 +159,7 @@ func TestBadInputs(t *testing.T) {
 			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.Addon.Tasks[0].Params["uri"] = "http://db" },
 			wantPhase:   corev1alpha1.RestoreInvalid,
 			wantReason:  corev1alpha1.ReasonUnknownParameter,
-			wantMessage: "has no parameter uri",
+			wantMessage: "has no parameter uri; its parameters are: url, databases, auth",
 		},
 	}
 	for name, tc := range tests {
