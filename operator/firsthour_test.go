@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -384,4 +386,61 @@ func restoreSession(ns string, mutate func(*corev1alpha1.RestoreSession)) *corev
 	}
 	mutate(rs)
 	return rs
+}
+
+// TestFirstBackupEvents checks the Events of a configuration without
+// mistakes up to its first backup's Job: each says something happened,
+// once, as a Normal Event. Warnings are for problems; checks that pass are
+// not news.
+func TestFirstBackupEvents(t *testing.T) {
+	ns := firstHourFixtures(t)
+	bc := configuration(ns, func(*corev1alpha1.BackupConfiguration) {})
+	testenv.Default.Create(t, bc)
+	first := &corev1alpha1.BackupSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fhConfig + "-" + fhSession + "-first"}}
+	testenv.WaitExists(t, first)
+	waitSeen(t, first, string(corev1alpha1.BackupSessionRunning), corev1alpha1.ConditionBackupJobCreated,
+		metav1.ConditionTrue, corev1alpha1.ReasonJobCreated, "")
+	want := map[string][]string{
+		"BackupConfiguration/" + fhConfig: {"AllReady", "BackupSessionCreated", "CronJobCreated", corev1alpha1.ReasonRepositoryCreated},
+		"BackupSession/" + first.Name:     {corev1alpha1.ReasonJobCreated, corev1alpha1.ReasonSnapshotsCreated},
+	}
+	var got map[string][]string
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		var err error
+		if got, err = eventReasons(ctx, t, ns); err != nil {
+			return false, err.Error()
+		}
+		return testenv.JSON(got) == testenv.JSON(want), "Events: " + testenv.JSON(got)
+	})
+}
+
+// eventReasons lists the reasons of the Events of ns by "Kind/name" of the
+// object they regard, sorted, a reason once per Event and per repetition;
+// a Warning fails the test.
+func eventReasons(ctx context.Context, t *testing.T, ns string) (map[string][]string, error) {
+	var list eventsv1.EventList
+	if err := testenv.Default.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	got := map[string][]string{}
+	for _, e := range list.Items {
+		if e.Type == corev1.EventTypeWarning {
+			t.Errorf("Warning Event %s on %s/%s: %s", e.Reason, e.Regarding.Kind, e.Regarding.Name, e.Note)
+		}
+		key := e.Regarding.Kind + "/" + e.Regarding.Name
+		if e.Regarding.Kind != "BackupConfiguration" && e.Regarding.Kind != "BackupSession" {
+			continue
+		}
+		n := 1
+		if e.Series != nil {
+			n = int(e.Series.Count)
+		}
+		for range n {
+			got[key] = append(got[key], e.Reason)
+		}
+	}
+	for k := range got {
+		slices.Sort(got[k])
+	}
+	return got, nil
 }

@@ -30,7 +30,7 @@ type problem struct {
 	// needs is missing for now and the check is retried.
 	invalid bool
 	// waiting means nothing is wrong yet: something the operator made is
-	// on its way (a Repository not checked yet). Its Event is Normal.
+	// on its way (a Repository not checked yet). It records no Event.
 	waiting bool
 }
 

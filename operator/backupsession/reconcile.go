@@ -49,6 +49,10 @@ type pass struct {
 	session *corev1alpha1.Session
 	now     metav1.Time
 	job     *batchv1.Job
+	// events are the Events of status changes, recorded once the status
+	// that holds them is stored: a stale pass, whose patch conflicts,
+	// records nothing.
+	events *status.PendingEvents
 }
 
 // step is one stage of a pass (see package steps).
@@ -67,7 +71,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// was read: a stale pass must not turn a finished session back to
 	// Running. On a conflict the session is read again.
 	patcher := status.NewLockingPatcher(&bks)
-	p := &pass{bks: &bks, now: metav1.Now()}
+	p := &pass{bks: &bks, now: metav1.Now(), events: status.NewPendingEvents(r.Events)}
 	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &bks); perr != nil {
 		if err == nil && apierrors.IsConflict(perr) {
@@ -75,6 +79,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	p.events.Flush()
 	return result, err
 }
 
@@ -144,7 +149,7 @@ func (r *Reconciler) waitForConfiguration(p *pass) *ctrl.Result {
 	msg := fmt.Sprintf("%s: waiting up to %s for it, then the session fails", err, limit)
 	if status.Set(&bks.Status.Conditions, bks.Generation, corev1alpha1.ConditionBackupJobCreated, false,
 		corev1alpha1.ReasonConfigurationNotReady, msg) {
-		r.Events.Eventf(bks, nil, corev1.EventTypeNormal, corev1alpha1.ReasonConfigurationNotReady, "Backup", "%s", msg)
+		p.events.Eventf(bks, nil, corev1.EventTypeNormal, corev1alpha1.ReasonConfigurationNotReady, "Backup", "%s", msg)
 	}
 	wait := status.Backoff(bks.Status.Conditions, corev1alpha1.ConditionBackupJobCreated, p.now.Time)
 	return &ctrl.Result{RequeueAfter: min(wait, max(limit-waited, time.Second))}
@@ -177,7 +182,7 @@ func (r *Reconciler) fail(p *pass, reason string, err error) *ctrl.Result {
 	if p.job != nil {
 		related = p.job
 	}
-	r.Events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", "%s", err.Error())
+	p.events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", "%s", err.Error())
 	return &ctrl.Result{}
 }
 
@@ -185,12 +190,19 @@ func (r *Reconciler) fail(p *pass, reason string, err error) *ctrl.Result {
 // reason changes.
 func (r *Reconciler) setCondition(p *pass, condType string, ok bool, reason, msg string) {
 	evType := corev1.EventTypeNormal
-	if !ok {
+	if !ok && !progress[reason] {
 		evType = corev1.EventTypeWarning
 	}
 	if status.Set(&p.bks.Status.Conditions, p.bks.Generation, condType, ok, reason, msg) {
-		r.Events.Eventf(p.bks, nil, evType, reason, "Backup", "%s", msg)
+		p.events.Eventf(p.bks, nil, evType, reason, "Backup", "%s", msg)
 	}
+}
+
+// progress are the reasons of conditions that are False on the way to
+// True, not because anything is wrong: their Events are Normal.
+var progress = map[string]bool{
+	corev1alpha1.ReasonRetentionRunning:      true,
+	corev1alpha1.ReasonConfigurationNotReady: true,
 }
 
 // setDuration records how long the session ran, from its Job's start (or

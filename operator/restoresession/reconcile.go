@@ -49,6 +49,10 @@ type pass struct {
 	component string
 	resticID  string
 	job       *batchv1.Job
+	// events are the Events of status changes, recorded once the status
+	// that holds them is stored: a stale pass, whose patch conflicts,
+	// records nothing.
+	events *status.PendingEvents
 }
 
 // step is one stage of a pass (see package steps).
@@ -72,7 +76,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// must neither undo their report nor turn a finished restore back to
 	// Running. On a conflict the RestoreSession is read again.
 	patcher := status.NewLockingPatcher(&rs)
-	p := &pass{rs: &rs, now: metav1.Now()}
+	p := &pass{rs: &rs, now: metav1.Now(), events: status.NewPendingEvents(r.Events)}
 	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &rs); perr != nil {
 		if err == nil && apierrors.IsConflict(perr) {
@@ -80,6 +84,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	p.events.Flush()
 	if err == nil && rs.IsFinished() {
 		err = r.stopLeftoverJob(ctx, &rs)
 	}
@@ -187,7 +192,7 @@ func (r *Reconciler) end(p *pass, phase corev1alpha1.RestoreSessionPhase, reason
 	if p.job != nil {
 		related = p.job
 	}
-	r.Events.Eventf(p.rs, related, corev1.EventTypeWarning, reason, "Restore", "%s", err.Error())
+	p.events.Eventf(p.rs, related, corev1.EventTypeWarning, reason, "Restore", "%s", err.Error())
 	return &ctrl.Result{}
 }
 
@@ -199,6 +204,6 @@ func (r *Reconciler) setCondition(p *pass, condType string, ok bool, reason, msg
 		evType = corev1.EventTypeWarning
 	}
 	if status.Set(&p.rs.Status.Conditions, p.rs.Generation, condType, ok, reason, msg) {
-		r.Events.Eventf(p.rs, nil, evType, reason, "Restore", "%s", msg)
+		p.events.Eventf(p.rs, nil, evType, reason, "Restore", "%s", msg)
 	}
 }

@@ -159,7 +159,7 @@ func (r *Reconciler) waitForSnapshot(p *pass, reason string, err error) *ctrl.Re
 	msg := fmt.Sprintf("%s: waiting up to %s in all (restoreTimeout), until %s, then the restore fails",
 		err, limit, rs.CreationTimestamp.Add(limit).UTC().Format(time.RFC3339))
 	if status.Set(&rs.Status.Conditions, rs.Generation, corev1alpha1.ConditionSnapshotResolved, false, reason, msg) {
-		r.Events.Eventf(rs, nil, corev1.EventTypeNormal, reason, "Restore", "%s", msg)
+		p.events.Eventf(rs, nil, corev1.EventTypeNormal, reason, "Restore", "%s", msg)
 	}
 	wait := status.Backoff(rs.Status.Conditions, corev1alpha1.ConditionSnapshotResolved, p.now.Time)
 	return &ctrl.Result{RequeueAfter: min(wait, max(limit-waited, time.Second))}

@@ -67,6 +67,9 @@ type pass struct {
 	now time.Time
 	// release says the finalizer goes once the status is written.
 	release bool
+	// events are the Events of status changes, recorded once the status
+	// is stored: a stale pass, whose patch conflicts, records nothing.
+	events *status.PendingEvents
 }
 
 // Reconcile keeps the finalizer of a live Snapshot as its deletionPolicy
@@ -87,7 +90,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	patcher := status.NewLockingPatcher(&snap)
-	p := &pass{snap: &snap, now: time.Now()}
+	p := &pass{snap: &snap, now: time.Now(), events: status.NewPendingEvents(r.Events)}
 	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &snap); perr != nil {
 		if err == nil && apierrors.IsConflict(perr) {
@@ -95,6 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	p.events.Flush()
 	if err != nil || !p.release {
 		return result, err
 	}
@@ -221,6 +225,6 @@ func (r *Reconciler) setCondition(p *pass, reason, message string) {
 		if p.job != nil {
 			related = p.job
 		}
-		r.Events.Eventf(p.snap, related, evType, reason, "Forget", message)
+		p.events.Eventf(p.snap, related, evType, reason, "Forget", message)
 	}
 }
