@@ -4,15 +4,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// SnapshotType says whether a Snapshot holds everything or builds on the
-// previous one.
+// SnapshotType says whether a Snapshot was the first of its Repository or
+// built on earlier ones. Every Snapshot holds a whole dump and restores on
+// its own; what differs is what it uploaded.
 // +kubebuilder:validation:Enum=Full;Incremental
 type SnapshotType string
 
 const (
-	// SnapshotFull holds a full dump.
+	// SnapshotFull is the first Snapshot of its Repository: it uploaded
+	// every byte of its dump.
 	SnapshotFull SnapshotType = "Full"
-	// SnapshotIncremental holds a dump deduplicated against earlier ones.
+	// SnapshotIncremental was taken into a Repository that already held a
+	// Succeeded Snapshot (spec.parent): restic deduplicated its dump against
+	// the repository and uploaded only what was new
+	// (status.components[].dataAdded).
 	SnapshotIncremental SnapshotType = "Incremental"
 )
 
@@ -81,10 +86,19 @@ type SnapshotSpec struct {
 	// AppRef is the application the data was taken from.
 	// +optional
 	AppRef *TypedObjectReference `json:"appRef,omitempty"`
-	// Type is Full or Incremental.
+	// Type is Full for the first Snapshot of a Repository, Incremental for
+	// one taken when the Repository already held a Succeeded Snapshot
+	// (Parent). Both restore on their own; an Incremental one uploaded only
+	// what deduplication found new (status.components[].dataAdded).
 	// +kubebuilder:default=Full
 	// +optional
 	Type SnapshotType `json:"type,omitempty"`
+	// Parent is the Snapshot of the same Repository that was the newest
+	// Succeeded one when this one was created; empty for a Full Snapshot.
+	// It is a record, not a dependency: deleting the parent loses nothing
+	// of this Snapshot.
+	// +optional
+	Parent string `json:"parent,omitempty"`
 	// DeletionPolicy is Delete (deleting this object forgets the restic
 	// snapshot) or Retain.
 	// +kubebuilder:default=Delete
@@ -209,6 +223,7 @@ type ComponentStatus struct {
 // +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.repository`
 // +kubebuilder:printcolumn:name="Session",type=string,JSONPath=`.spec.session`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Parent",type=string,JSONPath=`.spec.parent`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`
 // +kubebuilder:printcolumn:name="Snapshot-Time",type=date,JSONPath=`.status.snapshotTime`
