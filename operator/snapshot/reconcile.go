@@ -108,7 +108,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // run goes through the steps: is there anything to forget, the Job, its
 // outcome.
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
-	return steps.Run(ctx, p, r.checkNeeded, r.ensureJob, r.trackJob)
+	return steps.Run(ctx, p, r.checkNeeded, r.protectLast, r.ensureJob, r.trackJob)
 }
 
 // keepFinalizer adds the forget finalizer to a Snapshot whose data goes
@@ -170,6 +170,39 @@ func (r *Reconciler) checkNeeded(ctx context.Context, p *pass) (*ctrl.Result, er
 	return nil, nil
 }
 
+// lastCheckInterval is how often a protected last Snapshot looks again for
+// a newer Succeeded Snapshot that would let it go.
+const lastCheckInterval = time.Minute
+
+// protectLast keeps the data of the last Succeeded Snapshot of a
+// Repository that lives on: deleting it would leave the Repository with no
+// backup to restore. The user lets it go with the annotation
+// keepsake.dev/allow-delete-last: "true" (its change wakes the Snapshot
+// up); a newer Snapshot succeeding lets it go too. Retention never
+// reaches here (its forgotten Snapshots carry storage.keepsake.dev/forgotten),
+// nor does a Snapshot whose Repository is being deleted.
+func (r *Reconciler) protectLast(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	snap := p.snap
+	if snap.Status.Phase != storagev1alpha1.SnapshotSucceeded || snap.Annotations[storagev1alpha1.AnnotationAllowDeleteLast] == "true" {
+		return nil, nil
+	}
+	var list storagev1alpha1.SnapshotList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(snap.Namespace)); err != nil {
+		return nil, fmt.Errorf("list Snapshots: %w", err)
+	}
+	for _, other := range list.Items {
+		if other.Name != snap.Name && other.Spec.Repository == snap.Spec.Repository &&
+			other.Status.Phase == storagev1alpha1.SnapshotSucceeded && other.DeletionTimestamp.IsZero() {
+			return nil, nil
+		}
+	}
+	r.setCondition(p, storagev1alpha1.ReasonLastSnapshotProtected, fmt.Sprintf(
+		"Snapshot %s is the last Succeeded Snapshot of Repository %s: deleting it would forget the only backup there, so its data is kept and the Snapshot stays. "+
+			"To delete it anyway: kubectl annotate snapshot -n %s %s %s=true",
+		snap.Name, snap.Spec.Repository, snap.Namespace, snap.Name, storagev1alpha1.AnnotationAllowDeleteLast))
+	return &ctrl.Result{RequeueAfter: lastCheckInterval}, nil
+}
+
 // repository returns the Snapshot's Repository, or nil when there is none.
 // A Repository missing from the cache is looked up past it before the data
 // is given up on.
@@ -216,7 +249,7 @@ func resticIDs(snap *storagev1alpha1.Snapshot) []string {
 // Event when its reason changes: a Warning for a failure.
 func (r *Reconciler) setCondition(p *pass, reason, message string) {
 	evType := corev1.EventTypeNormal
-	if reason == ReasonForgetFailed {
+	if reason == ReasonForgetFailed || reason == storagev1alpha1.ReasonLastSnapshotProtected {
 		evType = corev1.EventTypeWarning
 	}
 	if status.Set(&p.snap.Status.Conditions, p.snap.Generation, ConditionForgotten, false, reason, message) {

@@ -52,6 +52,17 @@ const (
 	// ReasonDataLeft is the Warning Event of an object let go without
 	// deleting its data, because the operator cannot or must not.
 	ReasonDataLeft = "DataLeft"
+	// AnnotationAllowDeleteLast, set to "true" on a Snapshot, lets it be
+	// deleted (and its data forgotten) although it is the last Succeeded
+	// Snapshot of its Repository. Without it, such a Snapshot being deleted
+	// stays, with condition Forgotten False and reason
+	// ReasonLastSnapshotProtected, until the annotation is set or a newer
+	// Snapshot succeeds.
+	AnnotationAllowDeleteLast = "keepsake.dev/allow-delete-last"
+	// ReasonLastSnapshotProtected: the Snapshot being deleted is the last
+	// Succeeded one of its Repository; its data is kept until the user
+	// sets AnnotationAllowDeleteLast.
+	ReasonLastSnapshotProtected = "LastSnapshotProtected"
 	// AnnotationForgotten, set to "true", says the restic snapshots are
 	// already gone (retention forgot them), so deleting the Snapshot needs
 	// no forget Job.
@@ -99,8 +110,11 @@ type SnapshotSpec struct {
 	// of this Snapshot.
 	// +optional
 	Parent string `json:"parent,omitempty"`
-	// DeletionPolicy is Delete (deleting this object forgets the restic
-	// snapshot) or Retain.
+	// DeletionPolicy is Delete (the default: deleting this object forgets
+	// its restic snapshots at once, and the space is freed at the next
+	// prune) or Retain (deleting the object keeps the data; repository sync
+	// finds it again). The last Succeeded Snapshot of a Repository is not
+	// forgotten unless annotated keepsake.dev/allow-delete-last: "true".
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy SnapshotDeletionPolicy `json:"deletionPolicy,omitempty"`
@@ -216,6 +230,9 @@ type ComponentStatus struct {
 }
 
 // Snapshot is one backup of an application taken into one Repository.
+// Deleting it with deletionPolicy Delete (the default) forgets its data in
+// the repository; the last Succeeded Snapshot of a Repository is kept
+// until it is annotated keepsake.dev/allow-delete-last: "true".
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
