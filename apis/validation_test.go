@@ -97,8 +97,11 @@ func TestSchemaValidation(t *testing.T) {
 			"secretKeyRef":    map[string]any{"name": "ca", "key": "ca.crt"},
 			"configMapKeyRef": map[string]any{"name": "ca", "key": "ca.crt"},
 		})}, wantErr: "set exactly one of secretKeyRef and configMapKeyRef"},
-		"storage unknown deletion policy": {example: "backupstorage", mutate: []mutation{set("spec.deletionPolicy", "Shred")}, wantErr: `spec.deletionPolicy: Unsupported value: "Shred"`},
-		"storage too many connections":    {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.maxConnections", int64(1000))}, wantErr: "spec.storage.s3.maxConnections: Invalid value: 1000"},
+		"storage deletion policy Retain":         {example: "backupstorage", mutate: []mutation{set("spec.deletionPolicy", "Retain")}},
+		"storage deletion policy Delete, former": {example: "backupstorage", mutate: []mutation{set("spec.deletionPolicy", "Delete")}},
+		"storage deletion policy WipeOut":        {example: "backupstorage", mutate: []mutation{set("spec.deletionPolicy", "WipeOut")}},
+		"storage unknown deletion policy":        {example: "backupstorage", mutate: []mutation{set("spec.deletionPolicy", "Shred")}, wantErr: `spec.deletionPolicy: Unsupported value: "Shred"`},
+		"storage too many connections":           {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.maxConnections", int64(1000))}, wantErr: "spec.storage.s3.maxConnections: Invalid value: 1000"},
 
 		"retention example":         {example: "retentionpolicy"},
 		"retention negative last":   {example: "retentionpolicy", mutate: []mutation{set("spec.successfulSnapshots.last", int64(-1))}, wantErr: "spec.successfulSnapshots.last: Invalid value: -1: spec.successfulSnapshots.last in body should be greater than or equal to 0"},
@@ -143,11 +146,15 @@ func TestSchemaValidation(t *testing.T) {
 		"restore bad timeout":        {example: "restoresession", mutate: []mutation{set("spec.restoreTimeout", "1 hour")}, wantErr: "restoreTimeout must be a duration such as 30m or 2h"},
 
 		"repository example":        {example: "repository"},
+		"repository WipeOut":        {example: "repository", mutate: []mutation{set("spec.deletionPolicy", "WipeOut")}},
+		"repository Delete, former": {example: "repository", mutate: []mutation{set("spec.deletionPolicy", "Delete")}},
 		"repository absolute path":  {example: "repository", mutate: []mutation{set("spec.path", "/metrics")}, wantErr: "spec.path: Invalid value"},
 		"repository without secret": {example: "repository", mutate: []mutation{unset("spec.encryptionSecret")}, wantErr: "spec.encryptionSecret: Required value"},
 
-		"snapshot example":      {example: "snapshot"},
-		"snapshot unknown type": {example: "snapshot", mutate: []mutation{set("spec.type", "Differential")}, wantErr: `spec.type: Unsupported value: "Differential"`},
+		"snapshot example":        {example: "snapshot"},
+		"snapshot Retain":         {example: "snapshot", mutate: []mutation{set("spec.deletionPolicy", "Retain")}},
+		"snapshot Delete, former": {example: "snapshot", mutate: []mutation{set("spec.deletionPolicy", "Delete")}},
+		"snapshot unknown type":   {example: "snapshot", mutate: []mutation{set("spec.type", "Differential")}, wantErr: `spec.type: Unsupported value: "Differential"`},
 
 		"addon example":               {example: "addon"},
 		"addon without tasks":         {example: "addon", mutate: []mutation{unset("spec.backupTasks"), unset("spec.restoreTasks")}, wantErr: "an addon needs at least one backup or restore task"},

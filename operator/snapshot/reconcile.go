@@ -112,10 +112,10 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 }
 
 // keepFinalizer adds the forget finalizer to a Snapshot whose data goes
-// with it (deletionPolicy Delete, the default) and removes it from one
-// whose data stays (Retain).
+// with it (deletionPolicy WipeOut, the default, or Delete, its former
+// name) and removes it from one whose data stays (Retain).
 func (r *Reconciler) keepFinalizer(ctx context.Context, snap *storagev1alpha1.Snapshot) (ctrl.Result, error) {
-	want := snap.Spec.DeletionPolicy != storagev1alpha1.SnapshotRetain
+	want := snap.Spec.DeletionPolicy.ForgetsData()
 	return onConflict(status.SetFinalizer(ctx, r.Client, snap, storagev1alpha1.FinalizerForget, want))
 }
 
@@ -147,7 +147,7 @@ func (r *Reconciler) checkNeeded(ctx context.Context, p *pass) (*ctrl.Result, er
 	if snap.Annotations[storagev1alpha1.AnnotationForgotten] == "true" {
 		return r.releaseKeeping(p, "", ""), nil
 	}
-	if snap.Spec.DeletionPolicy == storagev1alpha1.SnapshotRetain {
+	if !snap.Spec.DeletionPolicy.ForgetsData() {
 		return r.releaseKeeping(p, corev1.EventTypeNormal,
 			"deletionPolicy is Retain: the restic snapshots stay in the repository"), nil
 	}
@@ -160,7 +160,7 @@ func (r *Reconciler) checkNeeded(ctx context.Context, p *pass) (*ctrl.Result, er
 		return nil, err
 	}
 	if repo == nil || !repo.DeletionTimestamp.IsZero() {
-		// The Repository's own deletionPolicy decides about its data: Delete
+		// The Repository's own deletionPolicy decides about its data: Retain
 		// keeps it, WipeOut removes all of it, forgotten or not.
 		return r.releaseKeeping(p, corev1.EventTypeNormal, fmt.Sprintf(
 			"Repository %s is gone or being deleted: its deletionPolicy decides about the data, so restic snapshot(s) %v are not forgotten",

@@ -31,10 +31,11 @@ func TestFinalizerFollowsPolicy(t *testing.T) {
 		// want is whether the forget finalizer must end up there.
 		want bool
 	}{
-		"default policy gets it":       {want: true},
-		"Delete gets it":               {policy: storagev1alpha1.SnapshotDelete, want: true},
-		"Retain loses it":              {policy: storagev1alpha1.SnapshotRetain, finalizers: []string{storagev1alpha1.FinalizerForget}},
-		"Retain keeps other finalizer": {policy: storagev1alpha1.SnapshotRetain, finalizers: []string{storagev1alpha1.FinalizerForget, "example.com/other"}},
+		"default policy gets it":           {want: true},
+		"WipeOut gets it":                  {policy: storagev1alpha1.SnapshotWipeOut, want: true},
+		"Delete, its former name, gets it": {policy: storagev1alpha1.SnapshotDelete, want: true},
+		"Retain loses it":                  {policy: storagev1alpha1.SnapshotRetain, finalizers: []string{storagev1alpha1.FinalizerForget}},
+		"Retain keeps other finalizer":     {policy: storagev1alpha1.SnapshotRetain, finalizers: []string{storagev1alpha1.FinalizerForget, "example.com/other"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -17,15 +17,22 @@ const (
 )
 
 // BackupStorageDeletionPolicy says what happens to the stored data when a
-// BackupStorage is deleted.
-// +kubebuilder:validation:Enum=Delete;WipeOut
+// BackupStorage is deleted. The words mean the same on every kind: Retain
+// keeps the data, WipeOut deletes it.
+// +kubebuilder:validation:Enum=Retain;WipeOut;Delete
 type BackupStorageDeletionPolicy string
 
 const (
-	// BackupStorageDelete removes the BackupStorage object and keeps the data.
-	BackupStorageDelete BackupStorageDeletionPolicy = "Delete"
+	// BackupStorageRetain removes the BackupStorage object and keeps the data.
+	BackupStorageRetain BackupStorageDeletionPolicy = "Retain"
 	// BackupStorageWipeOut also deletes every repository stored under the prefix.
 	BackupStorageWipeOut BackupStorageDeletionPolicy = "WipeOut"
+	// BackupStorageDelete is the former name of BackupStorageRetain, still
+	// accepted and meaning the same: the data is kept.
+	//
+	// Deprecated: use BackupStorageRetain; on a Snapshot, Delete meant the
+	// opposite.
+	BackupStorageDelete BackupStorageDeletionPolicy = "Delete"
 )
 
 // BackupStorageSpec describes where backups are stored and who may use it.
@@ -40,11 +47,12 @@ type BackupStorageSpec struct {
 	// names none.
 	// +optional
 	Default bool `json:"default,omitempty"`
-	// DeletionPolicy is Delete (keep the data when this object is deleted)
-	// or WipeOut (delete every repository under the prefix too). WipeOut
-	// with an empty prefix deletes nothing: Keepsake never empties a whole
-	// bucket.
-	// +kubebuilder:default=Delete
+	// DeletionPolicy is Retain (the default: keep the data when this object
+	// is deleted) or WipeOut (delete every repository under the prefix too).
+	// WipeOut with an empty prefix deletes nothing: Keepsake never empties
+	// a whole bucket. Delete, the former name of Retain, is still accepted
+	// and keeps the data.
+	// +kubebuilder:default=Retain
 	// +optional
 	DeletionPolicy BackupStorageDeletionPolicy `json:"deletionPolicy,omitempty"`
 	// Attach says how to use a prefix whose metadata.yaml names another

@@ -5,16 +5,23 @@ import (
 )
 
 // RepositoryDeletionPolicy says what happens to a restic repository's data
-// when its Repository object is deleted.
-// +kubebuilder:validation:Enum=Delete;WipeOut
+// when its Repository object is deleted. The words mean the same on every
+// kind: Retain keeps the data, WipeOut deletes it.
+// +kubebuilder:validation:Enum=Retain;WipeOut;Delete
 type RepositoryDeletionPolicy string
 
 const (
-	// RepositoryDelete removes the Repository object and its Snapshot objects
-	// but keeps the data in the storage.
-	RepositoryDelete RepositoryDeletionPolicy = "Delete"
+	// RepositoryRetain removes the Repository object and its Snapshot
+	// objects but keeps the data in the storage.
+	RepositoryRetain RepositoryDeletionPolicy = "Retain"
 	// RepositoryWipeOut also deletes the restic repository from the storage.
 	RepositoryWipeOut RepositoryDeletionPolicy = "WipeOut"
+	// RepositoryDelete is the former name of RepositoryRetain, still
+	// accepted and meaning the same: the data is kept.
+	//
+	// Deprecated: use RepositoryRetain; on a Snapshot, Delete meant the
+	// opposite.
+	RepositoryDelete RepositoryDeletionPolicy = "Delete"
 )
 
 // RepositorySpec describes one encrypted restic repository inside a
@@ -42,8 +49,10 @@ type RepositorySpec struct {
 	// AppRef is the application whose backups this repository holds.
 	// +optional
 	AppRef *TypedObjectReference `json:"appRef,omitempty"`
-	// DeletionPolicy is Delete (keep the data) or WipeOut (delete it too).
-	// +kubebuilder:default=Delete
+	// DeletionPolicy is Retain (the default: keep the data) or WipeOut
+	// (delete it too). Delete, the former name of Retain, is still accepted
+	// and keeps the data.
+	// +kubebuilder:default=Retain
 	// +optional
 	DeletionPolicy RepositoryDeletionPolicy `json:"deletionPolicy,omitempty"`
 	// Paused stops new backups into this repository.

@@ -22,16 +22,30 @@ const (
 )
 
 // SnapshotDeletionPolicy says what happens to the restic snapshot when its
-// Snapshot object is deleted.
-// +kubebuilder:validation:Enum=Delete;Retain
+// Snapshot object is deleted. The words mean the same on every kind:
+// Retain keeps the data, WipeOut deletes it.
+// +kubebuilder:validation:Enum=WipeOut;Retain;Delete
 type SnapshotDeletionPolicy string
 
 const (
-	// SnapshotDelete forgets the restic snapshot when the object is deleted.
-	SnapshotDelete SnapshotDeletionPolicy = "Delete"
-	// SnapshotRetain keeps the restic snapshot.
+	// SnapshotWipeOut forgets the restic snapshots when the object is
+	// deleted.
+	SnapshotWipeOut SnapshotDeletionPolicy = "WipeOut"
+	// SnapshotRetain keeps the restic snapshots.
 	SnapshotRetain SnapshotDeletionPolicy = "Retain"
+	// SnapshotDelete is the former name of SnapshotWipeOut, still accepted
+	// and meaning the same: the data is forgotten.
+	//
+	// Deprecated: use SnapshotWipeOut; on a BackupStorage or a Repository,
+	// Delete keeps the data.
+	SnapshotDelete SnapshotDeletionPolicy = "Delete"
 )
+
+// ForgetsData reports whether deleting a Snapshot with this policy forgets
+// its restic snapshots: WipeOut, and Delete, its former name.
+func (p SnapshotDeletionPolicy) ForgetsData() bool {
+	return p != SnapshotRetain
+}
 
 const (
 	// FinalizerForget holds a Snapshot with deletionPolicy Delete until a
@@ -110,12 +124,14 @@ type SnapshotSpec struct {
 	// of this Snapshot.
 	// +optional
 	Parent string `json:"parent,omitempty"`
-	// DeletionPolicy is Delete (the default: deleting this object forgets
+	// DeletionPolicy is WipeOut (the default: deleting this object forgets
 	// its restic snapshots at once, and the space is freed at the next
 	// prune) or Retain (deleting the object keeps the data; repository sync
-	// finds it again). The last Succeeded Snapshot of a Repository is not
-	// forgotten unless annotated keepsake.dev/allow-delete-last: "true".
-	// +kubebuilder:default=Delete
+	// finds it again). Delete, the former name of WipeOut, is still
+	// accepted and forgets the data. The last Succeeded Snapshot of a
+	// Repository is not forgotten unless annotated
+	// keepsake.dev/allow-delete-last: "true".
+	// +kubebuilder:default=WipeOut
 	// +optional
 	DeletionPolicy SnapshotDeletionPolicy `json:"deletionPolicy,omitempty"`
 }
@@ -230,7 +246,7 @@ type ComponentStatus struct {
 }
 
 // Snapshot is one backup of an application taken into one Repository.
-// Deleting it with deletionPolicy Delete (the default) forgets its data in
+// Deleting it with deletionPolicy WipeOut (the default) forgets its data in
 // the repository; the last Succeeded Snapshot of a Repository is kept
 // until it is annotated keepsake.dev/allow-delete-last: "true".
 //
