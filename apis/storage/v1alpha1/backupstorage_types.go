@@ -29,8 +29,7 @@ const (
 	BackupStorageWipeOut BackupStorageDeletionPolicy = "WipeOut"
 	// BackupStorageDelete is the former name of BackupStorageRetain, still
 	// accepted and meaning the same: the data is kept.
-	//
-	// Deprecated: use BackupStorageRetain; on a Snapshot, Delete meant the
+	// Write BackupStorageRetain in new manifests: on a Snapshot, Delete meant the
 	// opposite.
 	BackupStorageDelete BackupStorageDeletionPolicy = "Delete"
 )

@@ -18,8 +18,7 @@ const (
 	RepositoryWipeOut RepositoryDeletionPolicy = "WipeOut"
 	// RepositoryDelete is the former name of RepositoryRetain, still
 	// accepted and meaning the same: the data is kept.
-	//
-	// Deprecated: use RepositoryRetain; on a Snapshot, Delete meant the
+	// Write RepositoryRetain in new manifests: on a Snapshot, Delete meant the
 	// opposite.
 	RepositoryDelete RepositoryDeletionPolicy = "Delete"
 )

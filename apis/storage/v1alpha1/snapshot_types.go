@@ -35,8 +35,7 @@ const (
 	SnapshotRetain SnapshotDeletionPolicy = "Retain"
 	// SnapshotDelete is the former name of SnapshotWipeOut, still accepted
 	// and meaning the same: the data is forgotten.
-	//
-	// Deprecated: use SnapshotWipeOut; on a BackupStorage or a Repository,
+	// Write SnapshotWipeOut in new manifests: on a BackupStorage or a Repository,
 	// Delete keeps the data.
 	SnapshotDelete SnapshotDeletionPolicy = "Delete"
 )
