@@ -53,6 +53,10 @@ type pass struct {
 	// events are the Events of condition changes, recorded once the
 	// status that holds them is stored.
 	events *status.PendingEvents
+	// wasReady says the configuration was already recorded Ready, at its
+	// generation, when this pass read it; firstPending that a first
+	// BackupSession waits for that.
+	wasReady, firstPending bool
 }
 
 // Reconcile validates the configuration, creates what it needs and records
@@ -75,6 +79,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		locations: map[string]*time.Location{},
 		cronJobs:  map[string]*batchv1.CronJob{},
 		events:    status.NewPendingEvents(r.Events),
+		wasReady:  readyAt(&bc),
 	}
 	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &bc); perr != nil {
@@ -156,7 +161,17 @@ func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) 
 	bc.Status.Phase = corev1alpha1.BackupConfigurationReady
 	r.setCondition(p, corev1alpha1.ConditionReady, nil, corev1alpha1.ReasonAllReady,
 		"repositories, CronJobs and the first backups are in place")
+	if p.firstPending {
+		// The first BackupSessions come once Ready is stored.
+		return &ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	return &ctrl.Result{RequeueAfter: untilNextSchedule(bc.Status.Sessions, p.now)}, nil
+}
+
+// readyAt reports whether bc is recorded Ready at its current generation.
+func readyAt(bc *corev1alpha1.BackupConfiguration) bool {
+	c := meta.FindStatusCondition(bc.Status.Conditions, corev1alpha1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == bc.Generation
 }
 
 // setCondition sets one condition, passed when prob is nil, and records an
