@@ -65,6 +65,7 @@ type Session struct {
 	// BackupTimeout fails a BackupSession still running after this long,
 	// e.g. 30m or 2h; 6h when unset (DefaultBackupTimeout).
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="backupTimeout must be a duration such as 30m or 6h (units h, m, s, ms)"
 	// +optional
 	BackupTimeout *metav1.Duration `json:"backupTimeout,omitempty"`
@@ -157,6 +158,7 @@ type RetryConfig struct {
 	MaxRetry int32 `json:"maxRetry"`
 	// Delay between a failure and the retry, e.g. 5m.
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="retryConfig.delay must be a duration such as 1m or 90s (units h, m, s, ms)"
 	// +kubebuilder:default="1m"
 	// +optional

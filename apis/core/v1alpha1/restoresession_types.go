@@ -22,6 +22,7 @@ type RestoreSessionSpec struct {
 	// RestoreTimeout fails the restore if it runs longer, e.g. 1h; 6h when
 	// unset (DefaultRestoreTimeout).
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="restoreTimeout must be a duration such as 30m or 2h (units h, m, s, ms)"
 	// +optional
 	RestoreTimeout *metav1.Duration `json:"restoreTimeout,omitempty"`
