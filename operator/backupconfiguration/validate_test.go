@@ -237,8 +237,12 @@ func TestInvalidConfigurations(t *testing.T) {
 			if bc.Status.Phase != tc.wantPhase {
 				t.Errorf("phase = %s, want %s", bc.Status.Phase, tc.wantPhase)
 			}
-			if want := tc.wantMessage; want != "" && !strings.Contains(ready.Message, fmt.Sprintf(want, ns)) {
-				t.Errorf("Ready message %q, want it to contain %q", ready.Message, fmt.Sprintf(want, ns))
+			want := tc.wantMessage
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, ns)
+			}
+			if !strings.Contains(ready.Message, want) {
+				t.Errorf("Ready message %q, want it to contain %q", ready.Message, want)
 			}
 			assertNothingScheduled(t, ns)
 		})
