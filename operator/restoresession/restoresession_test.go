@@ -438,11 +438,11 @@ func TestSnapshotAppearsLater(t *testing.T) {
 	rs := restore(ns, "restore-db", corev1alpha1.SnapshotLatest, nil)
 	env.Create(t, rs)
 	c := waitPhase(t, rs, corev1alpha1.RestorePending, corev1alpha1.ConditionSnapshotResolved, corev1alpha1.ReasonSnapshotNotFound)
-	// The message says how long the restore waits (restoreTimeout unset:
-	// 10 minutes) and until when.
-	deadline := rs.CreationTimestamp.Add(10 * time.Minute).UTC().Format(time.RFC3339)
-	if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "waiting up to 10m0s") || !strings.Contains(c.Message, deadline) {
-		t.Errorf("condition SnapshotResolved = %s %q, want False, waiting up to 10m0s, until %s", c.Status, c.Message, deadline)
+	// The message says how long the restore waits (its restoreTimeout,
+	// 30m) and until when.
+	deadline := rs.CreationTimestamp.Add(30 * time.Minute).UTC().Format(time.RFC3339)
+	if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "waiting up to 30m0s") || !strings.Contains(c.Message, deadline) {
+		t.Errorf("condition SnapshotResolved = %s %q, want False, waiting up to 30m0s, until %s", c.Status, c.Message, deadline)
 	}
 
 	named := restore(ns, "restore-named", "later", nil)
