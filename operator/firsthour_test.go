@@ -420,7 +420,7 @@ func TestFirstBackupEvents(t *testing.T) {
 
 // eventReasons lists the reasons of the Events of ns by "Kind/name" of the
 // object they regard, sorted, a reason once per Event and per repetition;
-// a Warning fails the test.
+// a Warning fails the test at once.
 func eventReasons(ctx context.Context, t *testing.T, ns string) (map[string][]string, error) {
 	var list eventsv1.EventList
 	if err := testenv.Default.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
@@ -429,7 +429,7 @@ func eventReasons(ctx context.Context, t *testing.T, ns string) (map[string][]st
 	got := map[string][]string{}
 	for _, e := range list.Items {
 		if e.Type == corev1.EventTypeWarning {
-			t.Errorf("Warning Event %s on %s/%s: %s", e.Reason, e.Regarding.Kind, e.Regarding.Name, e.Note)
+			t.Fatalf("Warning Event %s on %s/%s: %s", e.Reason, e.Regarding.Kind, e.Regarding.Name, e.Note)
 		}
 		key := e.Regarding.Kind + "/" + e.Regarding.Name
 		if e.Regarding.Kind != "BackupConfiguration" && e.Regarding.Kind != "BackupSession" {
