@@ -100,7 +100,8 @@ func TestFirstHour(t *testing.T) {
 		"repository whose location another Repository holds": {
 			objects: func(ns string) []client.Object {
 				return []client.Object{configuration(ns, func(bc *corev1alpha1.BackupConfiguration) {
-					// The Repository the fixtures hold at this directory is older.
+					// The Repository the fixtures hold at this directory is older
+					// (or, created in the same second, its name sorts first).
 					bc.Spec.Sessions[0].Repositories[0].Name = "second"
 					bc.Spec.Sessions[0].Repositories[0].Directory = "taken"
 				})}

@@ -73,8 +73,10 @@ func TestInvalidConfigurations(t *testing.T) {
 		},
 		"repository whose location another Repository holds": {
 			mutate: func(t *testing.T, ns string, _ *corev1alpha1.BackupConfiguration) {
+				// Of two Repositories created in the same second, the one
+				// whose name sorts first holds the location.
 				older := &storagev1alpha1.Repository{
-					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "older"},
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-older"},
 					Spec: storagev1alpha1.RepositorySpec{
 						StorageRef:       storagev1alpha1.ObjectReference{Name: storageName},
 						Path:             repoName,
