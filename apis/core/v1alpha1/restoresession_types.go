@@ -104,8 +104,9 @@ type RestoreSessionStatus struct {
 	// Job is the name of the restore Job.
 	// +optional
 	Job string `json:"job,omitempty"`
-	// Conditions are the detailed state: SnapshotResolved,
-	// RestoreJobCreated, RestoreSucceeded.
+	// Conditions are the detailed state: TargetFound (False with
+	// TargetNotFound or TargetNotAccessible ends the restore Invalid before
+	// any Job), SnapshotResolved, RestoreJobCreated, RestoreSucceeded.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -205,7 +205,9 @@ type SnapshotStatus struct {
 	// VerificationStatus says whether a restore of this Snapshot was verified.
 	// +optional
 	VerificationStatus VerificationStatus `json:"verificationStatus,omitempty"`
-	// Conditions are the detailed state: BackupCompleted.
+	// Conditions are the detailed state: BackupCompleted; on a Snapshot
+	// being deleted, Forgotten (False while a Job forgets its data, after
+	// that Job failed, or with reason LastSnapshotProtected).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
