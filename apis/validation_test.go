@@ -90,8 +90,8 @@ func TestSchemaValidation(t *testing.T) {
 		"storage s3 without bucket":                {example: "backupstorage", mutate: []mutation{unset("spec.storage.s3.bucket")}, wantErr: "spec.storage.s3.bucket: Required value"},
 		"storage s3 provider no section":           {example: "backupstorage", mutate: []mutation{unset("spec.storage.s3")}, wantErr: "provider s3 requires the s3 section"},
 		"storage unknown provider":                 {example: "backupstorage", mutate: []mutation{set("spec.storage.provider", "gcs")}, wantErr: `spec.storage.provider: Unsupported value: "gcs"`},
-		"storage bucket not a bucket name":         {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.bucket", "My_Bucket")}, wantErr: "spec.storage.s3.bucket: Invalid value"},
-		"storage endpoint without scheme":          {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.endpoint", "minio:9000")}, wantErr: "spec.storage.s3.endpoint: Invalid value"},
+		"storage bucket not a bucket name":         {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.bucket", "My_Bucket")}, wantErr: "bucket must be an S3 bucket name"},
+		"storage endpoint without scheme":          {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.endpoint", "minio:9000")}, wantErr: "endpoint must be an http:// or https:// URL with a host"},
 		"storage selector policy without selector": {example: "backupstorage", mutate: []mutation{set("spec.usagePolicy.allowedNamespaces.from", "Selector")}, wantErr: "selector is required when from is Selector"},
 		"storage both CA sources": {example: "backupstorage", mutate: []mutation{set("spec.storage.s3.caBundle", map[string]any{
 			"secretKeyRef":    map[string]any{"name": "ca", "key": "ca.crt"},
@@ -148,7 +148,7 @@ func TestSchemaValidation(t *testing.T) {
 		"repository example":            {example: "repository"},
 		"repository WipeOut":            {example: "repository", mutate: []mutation{set("spec.deletionPolicy", "WipeOut")}},
 		"repository Delete former name": {example: "repository", mutate: []mutation{set("spec.deletionPolicy", "Delete")}},
-		"repository absolute path":      {example: "repository", mutate: []mutation{set("spec.path", "/metrics")}, wantErr: "spec.path: Invalid value"},
+		"repository absolute path":      {example: "repository", mutate: []mutation{set("spec.path", "/metrics")}, wantErr: "path must be a relative path of letters, digits"},
 		"repository without secret":     {example: "repository", mutate: []mutation{unset("spec.encryptionSecret")}, wantErr: "spec.encryptionSecret: Required value"},
 
 		"snapshot example":            {example: "snapshot"},

@@ -95,13 +95,14 @@ type StorageBackend struct {
 type S3Storage struct {
 	// Endpoint is the URL of the S3 service, e.g. https://s3.amazonaws.com or
 	// http://minio.storage.svc:9000.
-	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/.*)?$`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^ /]+(/.*)?$')",message="endpoint must be an http:// or https:// URL with a host, e.g. https://s3.amazonaws.com or http://minio.storage.svc:9000"
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
 	// Bucket is the bucket name; it must already exist.
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9][a-z0-9.-]*[a-z0-9]$')",message="bucket must be an S3 bucket name: lower-case letters, digits, dots and dashes, starting and ending with a letter or digit"
 	Bucket string `json:"bucket"`
 	// Prefix is the directory inside the bucket under which Keepsake stores
 	// everything (metadata.yaml and one folder per namespace).

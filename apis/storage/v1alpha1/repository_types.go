@@ -36,7 +36,7 @@ type RepositorySpec struct {
 	// never name one directory. It cannot change.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$')",message="path must be a relative path of letters, digits, dots, dashes and underscores, e.g. db/logical (no leading or trailing /, no //)"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="path must not contain . or .. segments: write the directory plainly, e.g. db/logical rather than ./db/logical"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="path is immutable: existing Snapshots live at this path; create a new Repository for another one"
 	Path string `json:"path"`
