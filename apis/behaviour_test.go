@@ -60,8 +60,8 @@ func TestDefaults(t *testing.T) {
 	create(t, storage)
 	var bs storagev1alpha1.BackupStorage
 	get(t, c, storage, &bs)
-	if bs.Spec.DeletionPolicy != storagev1alpha1.BackupStorageDelete {
-		t.Errorf("BackupStorage deletionPolicy defaulted to %q, want Delete", bs.Spec.DeletionPolicy)
+	if bs.Spec.DeletionPolicy != storagev1alpha1.BackupStorageRetain {
+		t.Errorf("BackupStorage deletionPolicy defaulted to %q, want Retain", bs.Spec.DeletionPolicy)
 	}
 
 	config := example(t, "backupconfiguration", ns)
@@ -92,8 +92,8 @@ func TestDefaults(t *testing.T) {
 	create(t, snap)
 	var sn storagev1alpha1.Snapshot
 	get(t, c, snap, &sn)
-	if sn.Spec.Type != storagev1alpha1.SnapshotFull || sn.Spec.DeletionPolicy != storagev1alpha1.SnapshotDelete {
-		t.Errorf("snapshot defaults: type %q deletionPolicy %q; want Full, Delete", sn.Spec.Type, sn.Spec.DeletionPolicy)
+	if sn.Spec.Type != storagev1alpha1.SnapshotFull || sn.Spec.DeletionPolicy != storagev1alpha1.SnapshotWipeOut {
+		t.Errorf("snapshot defaults: type %q deletionPolicy %q; want Full, WipeOut", sn.Spec.Type, sn.Spec.DeletionPolicy)
 	}
 }
 

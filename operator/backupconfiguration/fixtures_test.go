@@ -45,6 +45,7 @@ func createCatalog(t *testing.T) {
 					Parameters: []addonsv1alpha1.ParameterDefinition{
 						{Name: "url", Required: true},
 						{Name: "databases", Default: ptr.To("all")},
+						{Name: "authSecret", Type: addonsv1alpha1.ParameterSecret},
 					},
 				}}},
 			})

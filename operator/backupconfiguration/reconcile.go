@@ -8,7 +8,9 @@ import (
 	"github.com/robfig/cron/v3"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,6 +50,13 @@ type pass struct {
 	locations map[string]*time.Location
 	// cronJobs are the sessions' CronJobs as last written, by session name.
 	cronJobs map[string]*batchv1.CronJob
+	// events are the Events of condition changes, recorded once the
+	// status that holds them is stored.
+	events *status.PendingEvents
+	// wasReady says the configuration was already recorded Ready, at its
+	// generation, when this pass read it; firstPending that a first
+	// BackupSession waits for that.
+	wasReady, firstPending bool
 }
 
 // Reconcile validates the configuration, creates what it needs and records
@@ -60,18 +69,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !bc.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	patcher := status.NewPatcher(&bc)
+	// A pass that read a stale copy must not record, or write, again what
+	// the previous one did: the patch carries the resourceVersion read.
+	patcher := status.NewLockingPatcher(&bc)
 	p := &pass{
 		bc:        &bc,
 		now:       time.Now(),
 		schedules: map[string]cron.Schedule{},
 		locations: map[string]*time.Location{},
 		cronJobs:  map[string]*batchv1.CronJob{},
+		events:    status.NewPendingEvents(r.Events),
+		wasReady:  readyAt(&bc),
 	}
 	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &bc); perr != nil {
+		if err == nil && apierrors.IsConflict(perr) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	p.events.Flush()
 	return result, err
 }
 
@@ -137,27 +154,55 @@ func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) 
 		bc.Status.Phase = corev1alpha1.BackupConfigurationPaused
 		msg := "spec.paused is set: no session is scheduled"
 		if status.Set(&bc.Status.Conditions, bc.Generation, corev1alpha1.ConditionReady, false, corev1alpha1.ReasonPaused, msg) {
-			r.Events.Eventf(bc, nil, corev1.EventTypeNormal, corev1alpha1.ReasonPaused, "Reconcile", msg)
+			p.events.Eventf(bc, nil, corev1.EventTypeNormal, corev1alpha1.ReasonPaused, "Reconcile", msg)
 		}
 		return &ctrl.Result{}, nil
 	}
 	bc.Status.Phase = corev1alpha1.BackupConfigurationReady
 	r.setCondition(p, corev1alpha1.ConditionReady, nil, corev1alpha1.ReasonAllReady,
 		"repositories, CronJobs and the first backups are in place")
+	if p.firstPending {
+		// The first BackupSessions come once Ready is stored.
+		return &ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	return &ctrl.Result{RequeueAfter: untilNextSchedule(bc.Status.Sessions, p.now)}, nil
 }
 
+// readyAt reports whether bc is recorded Ready at its current generation.
+func readyAt(bc *corev1alpha1.BackupConfiguration) bool {
+	c := meta.FindStatusCondition(bc.Status.Conditions, corev1alpha1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == bc.Generation
+}
+
 // setCondition sets one condition, passed when prob is nil, and records an
-// Event when its status or reason changes.
+// Event when its status or reason changes: a Warning for a problem and a
+// Normal one for Ready and for a check that recovers from a problem. A
+// check that passes the first time, or after a mere wait (a Repository not
+// checked yet), records none, and neither does a wait: a first backup is
+// not a page of Events saying all is well.
 func (r *Reconciler) setCondition(p *pass, condType string, prob *problem, okReason, okMessage string) {
 	reason, msg, evType := okReason, okMessage, corev1.EventTypeNormal
 	if prob != nil {
 		reason, msg, evType = prob.reason, prob.message, corev1.EventTypeWarning
 	}
-	if status.Set(&p.bc.Status.Conditions, p.bc.Generation, condType, prob == nil, reason, msg) {
-		r.Events.Eventf(p.bc, nil, evType, reason, "Reconcile", msg)
+	recovers := false
+	if old := meta.FindStatusCondition(p.bc.Status.Conditions, condType); old != nil {
+		recovers = old.Status == metav1.ConditionFalse && !waitingReasons[old.Reason]
 	}
+	if !status.Set(&p.bc.Status.Conditions, p.bc.Generation, condType, prob == nil, reason, msg) {
+		return
+	}
+	switch {
+	case prob != nil && prob.waiting:
+		return
+	case prob == nil && !recovers && condType != corev1alpha1.ConditionReady:
+		return
+	}
+	p.events.Eventf(p.bc, nil, evType, reason, "Reconcile", msg)
 }
+
+// waitingReasons are the reasons of problems that are only waits.
+var waitingReasons = map[string]bool{corev1alpha1.ReasonRepositoryPending: true}
 
 // untilNextSchedule is how long until the earliest next schedule, or zero
 // (no requeue) when no session is scheduled.

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sort"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -18,28 +20,60 @@ import (
 )
 
 // ensureRepositories creates or updates the Repository of every session
-// repository. A Repository of the same name that this configuration does
-// not own is used as is when it points at the same place, and is a conflict
-// otherwise.
+// repository, and waits for each to be Ready: a configuration whose
+// Repository cannot be used (its encryption Secret lacks the password, its
+// storage is gone) is not Ready either. A Repository of the same name that
+// this configuration does not own is used as is when it points at the same
+// place, and is a conflict otherwise.
 func (r *Reconciler) ensureRepositories(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	want, prob := desiredRepositories(p.bc)
 	if prob != nil {
-		r.setCondition(p, corev1alpha1.ConditionRepositoryReady, prob, "", "")
-		return r.fail(p, prob), nil
+		return r.failRepositories(p, prob), nil
 	}
+	repos := make([]*storagev1alpha1.Repository, 0, len(want))
 	for _, name := range sortedKeys(want) {
-		prob, err := r.ensureRepository(ctx, p, name, want[name])
+		repo, prob, err := r.ensureRepository(ctx, p, name, want[name])
 		if err != nil {
 			return nil, err
 		}
 		if prob != nil {
-			r.setCondition(p, corev1alpha1.ConditionRepositoryReady, prob, "", "")
-			return r.fail(p, prob), nil
+			return r.failRepositories(p, prob), nil
+		}
+		repos = append(repos, repo)
+	}
+	for _, repo := range repos {
+		if prob := readiness(repo); prob != nil {
+			return r.failRepositories(p, prob), nil
 		}
 	}
 	r.setCondition(p, corev1alpha1.ConditionRepositoryReady, nil, corev1alpha1.ReasonRepositoriesReady,
-		fmt.Sprintf("%d repositories in place", len(want)))
+		fmt.Sprintf("%d repositories in place and Ready", len(want)))
 	return nil, nil
+}
+
+// failRepositories records a problem in RepositoriesReady and Ready.
+func (r *Reconciler) failRepositories(p *pass, prob *problem) *ctrl.Result {
+	r.setCondition(p, corev1alpha1.ConditionRepositoryReady, prob, "", "")
+	return r.fail(p, prob)
+}
+
+// readiness is the problem of a Repository that is not Ready, nil when it
+// is. One the Repository reconciler has not checked yet (at its current
+// generation) is pending: the configuration waits for it without a
+// warning, since the watch on Repositories brings it back in seconds.
+func readiness(repo *storagev1alpha1.Repository) *problem {
+	c := meta.FindStatusCondition(repo.Status.Conditions, storagev1alpha1.ConditionReady)
+	switch {
+	case c == nil || c.ObservedGeneration < repo.Generation:
+		prob := missing(corev1alpha1.ReasonRepositoryPending,
+			"Repository %s/%s is not checked yet: waiting for it", repo.Namespace, repo.Name)
+		prob.waiting = true
+		return prob
+	case c.Status == metav1.ConditionTrue:
+		return nil
+	}
+	return missing(corev1alpha1.ReasonRepositoryNotReady,
+		"Repository %s/%s is not Ready: %s: %s", repo.Namespace, repo.Name, c.Reason, c.Message)
 }
 
 // desiredRepositories returns the spec of each Repository by session
@@ -66,20 +100,23 @@ func desiredRepositories(bc *corev1alpha1.BackupConfiguration) (map[string]stora
 // configuration moved it, the Repository that takes over the new location
 // while the old one stays with its Snapshots. One this configuration
 // created is adopted; one it did not create is used as is.
-func (r *Reconciler) ensureRepository(ctx context.Context, p *pass, name string, spec storagev1alpha1.RepositorySpec) (*problem, error) {
+//
+// It returns the Repository as it is now.
+func (r *Reconciler) ensureRepository(ctx context.Context, p *pass, name string, spec storagev1alpha1.RepositorySpec) (*storagev1alpha1.Repository, *problem, error) {
 	res, err := sessionrepo.Resolve(ctx, r.Client, p.bc, name, spec)
 	var conflict *sessionrepo.ConflictError
 	switch {
 	case errors.As(err, &conflict):
-		return missing(corev1alpha1.ReasonRepositoryConflict, "%s", conflict.Error()), nil
+		return nil, missing(corev1alpha1.ReasonRepositoryConflict, "%s", conflict.Error()), nil
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	case res.Repository == nil:
-		return nil, r.createRepository(ctx, p, res.Name, spec)
+		repo, err := r.createRepository(ctx, p, res.Name, spec)
+		return repo, nil, err
 	case !sessionrepo.Created(p.bc, res.Repository):
-		return nil, nil
+		return res.Repository, nil, nil
 	}
-	return nil, r.adopt(ctx, p, res.Repository, spec)
+	return res.Repository, nil, r.adopt(ctx, p, res.Repository, spec)
 }
 
 // adopt brings the appRef of a Repository this configuration created to
@@ -110,7 +147,7 @@ func (r *Reconciler) adopt(ctx context.Context, p *pass, repo *storagev1alpha1.R
 
 // createRepository creates Repository name, labelled with the
 // configuration but not owned by it.
-func (r *Reconciler) createRepository(ctx context.Context, p *pass, name string, spec storagev1alpha1.RepositorySpec) error {
+func (r *Reconciler) createRepository(ctx context.Context, p *pass, name string, spec storagev1alpha1.RepositorySpec) (*storagev1alpha1.Repository, error) {
 	repo := &storagev1alpha1.Repository{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: p.bc.Namespace,
@@ -119,11 +156,16 @@ func (r *Reconciler) createRepository(ctx context.Context, p *pass, name string,
 		},
 		Spec: spec,
 	}
-	if err := r.Client.Create(ctx, repo); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create Repository %s: %w", name, err)
+	err := r.Client.Create(ctx, repo)
+	if apierrors.IsAlreadyExists(err) {
+		// Created by an earlier pass the cache has not seen yet.
+		return repo, nil
 	}
-	r.Events.Eventf(p.bc, repo, "Normal", "RepositoryCreated", "Reconcile", "created Repository %s", name)
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("create Repository %s: %w", name, err)
+	}
+	r.Events.Eventf(p.bc, repo, corev1.EventTypeNormal, corev1alpha1.ReasonRepositoryCreated, "Reconcile", "created Repository %s", name)
+	return repo, nil
 }
 
 // sameRepository reports whether two specs locate the same restic

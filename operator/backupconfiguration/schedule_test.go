@@ -31,7 +31,8 @@ func TestReadyConfiguration(t *testing.T) {
 	conds := func() []metav1.Condition { return bc.Status.Conditions }
 	env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)
 	for _, c := range []string{corev1alpha1.ConditionTargetFound, corev1alpha1.ConditionStorageReady,
-		corev1alpha1.ConditionAddonResolved, corev1alpha1.ConditionScheduleReady, corev1alpha1.ConditionRepositoryReady} {
+		corev1alpha1.ConditionAddonResolved, corev1alpha1.ConditionSecretsFound, corev1alpha1.ConditionScheduleReady,
+		corev1alpha1.ConditionRepositoryReady} {
 		if got := findCondition(bc.Status.Conditions, c); got == nil || got.Status != metav1.ConditionTrue {
 			t.Errorf("condition %s = %+v, want True", c, got)
 		}
@@ -132,7 +133,7 @@ func checkRepository(t *testing.T, bc *corev1alpha1.BackupConfiguration) {
 		AppRef: &storagev1alpha1.TypedObjectReference{
 			APIGroup: "apps", Kind: "StatefulSet", Name: targetName, Namespace: bc.Namespace,
 		},
-		DeletionPolicy: storagev1alpha1.RepositoryDelete,
+		DeletionPolicy: storagev1alpha1.RepositoryRetain,
 	}
 	if !equalJSON(t, repo.Spec, want) {
 		t.Errorf("Repository spec = %+v, want %+v", repo.Spec, want)

@@ -30,8 +30,15 @@ func FirstSessionName(config, session string) string {
 // at once rather than at the first schedule. The CronJob's annotation
 // remembers that it was created, even after the BackupSession is pruned by
 // its history limit. Paused and suspended sessions get theirs when resumed.
+// They are created once the configuration is recorded Ready, by the pass
+// after the one that found it so: a BackupSession created earlier would
+// read its configuration NotReady and wait for it.
 func (r *Reconciler) ensureFirstSessions(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	if p.bc.Spec.Paused {
+		return nil, nil
+	}
+	if !p.wasReady {
+		p.firstPending = true
 		return nil, nil
 	}
 	for _, s := range p.bc.Spec.Sessions {

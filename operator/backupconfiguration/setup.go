@@ -8,10 +8,12 @@ import (
 	"context"
 
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -40,6 +42,7 @@ const (
 // +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // Targets the operator may check by default; the chart's
 // targetReadRules value grants more kinds.
 // +kubebuilder:rbac:groups=apps,resources=statefulsets;deployments;daemonsets,verbs=get
@@ -75,8 +78,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backupconfiguration").
 		For(&corev1alpha1.BackupConfiguration{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&storagev1alpha1.Repository{}, handler.EnqueueRequestsFromMapFunc(configurationOfRepository),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&storagev1alpha1.Repository{}, handler.EnqueueRequestsFromMapFunc(configurationsOfRepository(mgr.GetClient())),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged{}))).
 		Owns(&batchv1.CronJob{}).
 		Watches(&corev1alpha1.BackupSession{}, handler.EnqueueRequestsFromMapFunc(configurationOf)).
 		Watches(&storagev1alpha1.BackupStorage{}, byDependency).
@@ -97,6 +100,9 @@ func dependencies(o client.Object) []string {
 	}
 	for _, s := range bc.Spec.Sessions {
 		keys = append(keys, "Addon//"+s.Addon.Name)
+		for _, ri := range s.Repositories {
+			keys = append(keys, "Repository/"+bc.Namespace+"/"+ri.Name)
+		}
 	}
 	return keys
 }
@@ -113,6 +119,8 @@ func dependents(c client.Reader) handler.MapFunc {
 			kind = "RetentionPolicy"
 		case *addonsv1alpha1.Addon:
 			kind = "Addon"
+		case *storagev1alpha1.Repository:
+			kind = "Repository"
 		}
 		var list corev1alpha1.BackupConfigurationList
 		key := kind + "/" + o.GetNamespace() + "/" + o.GetName()
@@ -127,17 +135,45 @@ func dependents(c client.Reader) handler.MapFunc {
 	}
 }
 
-// configurationOf maps a BackupSession to its configuration.
-// configurationOfRepository maps a Repository to the configuration whose
-// label it carries: Repositories are not owned, so that they outlive it.
-func configurationOfRepository(_ context.Context, o client.Object) []reconcile.Request {
-	name := o.GetLabels()[corev1alpha1.LabelBackupConfiguration]
-	if name == "" {
-		return nil
+// configurationsOfRepository maps a Repository to the configuration whose
+// label it carries (Repositories are not owned, so that they outlive it,
+// and a moved one has a derived name) and to those naming it.
+func configurationsOfRepository(c client.Reader) handler.MapFunc {
+	naming := dependents(c)
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		reqs := naming(ctx, o)
+		if name := o.GetLabels()[corev1alpha1.LabelBackupConfiguration]; name != "" {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}})
+		}
+		return reqs
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
+// readyChanged passes updates that change an object's Ready condition
+// (status, reason or observed generation), so that a configuration follows
+// its Repositories' readiness within seconds while ignoring their other
+// status updates (snapshot counts, sizes).
+type readyChanged struct {
+	predicate.Funcs
+}
+
+// Update implements predicate.Predicate.
+func (readyChanged) Update(e event.UpdateEvent) bool {
+	oldRepo, ok1 := e.ObjectOld.(*storagev1alpha1.Repository)
+	newRepo, ok2 := e.ObjectNew.(*storagev1alpha1.Repository)
+	if !ok1 || !ok2 {
+		return false
+	}
+	before := meta.FindStatusCondition(oldRepo.Status.Conditions, storagev1alpha1.ConditionReady)
+	after := meta.FindStatusCondition(newRepo.Status.Conditions, storagev1alpha1.ConditionReady)
+	if before == nil || after == nil {
+		return before != after
+	}
+	return before.Status != after.Status || before.Reason != after.Reason ||
+		before.ObservedGeneration != after.ObservedGeneration
+}
+
+// configurationOf maps a BackupSession to its configuration.
 func configurationOf(_ context.Context, o client.Object) []reconcile.Request {
 	b := o.(*corev1alpha1.BackupSession)
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{

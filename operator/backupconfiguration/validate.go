@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
@@ -19,6 +17,7 @@ import (
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/storageref"
+	"github.com/keepsake-dev/keepsake/operator/internal/targets"
 )
 
 // problem is something wrong with a BackupConfiguration that a user fixes.
@@ -30,6 +29,9 @@ type problem struct {
 	// invalid means the spec itself must change; otherwise something it
 	// needs is missing for now and the check is retried.
 	invalid bool
+	// waiting means nothing is wrong yet: something the operator made is
+	// on its way (a Repository not checked yet). It records no Event.
+	waiting bool
 }
 
 // missing is a problem that may solve itself (a dependency appears).
@@ -58,6 +60,7 @@ func (r *Reconciler) checks() []check {
 		{corev1alpha1.ConditionTargetFound, corev1alpha1.ReasonTargetFound, "the target exists", r.checkTarget},
 		{corev1alpha1.ConditionStorageReady, corev1alpha1.ReasonStorageReady, "every backend's storage is Ready", r.checkBackends},
 		{corev1alpha1.ConditionAddonResolved, corev1alpha1.ReasonAddonResolved, "every session's addon tasks are resolved", r.checkAddons},
+		{corev1alpha1.ConditionSecretsFound, corev1alpha1.ReasonSecretsFound, "every Secret named exists with the keys it needs", r.checkSecrets},
 		{corev1alpha1.ConditionScheduleReady, corev1alpha1.ReasonScheduleReady, "every schedule is valid", r.checkSchedules},
 	}
 }
@@ -75,31 +78,11 @@ func (r *Reconciler) checkTarget(ctx context.Context, p *pass) (*problem, error)
 	if err != nil {
 		return nil, err
 	}
-	mapping, err := r.RESTMapper.RESTMapping(schema.GroupKind{Group: t.APIGroup, Kind: t.Kind})
-	if meta.IsNoMatchError(err) {
-		return missing(corev1alpha1.ReasonTargetNotFound, "the API server knows no kind %s in group %q", t.Kind, t.APIGroup), nil
+	err = targets.Find(ctx, r.APIReader, r.RESTMapper, t, ns)
+	if errors.As(err, &prob) {
+		return missing(prob.Reason, "%s", prob.Error()), nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("map kind %s: %w", t.Kind, err)
-	}
-	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(mapping.GroupVersionKind)
-	key := types.NamespacedName{Name: t.Name}
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		key.Namespace = ns
-	}
-	if err := r.APIReader.Get(ctx, key, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return missing(corev1alpha1.ReasonTargetNotFound, "%s %s not found", t.Kind, key), nil
-		}
-		if apierrors.IsForbidden(err) {
-			return missing(corev1alpha1.ReasonTargetNotAccessible,
-				"the operator may not read %s %s: grant it get on %s.%s (the chart's targetReadRules value)",
-				t.Kind, key, mapping.Resource.Resource, mapping.Resource.Group), nil
-		}
-		return nil, fmt.Errorf("get target %s %s: %w", t.Kind, key, err)
-	}
-	return nil, nil
+	return nil, err
 }
 
 // checkBackends makes sure each backend's storage exists, is Ready and lets
@@ -209,12 +192,25 @@ func checkParams(session string, task *addonsv1alpha1.Task, params map[string]st
 			return invalid(corev1alpha1.ReasonMissingRequiredParameter, "session %s: task %s needs parameter %s", session, task.Name, def.Name)
 		}
 	}
-	for name := range params {
+	for _, name := range sortedKeys(params) {
 		if !known[name] {
-			return invalid(corev1alpha1.ReasonUnknownParameter, "session %s: task %s has no parameter %s", session, task.Name, name)
+			return invalid(corev1alpha1.ReasonUnknownParameter, "session %s: task %s has no parameter %s; its parameters are: %s",
+				session, task.Name, name, parameterNames(task))
 		}
 	}
 	return nil
+}
+
+// parameterNames lists a task's parameters, for messages.
+func parameterNames(task *addonsv1alpha1.Task) string {
+	names := make([]string, 0, len(task.Parameters))
+	for _, def := range task.Parameters {
+		names = append(names, def.Name)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func findTask(tasks []addonsv1alpha1.Task, name string) *addonsv1alpha1.Task {
@@ -235,6 +231,9 @@ func (r *Reconciler) checkSchedules(_ context.Context, p *pass) (*problem, error
 			return invalid(corev1alpha1.ReasonInvalidSchedule, "session %s: set the time zone in scheduler.timeZone, not in the schedule", s.Name), nil
 		}
 		sched, err := cron.ParseStandard(spec)
+		if err == nil {
+			err = checkSteps(spec)
+		}
 		if err != nil {
 			return invalid(corev1alpha1.ReasonInvalidSchedule, "session %s: schedule %q: %v", s.Name, spec, err), nil
 		}
@@ -248,6 +247,38 @@ func (r *Reconciler) checkSchedules(_ context.Context, p *pass) (*problem, error
 		p.locations[s.Name] = loc
 	}
 	return nil, nil
+}
+
+// fieldRanges are the names and largest values of the five cron fields.
+var fieldRanges = []struct {
+	name string
+	max  int
+}{{"minute", 59}, {"hour", 23}, {"day of month", 31}, {"month", 12}, {"day of week", 6}}
+
+// checkSteps refuses a step larger than its field's range, which the cron
+// parser accepts: */61 in the minute field would run hourly, not every 61
+// minutes. Macros (@daily, @every 1h) have no steps.
+func checkSteps(spec string) error {
+	fields := strings.Fields(spec)
+	if len(fields) != len(fieldRanges) {
+		return nil
+	}
+	for i, f := range fields {
+		for _, part := range strings.Split(f, ",") {
+			_, step, found := strings.Cut(part, "/")
+			if !found {
+				continue
+			}
+			n, err := strconv.Atoi(step)
+			if err != nil {
+				return fmt.Errorf("step %q of the %s field is not a number", step, fieldRanges[i].name)
+			}
+			if n > fieldRanges[i].max {
+				return fmt.Errorf("step /%d of the %s field is larger than the field's range (at most %d)", n, fieldRanges[i].name, fieldRanges[i].max)
+			}
+		}
+	}
+	return nil
 }
 
 // namespaceOr returns ns, or def when ns is empty.

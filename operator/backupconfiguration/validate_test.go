@@ -2,10 +2,13 @@ package backupconfiguration_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,7 +36,62 @@ func TestInvalidConfigurations(t *testing.T) {
 		// wantPhase is Invalid when the spec must change, NotReady when a
 		// dependency is missing.
 		wantPhase corev1alpha1.BackupConfigurationPhase
+		// wantMessage, with the namespace for %s, is part of the Ready
+		// condition's message when set: it names the object and the key.
+		wantMessage string
 	}{
+		"encryption secret without the password": {
+			mutate: func(t *testing.T, ns string, bc *corev1alpha1.BackupConfiguration) {
+				testenv.Default.Create(t, &corev1.Secret{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-password"},
+					StringData: map[string]string{"PASSWORD": "misnamed"},
+				})
+				bc.Spec.Sessions[0].Repositories[0].EncryptionSecret.Name = "no-password"
+			},
+			wantCondition: corev1alpha1.ConditionSecretsFound,
+			wantReason:    corev1alpha1.ReasonSecretKeyMissing,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+			wantMessage:   "Secret %s/no-password has no key RESTIC_PASSWORD",
+		},
+		"missing encryption secret": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Sessions[0].Repositories[0].EncryptionSecret.Name = "no-such-secret"
+			},
+			wantCondition: corev1alpha1.ConditionSecretsFound,
+			wantReason:    corev1alpha1.ReasonSecretNotFound,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+			wantMessage:   "encryptionSecret: Secret %s/no-such-secret not found",
+		},
+		"secret parameter naming a missing Secret": {
+			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
+				bc.Spec.Sessions[0].Addon.Tasks[0].Params["authSecret"] = "db-auth"
+			},
+			wantCondition: corev1alpha1.ConditionSecretsFound,
+			wantReason:    corev1alpha1.ReasonSecretNotFound,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+			wantMessage:   "parameter authSecret: Secret %s/db-auth not found",
+		},
+		"repository whose location another Repository holds": {
+			mutate: func(t *testing.T, ns string, _ *corev1alpha1.BackupConfiguration) {
+				// Of two Repositories created in the same second, the one
+				// whose name sorts first holds the location.
+				older := &storagev1alpha1.Repository{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-older"},
+					Spec: storagev1alpha1.RepositorySpec{
+						StorageRef:       storagev1alpha1.ObjectReference{Name: storageName},
+						Path:             repoName,
+						EncryptionSecret: storagev1alpha1.ObjectReference{Name: secretName},
+					},
+				}
+				testenv.Default.Create(t, older)
+				testenv.Default.WaitCondition(t, older, func() []metav1.Condition { return older.Status.Conditions },
+					storagev1alpha1.ConditionReady, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+			},
+			wantCondition: corev1alpha1.ConditionRepositoryReady,
+			wantReason:    corev1alpha1.ReasonRepositoryNotReady,
+			wantPhase:     corev1alpha1.BackupConfigurationNotReady,
+			wantMessage:   "Repository %s/" + repoName + " is not Ready: LocationInUse",
+		},
 		"unknown addon": {
 			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
 				bc.Spec.Sessions[0].Addon.Name = "no-such-addon"
@@ -65,14 +123,7 @@ func TestInvalidConfigurations(t *testing.T) {
 			wantCondition: corev1alpha1.ConditionAddonResolved,
 			wantReason:    corev1alpha1.ReasonUnknownParameter,
 			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
-		},
-		"minute out of range": {
-			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
-				bc.Spec.Sessions[0].Scheduler.Schedule = "61 * * * *"
-			},
-			wantCondition: corev1alpha1.ConditionScheduleReady,
-			wantReason:    corev1alpha1.ReasonInvalidSchedule,
-			wantPhase:     corev1alpha1.BackupConfigurationInvalid,
+			wantMessage:   "has no parameter colour; its parameters are: url, databases, authSecret",
 		},
 		"unknown time zone": {
 			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
@@ -184,9 +235,16 @@ func TestInvalidConfigurations(t *testing.T) {
 			env.Create(t, bc)
 			conds := func() []metav1.Condition { return bc.Status.Conditions }
 			env.WaitCondition(t, bc, conds, tc.wantCondition, metav1.ConditionFalse, tc.wantReason)
-			env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionFalse, tc.wantReason)
+			ready := env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionFalse, tc.wantReason)
 			if bc.Status.Phase != tc.wantPhase {
 				t.Errorf("phase = %s, want %s", bc.Status.Phase, tc.wantPhase)
+			}
+			want := tc.wantMessage
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, ns)
+			}
+			if !strings.Contains(ready.Message, want) {
+				t.Errorf("Ready message %q, want it to contain %q", ready.Message, want)
 			}
 			assertNothingScheduled(t, ns)
 		})

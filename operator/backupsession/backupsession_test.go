@@ -67,7 +67,17 @@ func TestBadInputs(t *testing.T) {
 			wantPhase:     corev1alpha1.BackupSessionPending,
 			wantCondition: corev1alpha1.ConditionBackupJobCreated,
 			wantReason:    corev1alpha1.ReasonConfigurationNotReady,
-			wantMessage:   configName,
+			// The cause, from the configuration's Ready condition, and how
+			// long the session waits.
+			wantMessage: configName + " is not Ready (UnknownParameter: session " + sessionName,
+		},
+		"configuration not ready, how long": {
+			config:        func(ns string) *corev1alpha1.BackupConfiguration { return config(ns, noFunctionAddon, nil) },
+			session:       func(ns string) *corev1alpha1.BackupSession { return newSession(ns, "early", configName) },
+			wantPhase:     corev1alpha1.BackupSessionPending,
+			wantCondition: corev1alpha1.ConditionBackupJobCreated,
+			wantReason:    corev1alpha1.ReasonConfigurationNotReady,
+			wantMessage:   "waiting up to 30m0s for it", // the session's backupTimeout
 		},
 		"function variable without value": {
 			config: func(ns string) *corev1alpha1.BackupConfiguration {
@@ -92,6 +102,16 @@ func TestBadInputs(t *testing.T) {
 				testenv.Default.Create(t, bks)
 			}
 			c := waitPhase(t, bks, tc.wantPhase, tc.wantCondition, tc.wantReason)
+			// A waiting session's message follows its configuration's status.
+			testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+				if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(bks), bks); err != nil {
+					return false, err.Error()
+				}
+				if found := meta.FindStatusCondition(bks.Status.Conditions, tc.wantCondition); found != nil {
+					c = *found
+				}
+				return strings.Contains(c.Message, tc.wantMessage), "message: " + c.Message
+			})
 			if !strings.Contains(c.Message, tc.wantMessage) || c.Status != metav1.ConditionFalse {
 				t.Errorf("condition %s = %s %q, want False mentioning %q", c.Type, c.Status, c.Message, tc.wantMessage)
 			}
@@ -161,7 +181,7 @@ func checkSnapshot(t *testing.T, bks *corev1alpha1.BackupSession) {
 	want := storagev1alpha1.SnapshotSpec{
 		Repository: repoName, BackupSession: bks.Name, Session: sessionName,
 		AppRef: &storagev1alpha1.TypedObjectReference{APIGroup: "apps", Kind: "StatefulSet", Name: targetName, Namespace: bks.Namespace},
-		Type:   storagev1alpha1.SnapshotFull, DeletionPolicy: storagev1alpha1.SnapshotDelete,
+		Type:   storagev1alpha1.SnapshotFull, DeletionPolicy: storagev1alpha1.SnapshotWipeOut,
 	}
 	if testenv.JSON(snap.Spec) != testenv.JSON(want) {
 		t.Errorf("Snapshot spec = %s, want %s", testenv.JSON(snap.Spec), testenv.JSON(want))

@@ -86,7 +86,8 @@ func createCatalog(t *testing.T) {
 }
 
 // fixtures creates a namespace holding the target StatefulSet, a local
-// BackupStorage and the encryption Secret, and returns it.
+// BackupStorage, the encryption Secret and the database's credentials
+// Secret, and returns it.
 func fixtures(t *testing.T) string {
 	t.Helper()
 	createCatalog(t)
@@ -116,6 +117,12 @@ func fixtures(t *testing.T) string {
 		&corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: secretName},
 			StringData: map[string]string{"RESTIC_PASSWORD": "not-a-real-password"},
+		},
+		// The configuration is Ready only when the Secret its authSecret
+		// parameter names exists.
+		&corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: authSecretName},
+			StringData: map[string]string{"username": "backup", "password": "not-a-real-password"},
 		},
 	)
 	return ns

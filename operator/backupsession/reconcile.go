@@ -52,6 +52,10 @@ type pass struct {
 	repos []string
 	now   metav1.Time
 	job   *batchv1.Job
+	// events are the Events of status changes, recorded once the status
+	// that holds them is stored: a stale pass, whose patch conflicts,
+	// records nothing.
+	events *status.PendingEvents
 }
 
 // step is one stage of a pass (see package steps).
@@ -70,7 +74,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// was read: a stale pass must not turn a finished session back to
 	// Running. On a conflict the session is read again.
 	patcher := status.NewLockingPatcher(&bks)
-	p := &pass{bks: &bks, now: metav1.Now()}
+	p := &pass{bks: &bks, now: metav1.Now(), events: status.NewPendingEvents(r.Events)}
 	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &bks); perr != nil {
 		if err == nil && apierrors.IsConflict(perr) {
@@ -78,6 +82,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	p.events.Flush()
 	return result, err
 }
 
@@ -135,23 +140,40 @@ func readyNow(bc *corev1alpha1.BackupConfiguration) bool {
 	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == bc.Generation
 }
 
-// waitForConfiguration keeps the session Pending while its configuration
-// is not Ready, and fails it once it has waited longer than its timeout.
+// waitForConfiguration keeps the session Pending, creating no Job, while
+// its configuration is not Ready, and fails it once it has waited longer
+// than its timeout. The message carries the configuration's own reason
+// and how long the session waits. Waiting is not a problem yet: its Event
+// is Normal; the failure after the timeout is a Warning.
 func (r *Reconciler) waitForConfiguration(p *pass) *ctrl.Result {
 	bks := p.bks
 	limit := notReadyTimeout
 	if t := p.session.BackupTimeout; t != nil && t.Duration > 0 {
 		limit = t.Duration
 	}
-	err := fmt.Errorf("BackupConfiguration %s is not Ready", p.bc.Name)
-	if p.now.Sub(bks.CreationTimestamp.Time) > limit {
+	err := fmt.Errorf("BackupConfiguration %s is not Ready%s", p.bc.Name, configurationCause(p.bc))
+	waited := p.now.Sub(bks.CreationTimestamp.Time)
+	if waited > limit {
 		return r.fail(p, corev1alpha1.ReasonConfigurationNotReady, fmt.Errorf("%w after %s", err, limit))
 	}
 	bks.Status.Phase = corev1alpha1.BackupSessionPending
-	r.setCondition(p, corev1alpha1.ConditionBackupJobCreated, false, corev1alpha1.ReasonConfigurationNotReady,
-		err.Error()+": waiting for it")
+	msg := fmt.Sprintf("%s: waiting up to %s for it, then the session fails", err, limit)
+	if status.Set(&bks.Status.Conditions, bks.Generation, corev1alpha1.ConditionBackupJobCreated, false,
+		corev1alpha1.ReasonConfigurationNotReady, msg) {
+		p.events.Eventf(bks, nil, corev1.EventTypeNormal, corev1alpha1.ReasonConfigurationNotReady, "Backup", "%s", msg)
+	}
 	wait := status.Backoff(bks.Status.Conditions, corev1alpha1.ConditionBackupJobCreated, p.now.Time)
-	return &ctrl.Result{RequeueAfter: min(wait, max(limit-p.now.Sub(bks.CreationTimestamp.Time), time.Second))}
+	return &ctrl.Result{RequeueAfter: min(wait, max(limit-waited, time.Second))}
+}
+
+// configurationCause is ": <reason>: <message>" of the configuration's
+// Ready condition, or nothing when it has none yet.
+func configurationCause(bc *corev1alpha1.BackupConfiguration) string {
+	c := meta.FindStatusCondition(bc.Status.Conditions, corev1alpha1.ConditionReady)
+	if c == nil {
+		return " (not checked yet)"
+	}
+	return fmt.Sprintf(" (%s: %s)", c.Reason, c.Message)
 }
 
 // skip ends a session that did not start as Skipped, saying why.
@@ -171,7 +193,7 @@ func (r *Reconciler) fail(p *pass, reason string, err error) *ctrl.Result {
 	if p.job != nil {
 		related = p.job
 	}
-	r.Events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", "%s", err.Error())
+	p.events.Eventf(p.bks, related, corev1.EventTypeWarning, reason, "Backup", "%s", err.Error())
 	return &ctrl.Result{}
 }
 
@@ -179,12 +201,19 @@ func (r *Reconciler) fail(p *pass, reason string, err error) *ctrl.Result {
 // reason changes.
 func (r *Reconciler) setCondition(p *pass, condType string, ok bool, reason, msg string) {
 	evType := corev1.EventTypeNormal
-	if !ok {
+	if !ok && !progress[reason] {
 		evType = corev1.EventTypeWarning
 	}
 	if status.Set(&p.bks.Status.Conditions, p.bks.Generation, condType, ok, reason, msg) {
-		r.Events.Eventf(p.bks, nil, evType, reason, "Backup", "%s", msg)
+		p.events.Eventf(p.bks, nil, evType, reason, "Backup", "%s", msg)
 	}
+}
+
+// progress are the reasons of conditions that are False on the way to
+// True, not because anything is wrong: their Events are Normal.
+var progress = map[string]bool{
+	corev1alpha1.ReasonRetentionRunning:      true,
+	corev1alpha1.ReasonConfigurationNotReady: true,
 }
 
 // setDuration records how long the session ran, from its Job's start (or

@@ -264,7 +264,7 @@ func (r *Reconciler) ensureRetentionJob(ctx context.Context, p *pass, repo strin
 	if _, err := jobs.Create(ctx, r.Client, job, repos); err != nil {
 		return nil, err
 	}
-	r.Events.Eventf(p.bks, job, corev1.EventTypeNormal, corev1alpha1.ReasonRetentionRunning, "Retention",
+	r.Events.Eventf(p.bks, job, corev1.EventTypeNormal, corev1alpha1.ReasonRetentionJobCreated, "Retention",
 		"Job %s applies the retention policy to repository %s", job.Name, repo)
 	return job, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,6 +86,10 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, p *pass, repo string) (
 		}
 		return nil, fmt.Errorf("get Repository %s: %w", repo, err)
 	}
+	parent, err := r.latestSucceeded(ctx, key.Namespace, repo)
+	if err != nil {
+		return nil, err
+	}
 	snap = &storagev1alpha1.Snapshot{
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: labels(p.bks),
 			// The restic snapshot is forgotten when the Snapshot is
@@ -95,7 +100,11 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, p *pass, repo string) (
 			BackupSession: p.bks.Name,
 			Session:       p.bks.Spec.Session,
 			AppRef:        &target,
+			Type:          storagev1alpha1.SnapshotFull,
 		},
+	}
+	if parent != nil {
+		snap.Spec.Type, snap.Spec.Parent = storagev1alpha1.SnapshotIncremental, parent.Name
 	}
 	// Snapshots belong to their Repository, not to the BackupSession: they
 	// outlive the session's history, and go (keeping the data) only with
@@ -112,4 +121,35 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, p *pass, repo string) (
 		return nil, fmt.Errorf("create Snapshot %s: %w", key.Name, err)
 	}
 	return snap, nil
+}
+
+// latestSucceeded returns the Succeeded Snapshot of Repository repo with the
+// newest snapshotTime, nil when it has none: a new Snapshot is Full then,
+// Incremental on top of it otherwise. It reads past the cache, which may
+// not have seen the previous Snapshot succeed yet; it runs once per
+// Snapshot created.
+func (r *Reconciler) latestSucceeded(ctx context.Context, ns, repo string) (*storagev1alpha1.Snapshot, error) {
+	var list storagev1alpha1.SnapshotList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("list Snapshots: %w", err)
+	}
+	var newest *storagev1alpha1.Snapshot
+	for i := range list.Items {
+		s := &list.Items[i]
+		if s.Spec.Repository != repo || s.Status.Phase != storagev1alpha1.SnapshotSucceeded || !s.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if newest == nil || takenAt(s).After(takenAt(newest)) {
+			newest = s
+		}
+	}
+	return newest, nil
+}
+
+// takenAt is when a Snapshot's data was taken, else its creation.
+func takenAt(s *storagev1alpha1.Snapshot) time.Time {
+	if s.Status.SnapshotTime != nil {
+		return s.Status.SnapshotTime.Time
+	}
+	return s.CreationTimestamp.Time
 }

@@ -45,7 +45,7 @@ func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error
 	}
 	p.bks.SetSucceeded(p.now)
 	setDuration(p.bks)
-	r.Events.Eventf(p.bks, p.job, corev1.EventTypeNormal, corev1alpha1.ReasonBackupCompleted, "Backup",
+	p.events.Eventf(p.bks, p.job, corev1.EventTypeNormal, corev1alpha1.ReasonBackupCompleted, "Backup",
 		"Job %s completed: every snapshot succeeded", p.job.Name)
 	return &ctrl.Result{}, nil
 }

@@ -64,7 +64,7 @@ func (r *Reconciler) wipeOut(ctx context.Context, bs *storagev1alpha1.BackupStor
 	case bs.Spec.DeletionPolicy != storagev1alpha1.BackupStorageWipeOut:
 		// Changed after the deletion began: how a user unblocks a
 		// wipe-out that keeps failing.
-		return r.leaveData(bs, corev1.EventTypeNormal, "deletionPolicy is Delete: the data stays in the storage"), true
+		return r.leaveData(bs, corev1.EventTypeNormal, "deletionPolicy is "+string(bs.Spec.DeletionPolicy)+": the data stays in the storage"), true
 	case sb.Provider != storagev1alpha1.ProviderS3 || sb.S3 == nil:
 		return r.leaveData(bs, corev1.EventTypeWarning,
 			"a local storage is only mounted into Jobs and the operator cannot reach it: the data is left in it; delete it by hand"), true
@@ -152,7 +152,7 @@ func (r *Reconciler) leaveData(bs *storagev1alpha1.BackupStorage, evType, messag
 // wipeFailed records an attempt that failed and schedules the next one,
 // later the longer the wipe-out has been failing.
 func (r *Reconciler) wipeFailed(bs *storagev1alpha1.BackupStorage, err error) ctrl.Result {
-	msg := fmt.Sprintf("deleting the data under %s failed: %v; set spec.deletionPolicy to Delete to keep the data and let the BackupStorage go",
+	msg := fmt.Sprintf("deleting the data under %s failed: %v; set spec.deletionPolicy to Retain to keep the data and let the BackupStorage go",
 		location(bs.Spec.Storage.S3), err)
 	status.Set(&bs.Status.Conditions, bs.Generation, storagev1alpha1.ConditionWipedOut, false, storagev1alpha1.ReasonWipeOutFailed, msg)
 	r.Events.Eventf(bs, nil, corev1.EventTypeWarning, storagev1alpha1.ReasonWipeOutFailed, "WipeOut", msg)

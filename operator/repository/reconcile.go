@@ -52,6 +52,10 @@ type Reconciler struct {
 type pass struct {
 	repo *storagev1alpha1.Repository
 	bs   *storagev1alpha1.BackupStorage
+	// events are the Events of condition changes, recorded once the status
+	// is stored: a stale pass, whose patch conflicts, records nothing (no
+	// RepositoryReady twice).
+	events *status.PendingEvents
 }
 
 // Reconcile checks the Repository and records the outcome in its status;
@@ -68,11 +72,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.keepFinalizer(ctx, &repo); err != nil {
 		return ctrl.Result{}, err
 	}
-	patcher := status.NewPatcher(&repo)
-	result, err := r.run(ctx, &pass{repo: &repo})
+	patcher := status.NewLockingPatcher(&repo)
+	p := &pass{repo: &repo, events: status.NewPendingEvents(r.Events)}
+	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &repo); perr != nil {
+		if err == nil && apierrors.IsConflict(perr) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	p.events.Flush()
 	return result, err
 }
 
@@ -167,7 +176,7 @@ func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) 
 		p.bs.Namespace, p.bs.Name, repo.Spec.EncryptionSecret.Name, jobs.PasswordKey)
 	if status.Set(&repo.Status.Conditions, repo.Generation, storagev1alpha1.ConditionReady, true,
 		storagev1alpha1.ReasonRepositoryReady, msg) {
-		r.Events.Eventf(repo, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonRepositoryReady, "Check", msg)
+		p.events.Eventf(repo, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonRepositoryReady, "Check", msg)
 	}
 	return &ctrl.Result{RequeueAfter: RecheckInterval}, nil
 }
@@ -179,7 +188,7 @@ func (r *Reconciler) notReady(p *pass, reason, message string) *ctrl.Result {
 	repo := p.repo
 	repo.Status.Phase = storagev1alpha1.RepositoryNotReady
 	if status.Set(&repo.Status.Conditions, repo.Generation, storagev1alpha1.ConditionReady, false, reason, message) {
-		r.Events.Eventf(repo, nil, corev1.EventTypeWarning, reason, "Check", message)
+		p.events.Eventf(repo, nil, corev1.EventTypeWarning, reason, "Check", message)
 	}
 	return &ctrl.Result{RequeueAfter: status.Backoff(repo.Status.Conditions, storagev1alpha1.ConditionReady, time.Now())}
 }

@@ -75,7 +75,7 @@ func (r *Reconciler) wipeWanted(_ context.Context, w *wipe) (*ctrl.Result, error
 	if w.repo.Spec.DeletionPolicy == storagev1alpha1.RepositoryWipeOut {
 		return nil, nil
 	}
-	return r.leaveData(w, corev1.EventTypeNormal, "deletionPolicy is Delete: the restic repository stays in the storage"), nil
+	return r.leaveData(w, corev1.EventTypeNormal, "deletionPolicy is "+string(w.repo.Spec.DeletionPolicy)+": the restic repository stays in the storage"), nil
 }
 
 // wipeStorage finds the BackupStorage holding the data and makes sure the
@@ -168,7 +168,7 @@ func (r *Reconciler) leaveData(w *wipe, evType, message string) *ctrl.Result {
 // later the longer the wipe-out has been failing.
 func (r *Reconciler) wipeFailed(w *wipe, err error) *ctrl.Result {
 	repo := w.repo
-	msg := fmt.Sprintf("deleting the restic repository %s failed: %v; set spec.deletionPolicy to Delete to keep the data and let the Repository go",
+	msg := fmt.Sprintf("deleting the restic repository %s failed: %v; set spec.deletionPolicy to Retain to keep the data and let the Repository go",
 		w.where(), err)
 	status.Set(&repo.Status.Conditions, repo.Generation, storagev1alpha1.ConditionWipedOut, false, storagev1alpha1.ReasonWipeOutFailed, msg)
 	r.Events.Eventf(repo, nil, corev1.EventTypeWarning, storagev1alpha1.ReasonWipeOutFailed, "WipeOut", msg)

@@ -279,7 +279,7 @@ func TestWipeOutRetries(t *testing.T) {
 	waitEvent(t, repo, corev1.EventTypeWarning, storagev1alpha1.ReasonWipeOutFailed)
 	c := testenv.Default.WaitCondition(t, repo, func() []metav1.Condition { return repo.Status.Conditions },
 		storagev1alpha1.ConditionWipedOut, metav1.ConditionFalse, storagev1alpha1.ReasonWipeOutFailed)
-	if !strings.Contains(c.Message, "deletionPolicy to Delete") {
+	if !strings.Contains(c.Message, "deletionPolicy to Retain") {
 		t.Errorf("condition message %q, want it to say how to let the Repository go", c.Message)
 	}
 	checkObjects(t, f.store, gone)

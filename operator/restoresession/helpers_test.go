@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	appsv1 "k8s.io/api/apps/v1"
 	"os"
 	"sync"
 	"testing"
@@ -88,6 +89,7 @@ func fixtures(t *testing.T) string {
 	env := testenv.Default
 	ns := env.Namespace(t, nil)
 	env.Create(t,
+		target(ns),
 		&storagev1alpha1.BackupStorage{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: storageName},
 			Spec: storagev1alpha1.BackupStorageSpec{Storage: storagev1alpha1.StorageBackend{
@@ -111,6 +113,22 @@ func fixtures(t *testing.T) string {
 		},
 	)
 	return ns
+}
+
+// target is the StatefulSet restores go into, in namespace ns: a restore
+// whose target does not exist is Invalid before any Job.
+func target(ns string) *appsv1.StatefulSet {
+	labels := map[string]string{"app": targetName}
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: targetName},
+		Spec: appsv1.StatefulSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "db:1"}}},
+			},
+		},
+	}
 }
 
 // snapshotOf returns a Snapshot of the fixtures' repository with phase,

@@ -162,7 +162,12 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 func checkParams(task *addonsv1alpha1.Task, params, vars map[string]string) error {
 	for _, name := range slices.Sorted(maps.Keys(params)) {
 		if !slices.ContainsFunc(task.Parameters, func(d addonsv1alpha1.ParameterDefinition) bool { return d.Name == name }) {
-			return jobs.NewProblem(corev1alpha1.ReasonUnknownParameter, "restore task %s has no parameter %s", task.Name, name)
+			valid := make([]string, 0, len(task.Parameters))
+			for _, d := range task.Parameters {
+				valid = append(valid, d.Name)
+			}
+			return jobs.NewProblem(corev1alpha1.ReasonUnknownParameter, "restore task %s has no parameter %s; its parameters are: %s",
+				task.Name, name, listOrNone(valid))
 		}
 	}
 	for _, def := range task.Parameters {

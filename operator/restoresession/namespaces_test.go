@@ -184,6 +184,7 @@ func TestTargetNamespaceConsent(t *testing.T) {
 	if err := env.Client.Update(context.Background(), &n); err != nil {
 		t.Fatal(err)
 	}
+	env.Create(t, target(consenting))
 	allowed := restore(ns, "restore-allowed", "good", func(s *corev1alpha1.RestoreSessionSpec) { s.Target.Namespace = consenting })
 	env.Create(t, allowed)
 	waitPhase(t, allowed, corev1alpha1.RestoreRunning, corev1alpha1.ConditionRestoreJobCreated, corev1alpha1.ReasonJobCreated)

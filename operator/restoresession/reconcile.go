@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -20,6 +21,7 @@ import (
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
 	"github.com/keepsake-dev/keepsake/operator/internal/steps"
+	"github.com/keepsake-dev/keepsake/operator/internal/targets"
 )
 
 // Reconciler drives RestoreSessions to Succeeded, Failed or Invalid.
@@ -29,6 +31,8 @@ type Reconciler struct {
 	// APIReader reads Jobs past the cache, so a Job created just before a
 	// restart is found rather than created twice.
 	APIReader client.Reader
+	// RESTMapper maps a target's group and kind to its resource.
+	RESTMapper meta.RESTMapper
 	// Events records what users should see in `kubectl describe`.
 	Events events.EventRecorder
 	// Options are the image and ServiceAccount of the Jobs.
@@ -45,6 +49,10 @@ type pass struct {
 	component string
 	resticID  string
 	job       *batchv1.Job
+	// events are the Events of status changes, recorded once the status
+	// that holds them is stored: a stale pass, whose patch conflicts,
+	// records nothing.
+	events *status.PendingEvents
 }
 
 // step is one stage of a pass (see package steps).
@@ -68,7 +76,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// must neither undo their report nor turn a finished restore back to
 	// Running. On a conflict the RestoreSession is read again.
 	patcher := status.NewLockingPatcher(&rs)
-	p := &pass{rs: &rs, now: metav1.Now()}
+	p := &pass{rs: &rs, now: metav1.Now(), events: status.NewPendingEvents(r.Events)}
 	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &rs); perr != nil {
 		if err == nil && apierrors.IsConflict(perr) {
@@ -76,6 +84,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	p.events.Flush()
 	if err == nil && rs.IsFinished() {
 		err = r.stopLeftoverJob(ctx, &rs)
 	}
@@ -109,7 +118,7 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	passSteps := []step{r.checkConsent, r.resolveSnapshot, r.selectComponent, r.ensureJob, r.trackJob}
+	passSteps := []step{r.checkConsent, r.checkTarget, r.resolveSnapshot, r.selectComponent, r.ensureJob, r.trackJob}
 	if job != nil {
 		passSteps = []step{r.adoptJob(job), r.trackJob}
 	}
@@ -126,6 +135,31 @@ func (r *Reconciler) checkConsent(ctx context.Context, p *pass) (*ctrl.Result, e
 		return r.invalid(p, corev1alpha1.ConditionRestoreJobCreated, prob.Reason, prob.Err), nil
 	}
 	return nil, err
+}
+
+// checkTarget makes the RestoreSession Invalid, before any Job, when its
+// target does not exist or the operator may not read it: a Job would only
+// fail later on a DNS error. The restore does not wait for the target to
+// appear: restoring into something that is not there yet is a mistake in
+// the spec (or in the order of the user's steps), and a new RestoreSession
+// is cheap.
+func (r *Reconciler) checkTarget(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	t := p.rs.Spec.Target
+	ns := t.Namespace
+	if ns == "" {
+		ns = p.rs.Namespace
+	}
+	err := targets.Find(ctx, r.APIReader, r.RESTMapper, t, ns)
+	var prob *jobs.Problem
+	if errors.As(err, &prob) {
+		return r.invalid(p, corev1alpha1.ConditionTargetFound, prob.Reason, prob.Err), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	status.Set(&p.rs.Status.Conditions, p.rs.Generation, corev1alpha1.ConditionTargetFound, true,
+		corev1alpha1.ReasonTargetFound, fmt.Sprintf("%s %s/%s exists", t.Kind, ns, t.Name))
+	return nil, nil
 }
 
 // invalid ends a RestoreSession whose spec cannot work: the user fixes it
@@ -158,7 +192,7 @@ func (r *Reconciler) end(p *pass, phase corev1alpha1.RestoreSessionPhase, reason
 	if p.job != nil {
 		related = p.job
 	}
-	r.Events.Eventf(p.rs, related, corev1.EventTypeWarning, reason, "Restore", "%s", err.Error())
+	p.events.Eventf(p.rs, related, corev1.EventTypeWarning, reason, "Restore", "%s", err.Error())
 	return &ctrl.Result{}
 }
 
@@ -170,6 +204,6 @@ func (r *Reconciler) setCondition(p *pass, condType string, ok bool, reason, msg
 		evType = corev1.EventTypeWarning
 	}
 	if status.Set(&p.rs.Status.Conditions, p.rs.Generation, condType, ok, reason, msg) {
-		r.Events.Eventf(p.rs, nil, evType, reason, "Restore", "%s", msg)
+		p.events.Eventf(p.rs, nil, evType, reason, "Restore", "%s", msg)
 	}
 }

@@ -3,6 +3,7 @@ package restoresession_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -37,9 +38,24 @@ func TestBadInputs(t *testing.T) {
 		// of the RestoreSucceeded condition.
 		wantPhase  corev1alpha1.RestoreSessionPhase
 		wantReason string
-		// wantMessage is a part of the condition's message.
+		// wantMessage is a part of the condition's message; %s, if any, is
+		// the namespace.
 		wantMessage string
 	}{
+		"target not found": {
+			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.Target.Name = "no-such-db" },
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonTargetNotFound,
+			wantMessage: "StatefulSet %s/no-such-db not found",
+		},
+		"target of an unknown kind": {
+			mutate: func(s *corev1alpha1.RestoreSessionSpec) {
+				s.Target.APIGroup, s.Target.Kind = "hyperbytedb.example.com", "HyperbytedbCluster"
+			},
+			wantPhase:   corev1alpha1.RestoreInvalid,
+			wantReason:  corev1alpha1.ReasonTargetNotFound,
+			wantMessage: "no kind HyperbytedbCluster",
+		},
 		"snapshot not found before the timeout": {
 			snapshot: "missing",
 			mutate: func(s *corev1alpha1.RestoreSessionSpec) {
@@ -143,7 +159,7 @@ func TestBadInputs(t *testing.T) {
 			mutate:      func(s *corev1alpha1.RestoreSessionSpec) { s.Addon.Tasks[0].Params["uri"] = "http://db" },
 			wantPhase:   corev1alpha1.RestoreInvalid,
 			wantReason:  corev1alpha1.ReasonUnknownParameter,
-			wantMessage: "has no parameter uri",
+			wantMessage: "has no parameter uri; its parameters are: url, databases, auth",
 		},
 	}
 	for name, tc := range tests {
@@ -164,8 +180,12 @@ func TestBadInputs(t *testing.T) {
 			rs := restore(ns, "bad", snapshot, tc.mutate)
 			testenv.Default.Create(t, rs)
 			c := waitPhase(t, rs, tc.wantPhase, corev1alpha1.ConditionRestoreSucceeded, tc.wantReason)
-			if !strings.Contains(c.Message, tc.wantMessage) || c.Status != metav1.ConditionFalse {
-				t.Errorf("condition %s = %s %q, want False mentioning %q", c.Type, c.Status, c.Message, tc.wantMessage)
+			want := tc.wantMessage
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, ns)
+			}
+			if !strings.Contains(c.Message, want) || c.Status != metav1.ConditionFalse {
+				t.Errorf("condition %s = %s %q, want False mentioning %q", c.Type, c.Status, c.Message, want)
 			}
 			if jobs := jobsOf(t, rs); len(jobs) != 0 {
 				t.Errorf("got %d Jobs, want none", len(jobs))
@@ -417,8 +437,11 @@ func TestSnapshotAppearsLater(t *testing.T) {
 	rs := restore(ns, "restore-db", corev1alpha1.SnapshotLatest, nil)
 	env.Create(t, rs)
 	c := waitPhase(t, rs, corev1alpha1.RestorePending, corev1alpha1.ConditionSnapshotResolved, corev1alpha1.ReasonSnapshotNotFound)
-	if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "waiting") {
-		t.Errorf("condition SnapshotResolved = %s %q, want False, waiting", c.Status, c.Message)
+	// The message says how long the restore waits (its restoreTimeout,
+	// 30m) and until when.
+	deadline := rs.CreationTimestamp.Add(30 * time.Minute).UTC().Format(time.RFC3339)
+	if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "waiting up to 30m0s") || !strings.Contains(c.Message, deadline) {
+		t.Errorf("condition SnapshotResolved = %s %q, want False, waiting up to 30m0s, until %s", c.Status, c.Message, deadline)
 	}
 
 	named := restore(ns, "restore-named", "later", nil)

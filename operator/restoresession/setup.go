@@ -34,10 +34,11 @@ type Options = jobs.Options
 // Snapshot of its namespace changes (e.g. the backup it waits for ends).
 func Setup(mgr ctrl.Manager, opts Options) error {
 	r := &Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Events:    mgr.GetEventRecorder("keepsake-restoresession"),
-		Options:   opts,
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		RESTMapper: mgr.GetRESTMapper(),
+		Events:     mgr.GetEventRecorder("keepsake-restoresession"),
+		Options:    opts,
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("restoresession").

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -153,7 +154,13 @@ func (r *Reconciler) waitForSnapshot(p *pass, reason string, err error) *ctrl.Re
 		return r.snapshotFailed(p, reason, fmt.Errorf("%w after waiting %s", err, limit))
 	}
 	rs.Status.Phase = corev1alpha1.RestorePending
-	r.setCondition(p, corev1alpha1.ConditionSnapshotResolved, false, reason, err.Error()+": waiting for it")
+	// Waiting is not a problem yet (the backup may still be running): a
+	// Normal Event; giving up is a Warning.
+	msg := fmt.Sprintf("%s: waiting up to %s in all (restoreTimeout), until %s, then the restore fails",
+		err, limit, rs.CreationTimestamp.Add(limit).UTC().Format(time.RFC3339))
+	if status.Set(&rs.Status.Conditions, rs.Generation, corev1alpha1.ConditionSnapshotResolved, false, reason, msg) {
+		p.events.Eventf(rs, nil, corev1.EventTypeNormal, reason, "Restore", "%s", msg)
+	}
 	wait := status.Backoff(rs.Status.Conditions, corev1alpha1.ConditionSnapshotResolved, p.now.Time)
 	return &ctrl.Result{RequeueAfter: min(wait, max(limit-waited, time.Second))}
 }

@@ -42,7 +42,7 @@ func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error
 	msg := fmt.Sprintf("Job %s restored Snapshot %s in %s", p.job.Name, p.rs.Status.Snapshot, p.rs.Status.Duration)
 	status.Set(&p.rs.Status.Conditions, p.rs.Generation, corev1alpha1.ConditionRestoreSucceeded, true,
 		corev1alpha1.ReasonRestoreCompleted, msg)
-	r.Events.Eventf(p.rs, p.job, corev1.EventTypeNormal, corev1alpha1.ReasonRestoreCompleted, "Restore", "%s", msg)
+	p.events.Eventf(p.rs, p.job, corev1.EventTypeNormal, corev1alpha1.ReasonRestoreCompleted, "Restore", "%s", msg)
 	return &ctrl.Result{}, nil
 }
 

@@ -67,6 +67,9 @@ type pass struct {
 	now time.Time
 	// release says the finalizer goes once the status is written.
 	release bool
+	// events are the Events of status changes, recorded once the status
+	// is stored: a stale pass, whose patch conflicts, records nothing.
+	events *status.PendingEvents
 }
 
 // Reconcile keeps the finalizer of a live Snapshot as its deletionPolicy
@@ -87,7 +90,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	patcher := status.NewLockingPatcher(&snap)
-	p := &pass{snap: &snap, now: time.Now()}
+	p := &pass{snap: &snap, now: time.Now(), events: status.NewPendingEvents(r.Events)}
 	result, err := r.run(ctx, p)
 	if _, perr := patcher.Patch(ctx, r.Client, &snap); perr != nil {
 		if err == nil && apierrors.IsConflict(perr) {
@@ -95,6 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
+	p.events.Flush()
 	if err != nil || !p.release {
 		return result, err
 	}
@@ -104,14 +108,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // run goes through the steps: is there anything to forget, the Job, its
 // outcome.
 func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
-	return steps.Run(ctx, p, r.checkNeeded, r.ensureJob, r.trackJob)
+	return steps.Run(ctx, p, r.checkNeeded, r.protectLast, r.ensureJob, r.trackJob)
 }
 
 // keepFinalizer adds the forget finalizer to a Snapshot whose data goes
-// with it (deletionPolicy Delete, the default) and removes it from one
-// whose data stays (Retain).
+// with it (deletionPolicy WipeOut, the default, or Delete, its former
+// name) and removes it from one whose data stays (Retain).
 func (r *Reconciler) keepFinalizer(ctx context.Context, snap *storagev1alpha1.Snapshot) (ctrl.Result, error) {
-	want := snap.Spec.DeletionPolicy != storagev1alpha1.SnapshotRetain
+	want := snap.Spec.DeletionPolicy.ForgetsData()
 	return onConflict(status.SetFinalizer(ctx, r.Client, snap, storagev1alpha1.FinalizerForget, want))
 }
 
@@ -143,7 +147,7 @@ func (r *Reconciler) checkNeeded(ctx context.Context, p *pass) (*ctrl.Result, er
 	if snap.Annotations[storagev1alpha1.AnnotationForgotten] == "true" {
 		return r.releaseKeeping(p, "", ""), nil
 	}
-	if snap.Spec.DeletionPolicy == storagev1alpha1.SnapshotRetain {
+	if !snap.Spec.DeletionPolicy.ForgetsData() {
 		return r.releaseKeeping(p, corev1.EventTypeNormal,
 			"deletionPolicy is Retain: the restic snapshots stay in the repository"), nil
 	}
@@ -156,7 +160,7 @@ func (r *Reconciler) checkNeeded(ctx context.Context, p *pass) (*ctrl.Result, er
 		return nil, err
 	}
 	if repo == nil || !repo.DeletionTimestamp.IsZero() {
-		// The Repository's own deletionPolicy decides about its data: Delete
+		// The Repository's own deletionPolicy decides about its data: Retain
 		// keeps it, WipeOut removes all of it, forgotten or not.
 		return r.releaseKeeping(p, corev1.EventTypeNormal, fmt.Sprintf(
 			"Repository %s is gone or being deleted: its deletionPolicy decides about the data, so restic snapshot(s) %v are not forgotten",
@@ -164,6 +168,39 @@ func (r *Reconciler) checkNeeded(ctx context.Context, p *pass) (*ctrl.Result, er
 	}
 	p.repo = repo
 	return nil, nil
+}
+
+// lastCheckInterval is how often a protected last Snapshot looks again for
+// a newer Succeeded Snapshot that would let it go.
+const lastCheckInterval = time.Minute
+
+// protectLast keeps the data of the last Succeeded Snapshot of a
+// Repository that lives on: deleting it would leave the Repository with no
+// backup to restore. The user lets it go with the annotation
+// keepsake.dev/allow-delete-last: "true" (its change wakes the Snapshot
+// up); a newer Snapshot succeeding lets it go too. Retention never
+// reaches here (its forgotten Snapshots carry storage.keepsake.dev/forgotten),
+// nor does a Snapshot whose Repository is being deleted.
+func (r *Reconciler) protectLast(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	snap := p.snap
+	if snap.Status.Phase != storagev1alpha1.SnapshotSucceeded || snap.Annotations[storagev1alpha1.AnnotationAllowDeleteLast] == "true" {
+		return nil, nil
+	}
+	var list storagev1alpha1.SnapshotList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(snap.Namespace)); err != nil {
+		return nil, fmt.Errorf("list Snapshots: %w", err)
+	}
+	for _, other := range list.Items {
+		if other.Name != snap.Name && other.Spec.Repository == snap.Spec.Repository &&
+			other.Status.Phase == storagev1alpha1.SnapshotSucceeded && other.DeletionTimestamp.IsZero() {
+			return nil, nil
+		}
+	}
+	r.setCondition(p, storagev1alpha1.ReasonLastSnapshotProtected, fmt.Sprintf(
+		"Snapshot %s is the last Succeeded Snapshot of Repository %s: deleting it would forget the only backup there, so its data is kept and the Snapshot stays. "+
+			"To delete it anyway: kubectl annotate snapshot -n %s %s %s=true",
+		snap.Name, snap.Spec.Repository, snap.Namespace, snap.Name, storagev1alpha1.AnnotationAllowDeleteLast))
+	return &ctrl.Result{RequeueAfter: lastCheckInterval}, nil
 }
 
 // repository returns the Snapshot's Repository, or nil when there is none.
@@ -212,7 +249,7 @@ func resticIDs(snap *storagev1alpha1.Snapshot) []string {
 // Event when its reason changes: a Warning for a failure.
 func (r *Reconciler) setCondition(p *pass, reason, message string) {
 	evType := corev1.EventTypeNormal
-	if reason == ReasonForgetFailed {
+	if reason == ReasonForgetFailed || reason == storagev1alpha1.ReasonLastSnapshotProtected {
 		evType = corev1.EventTypeWarning
 	}
 	if status.Set(&p.snap.Status.Conditions, p.snap.Generation, ConditionForgotten, false, reason, message) {
@@ -221,6 +258,6 @@ func (r *Reconciler) setCondition(p *pass, reason, message string) {
 		if p.job != nil {
 			related = p.job
 		}
-		r.Events.Eventf(p.snap, related, evType, reason, "Forget", message)
+		p.events.Eventf(p.snap, related, evType, reason, "Forget", message)
 	}
 }

@@ -1,5 +1,5 @@
-// Package snapshot reconciles Snapshots: a Snapshot with deletionPolicy Delete
-// keeps a finalizer until a Job has forgotten its restic snapshots.
+// Package snapshot reconciles Snapshots: a Snapshot with deletionPolicy
+// WipeOut (or Delete, its former name) keeps a finalizer until a Job has forgotten its restic snapshots.
 package snapshot
 
 import (

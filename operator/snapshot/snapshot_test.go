@@ -31,10 +31,11 @@ func TestFinalizerFollowsPolicy(t *testing.T) {
 		// want is whether the forget finalizer must end up there.
 		want bool
 	}{
-		"default policy gets it":       {want: true},
-		"Delete gets it":               {policy: storagev1alpha1.SnapshotDelete, want: true},
-		"Retain loses it":              {policy: storagev1alpha1.SnapshotRetain, finalizers: []string{storagev1alpha1.FinalizerForget}},
-		"Retain keeps other finalizer": {policy: storagev1alpha1.SnapshotRetain, finalizers: []string{storagev1alpha1.FinalizerForget, "example.com/other"}},
+		"default policy gets it":           {want: true},
+		"WipeOut gets it":                  {policy: storagev1alpha1.SnapshotWipeOut, want: true},
+		"Delete, its former name, gets it": {policy: storagev1alpha1.SnapshotDelete, want: true},
+		"Retain loses it":                  {policy: storagev1alpha1.SnapshotRetain, finalizers: []string{storagev1alpha1.FinalizerForget}},
+		"Retain keeps other finalizer":     {policy: storagev1alpha1.SnapshotRetain, finalizers: []string{storagev1alpha1.FinalizerForget, "example.com/other"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -64,12 +65,14 @@ func TestFinalizerFollowsPolicy(t *testing.T) {
 	}
 }
 
-// TestForgetOnDelete follows the deletion of a Snapshot holding data: one
-// forget Job, found again after an operator restart, whose completion lets
-// the Snapshot go and is then cleaned up.
+// TestForgetOnDelete follows the deletion of a Snapshot holding data, with
+// a newer one in its Repository: one forget Job, found again after an
+// operator restart, whose completion lets the Snapshot go and is then
+// cleaned up.
 func TestForgetOnDelete(t *testing.T) {
 	env := testenv.Default
 	ns := fixtures(t)
+	newSnapshot(t, ns, "db-backup-2-db-repo", repoName, "cccc2222")
 	snap := newSnapshot(t, ns, "db-backup-1-db-repo", repoName, "bbbb2222", "aaaa1111", "bbbb2222")
 	deleteSnapshot(t, snap)
 	job := waitJob(t, snap, "")
@@ -153,6 +156,7 @@ func TestForgetRetries(t *testing.T) {
 	env := testenv.Default
 	ns := fixtures(t)
 	snap := newSnapshot(t, ns, "snap", repoName, "cccc3333")
+	allowDeleteLast(t, snap)
 	deleteSnapshot(t, snap)
 	first := waitJob(t, snap, "")
 	testenv.FinishJob(t, first, "BackoffLimitExceeded")
@@ -215,7 +219,8 @@ func TestReleaseWithoutJob(t *testing.T) {
 		},
 		"storage gone": {
 			ids: []string{"abab7777"}, repo: repoName,
-			prepare: func(t *testing.T, ns string, _ *storagev1alpha1.Snapshot) {
+			prepare: func(t *testing.T, ns string, snap *storagev1alpha1.Snapshot) {
+				allowDeleteLast(t, snap)
 				bs := &storagev1alpha1.BackupStorage{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: storageName}}
 				if err := testenv.Default.Client.Delete(context.Background(), bs); err != nil {
 					t.Fatal(err)
@@ -248,4 +253,55 @@ func TestReleaseWithoutJob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLastSnapshotProtected checks that deleting the last Succeeded
+// Snapshot of a Repository forgets nothing until the user says so with
+// the annotation the condition and the Warning Event name, and that the
+// annotation then lets it go through a forget Job.
+func TestLastSnapshotProtected(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	// A failed Snapshot of the same Repository protects nothing.
+	failed := &storagev1alpha1.Snapshot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "failed"},
+		Spec:       storagev1alpha1.SnapshotSpec{Repository: repoName},
+	}
+	env.Create(t, failed)
+	snap := newSnapshot(t, ns, "only", repoName, "abcd1234")
+	deleteSnapshot(t, snap)
+	c := env.WaitCondition(t, snap, func() []metav1.Condition { return snap.Status.Conditions },
+		snapshot.ConditionForgotten, metav1.ConditionFalse, storagev1alpha1.ReasonLastSnapshotProtected)
+	want := "kubectl annotate snapshot -n " + ns + " only " + storagev1alpha1.AnnotationAllowDeleteLast + "=true"
+	if !strings.Contains(c.Message, want) || !strings.Contains(c.Message, "last Succeeded Snapshot of Repository "+repoName) {
+		t.Errorf("condition message %q does not say why and how: want %q", c.Message, want)
+	}
+	waitEvent(t, ns, snap.Name, storagev1alpha1.ReasonLastSnapshotProtected)
+	if got := jobsIn(t, ns); len(got) != 0 {
+		t.Errorf("forget Job %s created for the last Snapshot", got[0].Name)
+	}
+
+	allowDeleteLast(t, snap)
+	testenv.FinishJob(t, waitJob(t, snap, ""), "")
+	waitGone(t, snap)
+}
+
+// allowDeleteLast annotates snap so that it may go although it is the last
+// Succeeded Snapshot of its Repository.
+func allowDeleteLast(t *testing.T, snap *storagev1alpha1.Snapshot) {
+	t.Helper()
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(snap), snap); err != nil {
+			return false, err.Error()
+		}
+		before := snap.DeepCopy()
+		if snap.Annotations == nil {
+			snap.Annotations = map[string]string{}
+		}
+		snap.Annotations[storagev1alpha1.AnnotationAllowDeleteLast] = "true"
+		if err := testenv.Default.Client.Patch(ctx, snap, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
 }

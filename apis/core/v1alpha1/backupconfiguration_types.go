@@ -35,7 +35,7 @@ type BackendReference struct {
 	// Name of the backend, referred to by session repositories.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="a backend name must be lower-case letters, digits and dashes, starting and ending with a letter or digit, e.g. main"
 	Name string `json:"name"`
 	// StorageRef is the BackupStorage to use.
 	StorageRef storagev1alpha1.ObjectReference `json:"storageRef"`
@@ -50,7 +50,7 @@ type Session struct {
 	// Name of the session, e.g. frequent-backup.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=40
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="a session name must be lower-case letters, digits and dashes, starting and ending with a letter or digit, e.g. hourly"
 	Name string `json:"name"`
 	// Scheduler says when the session runs.
 	Scheduler SchedulerSpec `json:"scheduler"`
@@ -65,7 +65,8 @@ type Session struct {
 	// BackupTimeout fails a BackupSession still running after this long,
 	// e.g. 30m or 2h; 6h when unset (DefaultBackupTimeout).
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="backupTimeout must be a duration such as 30m or 6h (units h, m, s, ms)"
 	// +optional
 	BackupTimeout *metav1.Duration `json:"backupTimeout,omitempty"`
 	// RetryConfig retries a failed BackupSession.
@@ -82,11 +83,19 @@ type Session struct {
 
 // SchedulerSpec is the schedule of a session, run by a CronJob.
 type SchedulerSpec struct {
-	// Schedule in cron syntax (five fields, or a macro such as @daily), e.g.
-	// "0 2 * * *" for every day at 02:00.
+	// Schedule in cron syntax (five fields, or a macro such as @daily or
+	// @every 1h30m), e.g. "0 2 * * *" for every day at 02:00. Each field is
+	// checked against its range (minute 0-59, hour 0-23, day of month 1-31,
+	// month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT), steps included:
+	// */61 in the minute field is refused, not run hourly.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every [0-9hms.]+|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$')",message="schedule must be five cron fields (minute hour day-of-month month day-of-week) or a macro such as @daily"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || !self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every [0-9hms.]+|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$') || self.matches('^([*?]|[0-5]?[0-9](-[0-5]?[0-9])?)(/([1-9]|[1-5][0-9]))?(,([*?]|[0-5]?[0-9](-[0-5]?[0-9])?)(/([1-9]|[1-5][0-9]))?)*( |$)')",message="the minute field (the first) must be * or 0-59, as values, ranges (a-b), lists (a,b) and steps (*/n) with n at most 59, e.g. */15"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || !self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every [0-9hms.]+|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$') || self.matches('^[^ ]+ +([*?]|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/([1-9]|1[0-9]|2[0-3]))?(,([*?]|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/([1-9]|1[0-9]|2[0-3]))?)*( |$)')",message="the hour field (the second) must be * or 0-23, as values, ranges (a-b), lists (a,b) and steps (*/n) with n at most 23, e.g. 2 or 8-18"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || !self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every [0-9hms.]+|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$') || self.matches('^[^ ]+ +[^ ]+ +([*?]|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/([1-9]|[12][0-9]|3[01]))?(,([*?]|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/([1-9]|[12][0-9]|3[01]))?)*( |$)')",message="the day of month field (the third) must be * or 1-31, as values, ranges (a-b), lists (a,b) and steps (*/n) with n at most 31, e.g. 1,15"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || !self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every [0-9hms.]+|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$') || self.matches('^[^ ]+ +[^ ]+ +[^ ]+ +([*?]|(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/([1-9]|1[0-2]))?(,([*?]|(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/([1-9]|1[0-2]))?)*( |$)')",message="the month field (the fourth) must be * or 1-12 or JAN-DEC, as values, ranges (a-b), lists (a,b) and steps (*/n) with n at most 12, e.g. */3 or JAN,JUL"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || !self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every [0-9hms.]+|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$') || self.matches('^[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +([*?]|(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/[1-6])?(,([*?]|(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/[1-6])?)*( |$)')",message="the day of week field (the fifth) must be * or 0-6 or SUN-SAT, as values, ranges (a-b), lists (a,b) and steps (*/n) with n at most 6, e.g. 1-5 or MON-FRI"
 	Schedule string `json:"schedule"`
 	// TimeZone of the schedule, an IANA name such as Europe/Paris; the
 	// kube-controller-manager's time zone when empty.
@@ -124,7 +133,7 @@ type RepositoryInfo struct {
 	// Name of the Repository object, created in this namespace if absent.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="a repository name must be lower-case letters, digits and dashes, starting and ending with a letter or digit, e.g. db-logical"
 	Name string `json:"name"`
 	// Backend is the name of an entry of spec.backends.
 	// +kubebuilder:validation:MinLength=1
@@ -133,7 +142,7 @@ type RepositoryInfo struct {
 	// <prefix>/<namespace>/.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$')",message="directory must be a relative path of letters, digits, dots, dashes and underscores, e.g. db/logical (no leading or trailing /, no //)"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="directory must not contain . or .. segments: write it plainly, e.g. db/logical rather than ./db/logical"
 	Directory string `json:"directory"`
 	// EncryptionSecret is the Secret whose RESTIC_PASSWORD key encrypts the
@@ -149,7 +158,8 @@ type RetryConfig struct {
 	MaxRetry int32 `json:"maxRetry"`
 	// Delay between a failure and the retry, e.g. 5m.
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="retryConfig.delay must be a duration such as 1m or 90s (units h, m, s, ms)"
 	// +kubebuilder:default="1m"
 	// +optional
 	Delay metav1.Duration `json:"delay,omitempty"`
@@ -179,6 +189,10 @@ const (
 	ConditionAddonResolved   = "AddonResolved"
 	ConditionScheduleReady   = "ScheduleReady"
 	ConditionRepositoryReady = "RepositoriesReady"
+	// ConditionSecretsFound is True when every Secret the configuration
+	// names (each repository's encryptionSecret, each secret-typed task
+	// parameter) exists with the keys it needs.
+	ConditionSecretsFound = "SecretsFound"
 )
 
 // Reasons of a BackupConfiguration's conditions.
@@ -202,8 +216,24 @@ const (
 	ReasonInvalidTimeZone          = "InvalidTimeZone"
 	ReasonRepositoriesReady        = "RepositoriesReady"
 	ReasonRepositoryConflict       = "RepositoryConflict"
-	ReasonPaused                   = "Paused"
-	ReasonAllReady                 = "AllReady"
+	// ReasonRepositoryCreated is the Event of a Repository created.
+	ReasonRepositoryCreated = "RepositoryCreated"
+	// ReasonRepositoryNotReady: a Repository the configuration backs up
+	// into is NotReady; the message carries the Repository's own reason.
+	ReasonRepositoryNotReady = "RepositoryNotReady"
+	// ReasonRepositoryPending: a Repository was just created and the
+	// operator has not checked it yet. Not a problem: it passes in seconds.
+	ReasonRepositoryPending = "RepositoryPending"
+	// ReasonSecretsFound: every Secret named exists with its keys.
+	ReasonSecretsFound = "SecretsFound"
+	// ReasonSecretNotFound: a Secret the configuration names does not
+	// exist; the message names it, e.g. "Secret team-a/db-auth not found".
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretKeyMissing: a Secret exists but lacks a key it needs,
+	// e.g. "Secret team-a/restic-password has no key RESTIC_PASSWORD".
+	ReasonSecretKeyMissing = "SecretKeyMissing"
+	ReasonPaused           = "Paused"
+	ReasonAllReady         = "AllReady"
 )
 
 // BackupConfigurationStatus is the observed state of a BackupConfiguration.
@@ -217,7 +247,9 @@ type BackupConfigurationStatus struct {
 	// +optional
 	Sessions []SessionStatus `json:"sessions,omitempty"`
 	// Conditions are the detailed state: Ready, TargetFound, StorageReady,
-	// AddonResolved, ScheduleReady, RepositoriesReady.
+	// AddonResolved, SecretsFound, ScheduleReady, RepositoriesReady. Ready
+	// is True only when every other one is, including every Repository
+	// being Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -64,6 +64,8 @@ const (
 	ReasonRetentionSucceeded  = "RetentionSucceeded"
 	ReasonRetentionFailed     = "RetentionFailed"
 	ReasonRetentionRunning    = "RetentionRunning"
+	// ReasonRetentionJobCreated is the Event of a retention Job created.
+	ReasonRetentionJobCreated = "RetentionJobCreated"
 	// ReasonResultMissing: the Job ended without recording a snapshot
 	// for every repository, so the backup cannot be trusted.
 	ReasonResultMissing = "ResultMissing"

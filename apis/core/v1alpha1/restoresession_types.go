@@ -22,7 +22,8 @@ type RestoreSessionSpec struct {
 	// RestoreTimeout fails the restore if it runs longer, e.g. 1h; 6h when
 	// unset (DefaultRestoreTimeout).
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="restoreTimeout must be a duration such as 30m or 2h (units h, m, s, ms)"
 	// +optional
 	RestoreTimeout *metav1.Duration `json:"restoreTimeout,omitempty"`
 }
@@ -103,8 +104,9 @@ type RestoreSessionStatus struct {
 	// Job is the name of the restore Job.
 	// +optional
 	Job string `json:"job,omitempty"`
-	// Conditions are the detailed state: SnapshotResolved,
-	// RestoreJobCreated, RestoreSucceeded.
+	// Conditions are the detailed state: TargetFound (False with
+	// TargetNotFound or TargetNotAccessible ends the restore Invalid before
+	// any Job), SnapshotResolved, RestoreJobCreated, RestoreSucceeded.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

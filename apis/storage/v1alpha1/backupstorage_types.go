@@ -17,15 +17,21 @@ const (
 )
 
 // BackupStorageDeletionPolicy says what happens to the stored data when a
-// BackupStorage is deleted.
-// +kubebuilder:validation:Enum=Delete;WipeOut
+// BackupStorage is deleted. The words mean the same on every kind: Retain
+// keeps the data, WipeOut deletes it.
+// +kubebuilder:validation:Enum=Retain;WipeOut;Delete
 type BackupStorageDeletionPolicy string
 
 const (
-	// BackupStorageDelete removes the BackupStorage object and keeps the data.
-	BackupStorageDelete BackupStorageDeletionPolicy = "Delete"
+	// BackupStorageRetain removes the BackupStorage object and keeps the data.
+	BackupStorageRetain BackupStorageDeletionPolicy = "Retain"
 	// BackupStorageWipeOut also deletes every repository stored under the prefix.
 	BackupStorageWipeOut BackupStorageDeletionPolicy = "WipeOut"
+	// BackupStorageDelete is the former name of BackupStorageRetain, still
+	// accepted and meaning the same: the data is kept.
+	// Write BackupStorageRetain in new manifests: on a Snapshot, Delete meant the
+	// opposite.
+	BackupStorageDelete BackupStorageDeletionPolicy = "Delete"
 )
 
 // BackupStorageSpec describes where backups are stored and who may use it.
@@ -40,11 +46,12 @@ type BackupStorageSpec struct {
 	// names none.
 	// +optional
 	Default bool `json:"default,omitempty"`
-	// DeletionPolicy is Delete (keep the data when this object is deleted)
-	// or WipeOut (delete every repository under the prefix too). WipeOut
-	// with an empty prefix deletes nothing: Keepsake never empties a whole
-	// bucket.
-	// +kubebuilder:default=Delete
+	// DeletionPolicy is Retain (the default: keep the data when this object
+	// is deleted) or WipeOut (delete every repository under the prefix too).
+	// WipeOut with an empty prefix deletes nothing: Keepsake never empties
+	// a whole bucket. Delete, the former name of Retain, is still accepted
+	// and keeps the data.
+	// +kubebuilder:default=Retain
 	// +optional
 	DeletionPolicy BackupStorageDeletionPolicy `json:"deletionPolicy,omitempty"`
 	// Attach says how to use a prefix whose metadata.yaml names another
@@ -88,13 +95,14 @@ type StorageBackend struct {
 type S3Storage struct {
 	// Endpoint is the URL of the S3 service, e.g. https://s3.amazonaws.com or
 	// http://minio.storage.svc:9000.
-	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/.*)?$`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^ /]+(/.*)?$')",message="endpoint must be an http:// or https:// URL with a host, e.g. https://s3.amazonaws.com or http://minio.storage.svc:9000"
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
 	// Bucket is the bucket name; it must already exist.
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9][a-z0-9.-]*[a-z0-9]$')",message="bucket must be an S3 bucket name: lower-case letters, digits, dots and dashes, starting and ending with a letter or digit"
 	Bucket string `json:"bucket"`
 	// Prefix is the directory inside the bucket under which Keepsake stores
 	// everything (metadata.yaml and one folder per namespace).

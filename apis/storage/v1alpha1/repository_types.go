@@ -5,16 +5,22 @@ import (
 )
 
 // RepositoryDeletionPolicy says what happens to a restic repository's data
-// when its Repository object is deleted.
-// +kubebuilder:validation:Enum=Delete;WipeOut
+// when its Repository object is deleted. The words mean the same on every
+// kind: Retain keeps the data, WipeOut deletes it.
+// +kubebuilder:validation:Enum=Retain;WipeOut;Delete
 type RepositoryDeletionPolicy string
 
 const (
-	// RepositoryDelete removes the Repository object and its Snapshot objects
-	// but keeps the data in the storage.
-	RepositoryDelete RepositoryDeletionPolicy = "Delete"
+	// RepositoryRetain removes the Repository object and its Snapshot
+	// objects but keeps the data in the storage.
+	RepositoryRetain RepositoryDeletionPolicy = "Retain"
 	// RepositoryWipeOut also deletes the restic repository from the storage.
 	RepositoryWipeOut RepositoryDeletionPolicy = "WipeOut"
+	// RepositoryDelete is the former name of RepositoryRetain, still
+	// accepted and meaning the same: the data is kept.
+	// Write RepositoryRetain in new manifests: on a Snapshot, Delete meant the
+	// opposite.
+	RepositoryDelete RepositoryDeletionPolicy = "Delete"
 )
 
 // RepositorySpec describes one encrypted restic repository inside a
@@ -30,7 +36,7 @@ type RepositorySpec struct {
 	// never name one directory. It cannot change.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$')",message="path must be a relative path of letters, digits, dots, dashes and underscores, e.g. db/logical (no leading or trailing /, no //)"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="path must not contain . or .. segments: write the directory plainly, e.g. db/logical rather than ./db/logical"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="path is immutable: existing Snapshots live at this path; create a new Repository for another one"
 	Path string `json:"path"`
@@ -42,8 +48,10 @@ type RepositorySpec struct {
 	// AppRef is the application whose backups this repository holds.
 	// +optional
 	AppRef *TypedObjectReference `json:"appRef,omitempty"`
-	// DeletionPolicy is Delete (keep the data) or WipeOut (delete it too).
-	// +kubebuilder:default=Delete
+	// DeletionPolicy is Retain (the default: keep the data) or WipeOut
+	// (delete it too). Delete, the former name of Retain, is still accepted
+	// and keeps the data.
+	// +kubebuilder:default=Retain
 	// +optional
 	DeletionPolicy RepositoryDeletionPolicy `json:"deletionPolicy,omitempty"`
 	// Paused stops new backups into this repository.

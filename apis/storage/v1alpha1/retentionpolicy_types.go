@@ -11,8 +11,9 @@ type RetentionPolicySpec struct {
 	// MaxRetentionPeriod keeps every successful Snapshot younger than this,
 	// written as restic's --keep-within duration: a sequence of <n>y, <n>m
 	// (months), <n>d and <n>h, e.g. 30d or 1y6m.
-	// +kubebuilder:validation:Pattern=`^([0-9]+y)?([0-9]+m)?([0-9]+d)?([0-9]+h)?$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+y)?([0-9]+m)?([0-9]+d)?([0-9]+h)?$')",message="maxRetentionPeriod must be years, months, days and hours in that order, such as 30d, 1y6m or 12h"
 	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	MaxRetentionPeriod string `json:"maxRetentionPeriod,omitempty"`
 	// SuccessfulSnapshots keeps the newest successful Snapshots per period.

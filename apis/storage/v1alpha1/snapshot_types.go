@@ -4,29 +4,47 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// SnapshotType says whether a Snapshot holds everything or builds on the
-// previous one.
+// SnapshotType says whether a Snapshot was the first of its Repository or
+// built on earlier ones. Every Snapshot holds a whole dump and restores on
+// its own; what differs is what it uploaded.
 // +kubebuilder:validation:Enum=Full;Incremental
 type SnapshotType string
 
 const (
-	// SnapshotFull holds a full dump.
+	// SnapshotFull is the first Snapshot of its Repository: it uploaded
+	// every byte of its dump.
 	SnapshotFull SnapshotType = "Full"
-	// SnapshotIncremental holds a dump deduplicated against earlier ones.
+	// SnapshotIncremental was taken into a Repository that already held a
+	// Succeeded Snapshot (spec.parent): restic deduplicated its dump against
+	// the repository and uploaded only what was new
+	// (status.components[].dataAdded).
 	SnapshotIncremental SnapshotType = "Incremental"
 )
 
 // SnapshotDeletionPolicy says what happens to the restic snapshot when its
-// Snapshot object is deleted.
-// +kubebuilder:validation:Enum=Delete;Retain
+// Snapshot object is deleted. The words mean the same on every kind:
+// Retain keeps the data, WipeOut deletes it.
+// +kubebuilder:validation:Enum=WipeOut;Retain;Delete
 type SnapshotDeletionPolicy string
 
 const (
-	// SnapshotDelete forgets the restic snapshot when the object is deleted.
-	SnapshotDelete SnapshotDeletionPolicy = "Delete"
-	// SnapshotRetain keeps the restic snapshot.
+	// SnapshotWipeOut forgets the restic snapshots when the object is
+	// deleted.
+	SnapshotWipeOut SnapshotDeletionPolicy = "WipeOut"
+	// SnapshotRetain keeps the restic snapshots.
 	SnapshotRetain SnapshotDeletionPolicy = "Retain"
+	// SnapshotDelete is the former name of SnapshotWipeOut, still accepted
+	// and meaning the same: the data is forgotten.
+	// Write SnapshotWipeOut in new manifests: on a BackupStorage or a Repository,
+	// Delete keeps the data.
+	SnapshotDelete SnapshotDeletionPolicy = "Delete"
 )
+
+// ForgetsData reports whether deleting a Snapshot with this policy forgets
+// its restic snapshots: WipeOut, and Delete, its former name.
+func (p SnapshotDeletionPolicy) ForgetsData() bool {
+	return p != SnapshotRetain
+}
 
 const (
 	// FinalizerForget holds a Snapshot with deletionPolicy Delete until a
@@ -47,6 +65,17 @@ const (
 	// ReasonDataLeft is the Warning Event of an object let go without
 	// deleting its data, because the operator cannot or must not.
 	ReasonDataLeft = "DataLeft"
+	// AnnotationAllowDeleteLast, set to "true" on a Snapshot, lets it be
+	// deleted (and its data forgotten) although it is the last Succeeded
+	// Snapshot of its Repository. Without it, such a Snapshot being deleted
+	// stays, with condition Forgotten False and reason
+	// ReasonLastSnapshotProtected, until the annotation is set or a newer
+	// Snapshot succeeds.
+	AnnotationAllowDeleteLast = "keepsake.dev/allow-delete-last"
+	// ReasonLastSnapshotProtected: the Snapshot being deleted is the last
+	// Succeeded one of its Repository; its data is kept until the user
+	// sets AnnotationAllowDeleteLast.
+	ReasonLastSnapshotProtected = "LastSnapshotProtected"
 	// AnnotationForgotten, set to "true", says the restic snapshots are
 	// already gone (retention forgot them), so deleting the Snapshot needs
 	// no forget Job.
@@ -81,13 +110,27 @@ type SnapshotSpec struct {
 	// AppRef is the application the data was taken from.
 	// +optional
 	AppRef *TypedObjectReference `json:"appRef,omitempty"`
-	// Type is Full or Incremental.
+	// Type is Full for the first Snapshot of a Repository, Incremental for
+	// one taken when the Repository already held a Succeeded Snapshot
+	// (Parent). Both restore on their own; an Incremental one uploaded only
+	// what deduplication found new (status.components[].dataAdded).
 	// +kubebuilder:default=Full
 	// +optional
 	Type SnapshotType `json:"type,omitempty"`
-	// DeletionPolicy is Delete (deleting this object forgets the restic
-	// snapshot) or Retain.
-	// +kubebuilder:default=Delete
+	// Parent is the Snapshot of the same Repository that was the newest
+	// Succeeded one when this one was created; empty for a Full Snapshot.
+	// It is a record, not a dependency: deleting the parent loses nothing
+	// of this Snapshot.
+	// +optional
+	Parent string `json:"parent,omitempty"`
+	// DeletionPolicy is WipeOut (the default: deleting this object forgets
+	// its restic snapshots at once, and the space is freed at the next
+	// prune) or Retain (deleting the object keeps the data; repository sync
+	// finds it again). Delete, the former name of WipeOut, is still
+	// accepted and forgets the data. The last Succeeded Snapshot of a
+	// Repository is not forgotten unless annotated
+	// keepsake.dev/allow-delete-last: "true".
+	// +kubebuilder:default=WipeOut
 	// +optional
 	DeletionPolicy SnapshotDeletionPolicy `json:"deletionPolicy,omitempty"`
 }
@@ -162,7 +205,9 @@ type SnapshotStatus struct {
 	// VerificationStatus says whether a restore of this Snapshot was verified.
 	// +optional
 	VerificationStatus VerificationStatus `json:"verificationStatus,omitempty"`
-	// Conditions are the detailed state: BackupCompleted.
+	// Conditions are the detailed state: BackupCompleted; on a Snapshot
+	// being deleted, Forgotten (False while a Job forgets its data, after
+	// that Job failed, or with reason LastSnapshotProtected).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -202,6 +247,9 @@ type ComponentStatus struct {
 }
 
 // Snapshot is one backup of an application taken into one Repository.
+// Deleting it with deletionPolicy WipeOut (the default) forgets its data in
+// the repository; the last Succeeded Snapshot of a Repository is kept
+// until it is annotated keepsake.dev/allow-delete-last: "true".
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -209,6 +257,7 @@ type ComponentStatus struct {
 // +kubebuilder:printcolumn:name="Repository",type=string,JSONPath=`.spec.repository`
 // +kubebuilder:printcolumn:name="Session",type=string,JSONPath=`.spec.session`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Parent",type=string,JSONPath=`.spec.parent`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`
 // +kubebuilder:printcolumn:name="Snapshot-Time",type=date,JSONPath=`.status.snapshotTime`
