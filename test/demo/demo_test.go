@@ -70,6 +70,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("the restored database differs from the one backed up:\n%s", diff)
 	}
 
+	if untidy := e.Untidy(); len(untidy) != 0 {
+		t.Errorf("after a backup and a restore that went well, kubectl shows:\n%s", strings.Join(untidy, "\n"))
+	}
 	var ids []string
 	for name, comp := range snap.Status.Components {
 		ids = append(ids, name+"="+comp.ResticSnapshotID)

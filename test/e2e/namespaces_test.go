@@ -64,6 +64,11 @@ func severalNamespaces(t *testing.T, e *demo.Env, ns teams) {
 		t.FailNow()
 	}
 	t.Run("team A restores every point", func(t *testing.T) { l.restore(t, "team-a-restore", "team-a-repo", snapshot, want) })
+	t.Run("team A's happy path shows no empty column and no warning", func(t *testing.T) {
+		if untidy := l.e.With(t).Untidy(); len(untidy) != 0 {
+			t.Errorf("kubectl get keepsake and Events in %s show:\n%s", l.e.Params.Namespace, strings.Join(untidy, "\n"))
+		}
+	})
 	t.Run("team B is refused", func(t *testing.T) { l.refuseTeamB(t) })
 	t.Run("backups outlive their objects", func(t *testing.T) { l.rediscover(t, want) })
 	t.Run("a second storage on the prefix takes nothing", func(t *testing.T) { l.secondStorage(t) })

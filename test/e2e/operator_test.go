@@ -34,7 +34,8 @@ func TestOperator(t *testing.T) {
 	e := demo.Setup(t, c, ns)
 	// The layouts run side by side: one namespace as the demo has it,
 	// several namespaces sharing a storage as platform teams have them, and
-	// faults injected in a namespace of their own. Then no Secret may show
+	// faults injected in a namespace of their own, and the first hour's
+	// mistakes in another. Then no Secret may show
 	// anywhere it was not put.
 	// The namespaces live until the test ends, for that last look.
 	several := teams{
@@ -43,6 +44,7 @@ func TestOperator(t *testing.T) {
 		b:       c.Namespace(t, "e2e-team-b", "restricted"),
 	}
 	faultsNS := c.Namespace(t, "e2e-faults", "restricted")
+	firstHourNS := c.Namespace(t, "e2e-first-hour", "restricted")
 	t.Run("layouts", func(t *testing.T) {
 		// Goroutines rather than t.Parallel, which go test bounds by
 		// -parallel (the number of cores: two here).
@@ -51,13 +53,14 @@ func TestOperator(t *testing.T) {
 			"one namespace":      func(t *testing.T) { oneNamespace(t, e) },
 			"several namespaces": func(t *testing.T) { severalNamespaces(t, e, several) },
 			"faults":             func(t *testing.T) { faults(t, e.InNamespace(t, faultsNS)) },
+			"first hour":         func(t *testing.T) { firstHour(t, e.InNamespace(t, firstHourNS)) },
 		} {
 			wg.Go(func() { t.Run(name, layout) })
 		}
 		wg.Wait()
 	})
 	t.Run("no secret leaked", func(t *testing.T) {
-		noSecretLeaked(t, c, e, []string{ns, several.storage, several.a, several.b, faultsNS})
+		noSecretLeaked(t, c, e, []string{ns, several.storage, several.a, several.b, faultsNS, firstHourNS})
 	})
 }
 
