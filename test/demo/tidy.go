@@ -11,8 +11,9 @@ import (
 
 // Untidy lists what a happy path must not show in the Env's namespace:
 // columns of `kubectl get keepsake` that are empty on every row of their
-// table (a column a user reads and learns nothing from), and Warning
-// Events (warnings are for problems).
+// table (a column a user reads and learns nothing from), and Keepsake's
+// Warning Events (warnings are for problems; the kubelet's, such as a
+// database's readiness probe failing while it starts, are not Keepsake's).
 func (e *Env) Untidy() []string {
 	e.T.Helper()
 	ctx := Context(e.T, time.Minute)
@@ -25,7 +26,7 @@ func (e *Env) Untidy() []string {
 	var events corev1.EventList
 	e.check(e.Kube.List(ctx, &events, client.InNamespace(e.Params.Namespace)))
 	for _, ev := range events.Items {
-		if ev.Type == corev1.EventTypeWarning {
+		if ev.Type == corev1.EventTypeWarning && strings.HasPrefix(ev.ReportingController+ev.Source.Component, "keepsake") {
 			found = append(found, fmt.Sprintf("Warning Event %s on %s %s: %s", ev.Reason, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Message))
 		}
 	}

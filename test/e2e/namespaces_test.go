@@ -360,7 +360,7 @@ apiVersion: core.keepsake.dev/v1alpha1
 kind: RestoreSession
 metadata: {name: {{.Name}}, namespace: {{.NS}}}
 spec:
-  target: {apiGroup: apps, kind: StatefulSet, name: metrics{{if .TargetNS}}, namespace: {{.TargetNS}}{{end}}}
+  target: {apiGroup: "{{.Group}}", kind: {{.Kind}}, name: metrics{{if .TargetNS}}, namespace: {{.TargetNS}}{{end}}}
   dataSource:
     repository: {name: team-a-repo{{if .RepoNS}}, namespace: {{.RepoNS}}{{end}}}
   addon:
@@ -377,15 +377,17 @@ spec:
 func (l *layout) refuseTeamB(t *testing.T) {
 	ctx := demo.Context(t, time.Minute)
 	teamA := l.e.Params.Namespace
-	apply := func(tmpl string, data map[string]string) {
+	apply := func(tmpl string, data any) {
 		if err := l.e.Stand.Apply(ctx, tmpl, data); err != nil {
 			t.Fatal(err)
 		}
 	}
 	apply(teamConfiguration, l.configuration("team-b", l.teamB, ""))
 	apply(teamConfiguration, l.configuration("team-b-into-a", l.teamB, teamA))
-	apply(crossRestore, map[string]string{"Name": "from-team-a-repo", "NS": l.teamB, "TargetNS": "", "RepoNS": teamA})
-	apply(crossRestore, map[string]string{"Name": "into-team-a", "NS": l.teamB, "TargetNS": teamA, "RepoNS": ""})
+	// Team B's own target, so that only the repository is wrong.
+	apply(`{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "metrics", "namespace": "{{.}}"}, "spec": {"ports": [{"port": 8086}]}}`, l.teamB)
+	apply(crossRestore, map[string]string{"Name": "from-team-a-repo", "NS": l.teamB, "Group": "", "Kind": "Service", "TargetNS": "", "RepoNS": teamA})
+	apply(crossRestore, map[string]string{"Name": "into-team-a", "NS": l.teamB, "Group": "apps", "Kind": "StatefulSet", "TargetNS": teamA, "RepoNS": ""})
 
 	for name, want := range map[string][2]string{
 		"team-b":        {corev1alpha1.ConditionStorageReady, corev1alpha1.ReasonStorageNotAllowed},

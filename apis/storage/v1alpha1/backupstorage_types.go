@@ -243,7 +243,7 @@ type StoredRepository struct {
 // +kubebuilder:resource:shortName=bs,categories=keepsake
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.storage.provider`
 // +kubebuilder:printcolumn:name="Bucket",type=string,JSONPath=`.spec.storage.s3.bucket`
-// +kubebuilder:printcolumn:name="Default",type=boolean,JSONPath=`.spec.default`
+// +kubebuilder:printcolumn:name="Default",type=boolean,JSONPath=`.spec.default`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=`.spec.storage.s3.prefix`,priority=1
 // +kubebuilder:printcolumn:name="Deletion",type=string,JSONPath=`.spec.deletionPolicy`,priority=1

@@ -101,9 +101,9 @@ type RetentionPolicyStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=rp,categories=keepsake
-// +kubebuilder:printcolumn:name="Max-Age",type=string,JSONPath=`.spec.maxRetentionPeriod`
+// +kubebuilder:printcolumn:name="Max-Age",type=string,JSONPath=`.spec.maxRetentionPeriod`,priority=1
 // +kubebuilder:printcolumn:name="Last",type=integer,JSONPath=`.spec.successfulSnapshots.last`
-// +kubebuilder:printcolumn:name="Default",type=boolean,JSONPath=`.spec.default`
+// +kubebuilder:printcolumn:name="Default",type=boolean,JSONPath=`.spec.default`,priority=1
 // +kubebuilder:printcolumn:name="Daily",type=integer,JSONPath=`.spec.successfulSnapshots.daily`,priority=1
 // +kubebuilder:printcolumn:name="Weekly",type=integer,JSONPath=`.spec.successfulSnapshots.weekly`,priority=1
 // +kubebuilder:printcolumn:name="Monthly",type=integer,JSONPath=`.spec.successfulSnapshots.monthly`,priority=1
