@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/keepsake-dev/keepsake/addons/sdk"
 	"github.com/keepsake-dev/keepsake/repository/restic"
 )
@@ -89,14 +91,16 @@ func runMaintenance(ctx context.Context, op string, f *runFlags, stdout, stderr 
 		return err
 	}
 	binary := resticBinary(f.restic)
+	locks := f.lockKeeper(rep, stderr)
 	if op == opRetention {
 		return RunRetention(ctx, RetentionConfig{
 			Repository: f.repositories[0], Policy: f.policy, Restic: binary, CacheDir: f.cacheDir, Reporter: rep,
-			Configuration: f.configuration, Session: f.session,
+			Configuration: f.configuration, Session: f.session, Locks: locks,
 		})
 	}
 	return RunForget(ctx, ForgetConfig{
 		Repository: f.repositories[0], SnapshotIDs: f.snapshotIDs, Restic: binary, CacheDir: f.cacheDir, Reporter: rep,
+		Locks: locks,
 	})
 }
 
@@ -110,6 +114,29 @@ type runFlags struct {
 	repositories                                              repositoryList
 	policy                                                    restic.RetentionPolicy
 	snapshotIDs                                               stringList
+	// kube is the API client of --report-to kubernetes, made once.
+	kube client.Client
+}
+
+// client returns the API client, made on first use.
+func (f *runFlags) client(stderr io.Writer) (client.Client, error) {
+	if f.kube != nil {
+		return f.kube, nil
+	}
+	c, err := newClient(stderr)
+	f.kube = c
+	return c, err
+}
+
+// lockKeeper clears the locks of ended Jobs before a run: with --report-to
+// kubernetes it asks the API about the pods named in the locks and tells
+// rep about a wait; else it only logs.
+func (f *runFlags) lockKeeper(rep any, stderr io.Writer) *LockKeeper {
+	k := &LockKeeper{Namespace: f.namespace, Reporter: rep, Log: stderr}
+	if f.reportTo == reportKubernetes && f.kube != nil {
+		k.Pods = f.kube
+	}
+	return k
 }
 
 func parseFlags(op string, args []string, env func(string) (string, bool), stderr io.Writer) (*runFlags, error) {
@@ -272,7 +299,7 @@ func (f *runFlags) taskReporter(op string, stdout, stderr io.Writer) (Reporter, 
 	if f.reportTo != reportKubernetes {
 		return log, nil
 	}
-	c, err := newClient(stderr)
+	c, err := f.client(stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +316,7 @@ func (f *runFlags) maintenanceReporter(stdout, stderr io.Writer) (MaintenanceRep
 	if f.reportTo != reportKubernetes {
 		return log, nil
 	}
-	c, err := newClient(stderr)
+	c, err := f.client(stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +342,7 @@ func (f *runFlags) common(op string, stdout, stderr io.Writer) (Common, error) {
 		CacheDir: f.cacheDir,
 		Reporter: rep,
 		Log:      stderr,
+		Locks:    f.lockKeeper(rep, stderr),
 	}, nil
 }
 

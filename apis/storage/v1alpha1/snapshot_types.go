@@ -133,6 +133,14 @@ const (
 	ReasonDumpFailed      = "DumpFailed"
 	ReasonUploadFailed    = "UploadFailed"
 	ReasonBackupSucceeded = "BackupSucceeded"
+
+	// ConditionWaitingForLock is True while a Job working on the Snapshot
+	// (its backup, or the forget of a Snapshot being deleted) waits for a
+	// repository lock another restic holds; the message names the holder
+	// (a pod) and since when. It goes away once the Job's result is in.
+	ConditionWaitingForLock = "WaitingForLock"
+	// ReasonRepositoryLocked is the reason of ConditionWaitingForLock.
+	ReasonRepositoryLocked = "RepositoryLocked"
 )
 
 // SnapshotStatus is the observed state of a Snapshot.
