@@ -21,13 +21,14 @@ import (
 )
 
 // RunUsage is the help of `keepsake run`.
-const RunUsage = `usage: keepsake run backup|restore|retention|forget|sync [flags]
+const RunUsage = `usage: keepsake run backup|restore|retention|forget|sync|check [flags]
 
 Runs inside a Job. backup and restore start the driver and stream between
 it and restic; retention applies a retention policy to one repository and
 forget removes given snapshots from one (both then prune); sync creates,
 with --report-to kubernetes, a Snapshot object for each backup of one
-repository that has none.
+repository that has none; check runs restic check on one repository and,
+with --report-to kubernetes, records the verdict in its Repository.
 Every flag can also come from the environment variable KEEPSAKE_<FLAG>
 (upper case, - as _); a repeated flag takes one value per line there.
 Run keepsake run <operation> -h for an operation's flags.`
@@ -44,6 +45,7 @@ const (
 	opRetention = "retention"
 	opForget    = "forget"
 	opSync      = "sync"
+	opCheck     = "check"
 )
 
 // Where results are reported (--report-to).
@@ -56,9 +58,9 @@ const (
 // are reported as JSON lines to stdout and, with --report-to kubernetes,
 // into the session's objects; logs go to stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget, opSync}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget, opSync, opCheck}, args[0]) {
 		fmt.Fprintln(stderr, RunUsage)
-		return errors.New("run: want backup, restore, retention, forget or sync")
+		return errors.New("run: want backup, restore, retention, forget, sync or check")
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
@@ -73,6 +75,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMaintenance(ctx, op, f, stdout, stderr)
 	case opSync:
 		return runSync(ctx, f, stdout, stderr)
+	case opCheck:
+		return runCheck(ctx, f, stdout, stderr)
 	}
 	common, err := f.common(op, stdout, stderr)
 	if err != nil {
@@ -114,6 +118,7 @@ type runFlags struct {
 	repositories                                              repositoryList
 	policy                                                    restic.RetentionPolicy
 	snapshotIDs                                               stringList
+	readDataSubset, job, request                              string
 	// kube is the API client of --report-to kubernetes, made once.
 	kube client.Client
 }
@@ -151,6 +156,10 @@ func parseFlags(op string, args []string, env func(string) (string, bool), stder
 		f.retentionFlags(fs)
 	case opForget:
 		fs.Var(&f.snapshotIDs, "snapshot-id", "restic snapshot ID to forget (repeatable; required)")
+	case opCheck:
+		fs.StringVar(&f.readDataSubset, "read-data-subset", "", "also read and verify this part of the data, e.g. 5%, 1/10 or 500M")
+		fs.StringVar(&f.job, "job", "", "name of the check Job, recorded with the verdict")
+		fs.StringVar(&f.request, "request", "", "the check-requested annotation this check answers, recorded with the verdict")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -102,10 +102,14 @@ func (k *LockKeeper) Prepare(ctx context.Context, repo *restic.Repo, spec Reposi
 		k.logf("repository %s: read locks: %v", spec.Name, err)
 		return
 	}
+	var live []restic.Lock
 	for _, l := range locks {
-		if k.removeIfDead(ctx, spec, l) || (!exclusive && !l.Exclusive) {
-			continue
+		if !k.removeIfDead(ctx, spec, l) && (exclusive || l.Exclusive) {
+			live = append(live, l)
 		}
+	}
+	if len(live) > 0 {
+		l := live[0]
 		w.Repository, w.Holder, w.Since = spec.Name, l.Hostname, l.Time
 		w.Message = fmt.Sprintf("waiting for the repository lock held by %s since %s (for at most %s)",
 			l.Hostname, l.Time.UTC().Format(time.RFC3339), lockWait)
@@ -113,7 +117,6 @@ func (k *LockKeeper) Prepare(ctx context.Context, repo *restic.Repo, spec Reposi
 		if rep, ok := k.Reporter.(LockWaitReporter); ok {
 			rep.LockWait(ctx, w)
 		}
-		return
 	}
 }
 

@@ -52,6 +52,10 @@ type Reconciler struct {
 type pass struct {
 	repo *storagev1alpha1.Repository
 	bs   *storagev1alpha1.BackupStorage
+	// jobRepos are the resolved repositories of the Job being built.
+	jobRepos *jobs.Repositories
+	// nextCheck is when the next integrity check is due; zero: none.
+	nextCheck time.Time
 }
 
 // Reconcile checks the Repository and records the outcome in its status;
@@ -86,6 +90,7 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 		r.checkEncryptionSecret,
 		r.writeMetadata,
 		r.syncSnapshots,
+		r.checkIntegrity,
 		r.setReady,
 	)
 }
@@ -169,7 +174,11 @@ func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) 
 		storagev1alpha1.ReasonRepositoryReady, msg) {
 		r.Events.Eventf(repo, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonRepositoryReady, "Check", msg)
 	}
-	return &ctrl.Result{RequeueAfter: RecheckInterval}, nil
+	after := RecheckInterval
+	if !p.nextCheck.IsZero() {
+		after = min(after, max(time.Until(p.nextCheck), time.Second))
+	}
+	return &ctrl.Result{RequeueAfter: after}, nil
 }
 
 // notReady marks the Repository NotReady for a reason the user can fix, and

@@ -193,6 +193,9 @@ func (r *Repo) commandError(ctx context.Context, op string, err error, stderr st
 		Op: op, Repository: r.cfg.Repository, ExitCode: code,
 		Message: lastMessage(stderr), Kind: classify(code, stderr),
 	}
+	if damage := damageReport(stderr); op == "check" && damage != "" {
+		cerr.Message = damage // restic ends with advice; the news is before it
+	}
 	var timeout *TimeoutError
 	if cause := context.Cause(ctx); errors.As(cause, &timeout) {
 		return fmt.Errorf("%w (%w)", timeout, cerr)

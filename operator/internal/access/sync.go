@@ -20,6 +20,7 @@ func SyncRules() []rbacv1.PolicyRule {
 	const storage = "storage.keepsake.dev"
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{storage}, Resources: []string{"repositories"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{storage}, Resources: []string{"repositories/status"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{storage}, Resources: []string{"snapshots"}, Verbs: []string{"get", "list", "create"}},
 		{APIGroups: []string{storage}, Resources: []string{"snapshots/status"}, Verbs: []string{"get", "update"}},
 	}
