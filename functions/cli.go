@@ -21,14 +21,15 @@ import (
 )
 
 // RunUsage is the help of `keepsake run`.
-const RunUsage = `usage: keepsake run backup|restore|retention|forget|sync|check [flags]
+const RunUsage = `usage: keepsake run backup|restore|retention|forget|sync|check|verify [flags]
 
 Runs inside a Job. backup and restore start the driver and stream between
 it and restic; retention applies a retention policy to one repository and
 forget removes given snapshots from one (both then prune); sync creates,
 with --report-to kubernetes, a Snapshot object for each backup of one
 repository that has none; check runs restic check on one repository and,
-with --report-to kubernetes, records the verdict in its Repository.
+with --report-to kubernetes, records the verdict in its Repository;
+verify reads a Snapshot object's data back and records whether it matches.
 Every flag can also come from the environment variable KEEPSAKE_<FLAG>
 (upper case, - as _); a repeated flag takes one value per line there.
 Run keepsake run <operation> -h for an operation's flags.`
@@ -46,6 +47,7 @@ const (
 	opForget    = "forget"
 	opSync      = "sync"
 	opCheck     = "check"
+	opVerify    = "verify"
 )
 
 // Where results are reported (--report-to).
@@ -58,9 +60,9 @@ const (
 // are reported as JSON lines to stdout and, with --report-to kubernetes,
 // into the session's objects; logs go to stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget, opSync, opCheck}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget, opSync, opCheck, opVerify}, args[0]) {
 		fmt.Fprintln(stderr, RunUsage)
-		return errors.New("run: want backup, restore, retention, forget, sync or check")
+		return errors.New("run: want backup, restore, retention, forget, sync, check or verify")
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
@@ -77,6 +79,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSync(ctx, f, stdout, stderr)
 	case opCheck:
 		return runCheck(ctx, f, stdout, stderr)
+	case opVerify:
+		return runVerify(ctx, f, stdout, stderr)
 	}
 	common, err := f.common(op, stdout, stderr)
 	if err != nil {
@@ -118,7 +122,7 @@ type runFlags struct {
 	repositories                                              repositoryList
 	policy                                                    restic.RetentionPolicy
 	snapshotIDs                                               stringList
-	readDataSubset, job, request                              string
+	readDataSubset, job, request, snapshotObject              string
 	// kube is the API client of --report-to kubernetes, made once.
 	kube client.Client
 }
@@ -160,6 +164,10 @@ func parseFlags(op string, args []string, env func(string) (string, bool), stder
 		fs.StringVar(&f.readDataSubset, "read-data-subset", "", "also read and verify this part of the data, e.g. 5%, 1/10 or 500M")
 		fs.StringVar(&f.job, "job", "", "name of the check Job, recorded with the verdict")
 		fs.StringVar(&f.request, "request", "", "the check-requested annotation this check answers, recorded with the verdict")
+	case opVerify:
+		fs.StringVar(&f.snapshotObject, "snapshot-object", "", "the Snapshot object to verify (required)")
+		fs.StringVar(&f.job, "job", "", "name of the verify Job's run, recorded with the verdict")
+		fs.StringVar(&f.request, "request", "", "the request this verification answers, recorded with the verdict")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -261,6 +269,7 @@ func (f *runFlags) validate(op string) error {
 	missing = appendIf(missing, len(f.repositories) == 0, "--repository")
 	missing = appendIf(missing, op == opForget && len(f.snapshotIDs) == 0, "--snapshot-id")
 	missing = appendIf(missing, op == opRetention && f.session == "", "--session")
+	missing = appendIf(missing, op == opVerify && f.snapshotObject == "", "--snapshot-object")
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
 	}

@@ -65,3 +65,39 @@ func TestNextCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyRequest(t *testing.T) {
+	verified := &storagev1alpha1.SnapshotVerification{Request: "r1"}
+	tests := map[string]struct {
+		// annotation is the keepsake.dev/verify annotation; "" for none.
+		annotation string
+		// verification is the Snapshot's latest verification.
+		verification *storagev1alpha1.SnapshotVerification
+		// every and count are the configuration's verifyEvery and the
+		// Snapshot's place among its successful backups.
+		every, count int32
+		// want is the request to verify for; "" for none.
+		want string
+	}{
+		"nothing asks":                     {count: 3},
+		"annotation asks":                  {annotation: "r1", count: 1, want: "r1"},
+		"annotation answered":              {annotation: "r1", verification: verified, count: 1},
+		"annotation asks again":            {annotation: "r2", verification: verified, count: 1, want: "r2"},
+		"every 3rd, the 3rd":               {every: 3, count: 3, want: RequestVerifyEvery},
+		"every 3rd, the 6th":               {every: 3, count: 6, want: RequestVerifyEvery},
+		"every 3rd, the 4th":               {every: 3, count: 4},
+		"every 3rd, the 3rd, done already": {every: 3, count: 3, verification: verified},
+		"every backup":                     {every: 1, count: 1, want: RequestVerifyEvery},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			snap := &storagev1alpha1.Snapshot{Status: storagev1alpha1.SnapshotStatus{Verification: tc.verification}}
+			if tc.annotation != "" {
+				snap.Annotations = map[string]string{storagev1alpha1.AnnotationVerify: tc.annotation}
+			}
+			if got := verifyRequest(snap, tc.every, tc.count); got != tc.want {
+				t.Fatalf("verifyRequest = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -155,4 +156,99 @@ func TestIntegrityCheckJob(t *testing.T) {
 	if ic := repo.Status.IntegrityCheck; ic == nil || ic.Request != "r3" {
 		t.Fatalf("status.integrityCheck %+v: want request r3 answered", ic)
 	}
+}
+
+// TestVerifyJob checks the reconciler side of Snapshot verification: a
+// Snapshot annotated keepsake.dev/verify gets a verify Job reading it
+// (`keepsake run verify --snapshot-object`), bounded by a deadline; a
+// failed verdict becomes a Warning Event on the Snapshot and the Job is
+// deleted; an answered request starts no other Job; a Job that fails
+// without a verdict is recorded on the Snapshot, and not started again.
+func TestVerifyJob(t *testing.T) {
+	env := testenv.Default
+	ns := env.Namespace(t, nil)
+	repo := newRepository(ns, repoName, "local")
+	env.Create(t, localStorage(ns), passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "x"}), repo)
+	waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+	newSnapshot(t, ns, "s1", repoName, storagev1alpha1.SnapshotStatus{Phase: storagev1alpha1.SnapshotSucceeded,
+		Components: map[string]storagev1alpha1.ComponentStatus{"dump": {Phase: storagev1alpha1.ComponentSucceeded, ResticSnapshotID: "abc"}}})
+	snap := &storagev1alpha1.Snapshot{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s1"}}
+	patch := []byte(`{"metadata":{"annotations":{"` + storagev1alpha1.AnnotationVerify + `":"r1"}}}`)
+	if err := env.Client.Patch(context.Background(), snap, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+		t.Fatal(err)
+	}
+
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: repository.VerifyJobName(repoName)}}
+	testenv.WaitExists(t, job)
+	envs := map[string]string{}
+	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		envs[e.Name] = e.Value
+	}
+	run := job.Annotations[repository.AnnotationCheckRun]
+	if envs["KEEPSAKE_SNAPSHOT_OBJECT"] != "s1" || envs["KEEPSAKE_REQUEST"] != "r1" || envs["KEEPSAKE_JOB"] != run || run == "" ||
+		!slices.Contains(job.Spec.Template.Spec.Containers[0].Command, "verify") || job.Spec.ActiveDeadlineSeconds == nil {
+		t.Fatalf("verify Job: command %v env %v annotations %v", job.Spec.Template.Spec.Containers[0].Command, envs, job.Annotations)
+	}
+
+	// The runtime's verdict: the data did not read back as recorded.
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(snap), snap); err != nil {
+			return false, err.Error()
+		}
+		snap.Status.VerificationStatus = storagev1alpha1.VerificationFailed
+		snap.Status.Verification = &storagev1alpha1.SnapshotVerification{LastVerifyTime: &metav1.Time{Time: time.Now()},
+			Message: "1 of 1 component(s) did not read back as recorded: dump: read back failed", Request: "r1", Job: run}
+		if err := env.Client.Status().Update(ctx, snap); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	testenv.FinishJob(t, job, "")
+	if note := waitSnapshotEvent(t, snap, storagev1alpha1.ReasonVerificationFailed); !strings.Contains(note, "dump: read back failed") {
+		t.Errorf("Warning Event %q does not say what failed", note)
+	}
+	waitJobGone(t, job)
+
+	// Asked again: a Job that fails without a verdict is recorded, once.
+	patch = []byte(`{"metadata":{"annotations":{"` + storagev1alpha1.AnnotationVerify + `":"r2"}}}`)
+	if err := env.Client.Patch(context.Background(), snap, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(job), job)
+		return err == nil && job.Annotations[repository.AnnotationVerifyRequest] == "r2", "no verify Job for r2"
+	})
+	testenv.FinishJob(t, job, "BackoffLimitExceeded")
+	waitJobGone(t, job)
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(snap), snap); err != nil {
+		t.Fatal(err)
+	}
+	if v := snap.Status.Verification; v == nil || v.Request != "r2" || !strings.Contains(v.Message, "failed without a verdict: BackoffLimitExceeded") ||
+		snap.Status.VerificationStatus != storagev1alpha1.VerificationFailed {
+		t.Fatalf("Snapshot after a failed verify Job: %s %+v", snap.Status.VerificationStatus, v)
+	}
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(job), &batchv1.Job{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a verify Job again after the request was answered: %v", err)
+	}
+}
+
+// waitSnapshotEvent waits for a Warning Event about snap with reason and
+// returns its note.
+func waitSnapshotEvent(t *testing.T, snap *storagev1alpha1.Snapshot, reason string) string {
+	t.Helper()
+	var note string
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		var list eventsv1.EventList
+		if err := testenv.Default.Client.List(ctx, &list, client.InNamespace(snap.Namespace)); err != nil {
+			return false, err.Error()
+		}
+		for _, ev := range list.Items {
+			if ev.Regarding.Kind == "Snapshot" && ev.Regarding.Name == snap.Name && ev.Type == corev1.EventTypeWarning && ev.Reason == reason {
+				note = ev.Note
+				return true, ""
+			}
+		}
+		return false, "no Warning " + reason + " about Snapshot " + snap.Name
+	})
+	return note
 }

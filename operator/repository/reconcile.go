@@ -56,6 +56,8 @@ type pass struct {
 	jobRepos *jobs.Repositories
 	// nextCheck is when the next integrity check is due; zero: none.
 	nextCheck time.Time
+	// snaps are the Repository's Snapshots, newest first.
+	snaps []storagev1alpha1.Snapshot
 }
 
 // Reconcile checks the Repository and records the outcome in its status;
@@ -91,6 +93,7 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 		r.writeMetadata,
 		r.syncSnapshots,
 		r.checkIntegrity,
+		r.verifySnapshots,
 		r.setReady,
 	)
 }

@@ -26,6 +26,7 @@ func (r *Reconciler) summarize(ctx context.Context, p *pass) (*ctrl.Result, erro
 	if err != nil {
 		return nil, err
 	}
+	p.snaps = snaps
 	st := &p.repo.Status
 	st.SnapshotCount, st.LogicalSizeBytes, st.LogicalSize, st.LastBackupTime = 0, 0, "", nil
 	for _, s := range snaps {
