@@ -63,10 +63,15 @@ func lockAs(t *testing.T, repo *restic.Repo, spec RepositorySpec, hostname strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	rc, err := spec.resticConfig(servers.Bin(t, "restic"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	script := `hostname "$1" && shift && exec "$@"`
-	cmd := exec.Command("unshare", "--uts", "sh", "-c", script, "sh", hostname,
-		servers.Bin(t, "restic"), "backup", "--stdin", "--quiet", "--repo", spec.Restic, "--password-file", spec.PasswordFile,
-		"--cache-dir", t.TempDir())
+	args := append([]string{"--uts", "sh", "-c", script, "sh", hostname, rc.Binary, "backup", "--stdin", "--quiet",
+		"--repo", rc.Repository, "--password-file", rc.PasswordFile, "--cache-dir", rc.CacheDir}, rc.ExtraArgs...)
+	cmd := exec.Command("unshare", args...)
+	cmd.Env = append(os.Environ(), rc.Env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -220,5 +225,56 @@ func TestForgetWaitShowsOnTheSnapshot(t *testing.T) {
 	}
 	if other := getSnapshot(t, c, "other"); meta.FindStatusCondition(other.Status.Conditions, storagev1alpha1.ConditionWaitingForLock) != nil {
 		t.Fatalf("the other Snapshot got WaitingForLock: %+v", other.Status.Conditions)
+	}
+}
+
+// TestLockKeeperRemovesLocksInS3 removes the lock of an ended pod from a
+// repository on MinIO, through the storage settings a Job gets (the lock
+// file is deleted with the storage's own client: restic cannot remove one
+// given lock), and keeps a running pod's.
+func TestLockKeeperRemovesLocksInS3(t *testing.T) {
+	c, _ := startKube(t)
+	s := newStorageStand(t)
+	spec := s.repo(t, "locked")
+	repo := s.resticRepo(t, spec)
+	if err := repo.InitIfAbsent(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	createPod(t, c, "restore-s3-abcde", corev1.PodSucceeded)
+	createPod(t, c, "backup-s3-fghij", corev1.PodRunning)
+	lockAs(t, repo, spec, "restore-s3-abcde")()
+	lockAs(t, repo, spec, "backup-s3-fghij")
+
+	var log bytes.Buffer
+	keeper := &LockKeeper{Pods: c, Namespace: "default", Log: &log}
+	keeper.Prepare(context.Background(), repo, spec, true, LockWait{})
+	if got, want := lockHolders(t, repo), []string{"backup-s3-fghij"}; !slices.Equal(got, want) {
+		t.Fatalf("locks: %v, want %v\nlog:\n%s", got, want, log.String())
+	}
+	if !strings.Contains(log.String(), "removed the lock of restore-s3-abcde: its pod restore-s3-abcde has ended") {
+		t.Fatalf("log does not say which lock was removed and why:\n%s", log.String())
+	}
+}
+
+// TestBackupWaitShowsOnItsSnapshot checks the backup's report of a wait:
+// the session's Snapshot of the repository gets WaitingForLock, and the
+// component's result, once in, removes it.
+func TestBackupWaitShowsOnItsSnapshot(t *testing.T) {
+	c, _ := startKube(t)
+	createSnapshot(t, c, "waiting", "bks-1", "primary")
+	rep := NewSnapshotReporter(c, "default", "bks-1")
+	msg := "waiting for the repository lock held by prune-abcde since 2026-01-02T03:04:05Z (for at most 10m0s)"
+	rep.LockWait(context.Background(), LockWait{Repository: "primary", Component: "dump", Message: msg})
+	cond := meta.FindStatusCondition(getSnapshot(t, c, "waiting").Status.Conditions, storagev1alpha1.ConditionWaitingForLock)
+	if cond == nil || cond.Status != metav1.ConditionTrue || cond.Message != msg {
+		t.Fatalf("WaitingForLock after the wait: %+v, want True saying %q", cond, msg)
+	}
+	res := ComponentResult{Operation: "backup", Repository: "primary", Component: "dump", Phase: PhaseSucceeded, SnapshotID: "abc", Size: 10}
+	if err := rep.Component(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	snap := getSnapshot(t, c, "waiting")
+	if meta.FindStatusCondition(snap.Status.Conditions, storagev1alpha1.ConditionWaitingForLock) != nil || snap.Status.Phase != storagev1alpha1.SnapshotSucceeded {
+		t.Fatalf("after the result: phase %s, conditions %+v; want Succeeded without WaitingForLock", snap.Status.Phase, snap.Status.Conditions)
 	}
 }
