@@ -29,6 +29,9 @@ type Common struct {
 	Reporter Reporter
 	// Log receives the driver's log lines; nil means os.Stderr.
 	Log io.Writer
+	// Locks removes the locks of ended Jobs and reports a wait; nil
+	// leaves locks to restic.
+	Locks *LockKeeper
 }
 
 // BackupConfig configures RunBackup.
@@ -115,6 +118,7 @@ func (r *repoRun) open(ctx context.Context, c Common) error {
 	if err := r.repo.InitIfAbsent(ctx); err != nil {
 		return fmt.Errorf("open repository %s: %w", r.spec.Name, err)
 	}
+	c.Locks.Prepare(ctx, r.repo, r.spec, false, LockWait{Component: c.Request.Component})
 	return nil
 }
 

@@ -14,18 +14,22 @@ import (
 	"slices"
 	"strings"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/keepsake-dev/keepsake/addons/sdk"
 	"github.com/keepsake-dev/keepsake/repository/restic"
 )
 
 // RunUsage is the help of `keepsake run`.
-const RunUsage = `usage: keepsake run backup|restore|retention|forget|sync [flags]
+const RunUsage = `usage: keepsake run backup|restore|retention|forget|sync|check|verify [flags]
 
 Runs inside a Job. backup and restore start the driver and stream between
 it and restic; retention applies a retention policy to one repository and
 forget removes given snapshots from one (both then prune); sync creates,
 with --report-to kubernetes, a Snapshot object for each backup of one
-repository that has none.
+repository that has none; check runs restic check on one repository and,
+with --report-to kubernetes, records the verdict in its Repository;
+verify reads a Snapshot object's data back and records whether it matches.
 Every flag can also come from the environment variable KEEPSAKE_<FLAG>
 (upper case, - as _); a repeated flag takes one value per line there.
 Run keepsake run <operation> -h for an operation's flags.`
@@ -42,6 +46,8 @@ const (
 	opRetention = "retention"
 	opForget    = "forget"
 	opSync      = "sync"
+	opCheck     = "check"
+	opVerify    = "verify"
 )
 
 // Where results are reported (--report-to).
@@ -54,9 +60,9 @@ const (
 // are reported as JSON lines to stdout and, with --report-to kubernetes,
 // into the session's objects; logs go to stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget, opSync}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{opBackup, opRestore, opRetention, opForget, opSync, opCheck, opVerify}, args[0]) {
 		fmt.Fprintln(stderr, RunUsage)
-		return errors.New("run: want backup, restore, retention, forget or sync")
+		return errors.New("run: want backup, restore, retention, forget, sync, check or verify")
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
@@ -71,6 +77,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMaintenance(ctx, op, f, stdout, stderr)
 	case opSync:
 		return runSync(ctx, f, stdout, stderr)
+	case opCheck:
+		return runCheck(ctx, f, stdout, stderr)
+	case opVerify:
+		return runVerify(ctx, f, stdout, stderr)
 	}
 	common, err := f.common(op, stdout, stderr)
 	if err != nil {
@@ -89,14 +99,16 @@ func runMaintenance(ctx context.Context, op string, f *runFlags, stdout, stderr 
 		return err
 	}
 	binary := resticBinary(f.restic)
+	locks := f.lockKeeper(rep, stderr)
 	if op == opRetention {
 		return RunRetention(ctx, RetentionConfig{
 			Repository: f.repositories[0], Policy: f.policy, Restic: binary, CacheDir: f.cacheDir, Reporter: rep,
-			Configuration: f.configuration, Session: f.session,
+			Configuration: f.configuration, Session: f.session, Locks: locks,
 		})
 	}
 	return RunForget(ctx, ForgetConfig{
 		Repository: f.repositories[0], SnapshotIDs: f.snapshotIDs, Restic: binary, CacheDir: f.cacheDir, Reporter: rep,
+		Locks: locks,
 	})
 }
 
@@ -110,6 +122,30 @@ type runFlags struct {
 	repositories                                              repositoryList
 	policy                                                    restic.RetentionPolicy
 	snapshotIDs                                               stringList
+	readDataSubset, job, request, snapshotObject              string
+	// kube is the API client of --report-to kubernetes, made once.
+	kube client.Client
+}
+
+// client returns the API client, made on first use.
+func (f *runFlags) client(stderr io.Writer) (client.Client, error) {
+	if f.kube != nil {
+		return f.kube, nil
+	}
+	c, err := newClient(stderr)
+	f.kube = c
+	return c, err
+}
+
+// lockKeeper clears the locks of ended Jobs before a run: with --report-to
+// kubernetes it asks the API about the pods named in the locks and tells
+// rep about a wait; else it only logs.
+func (f *runFlags) lockKeeper(rep any, stderr io.Writer) *LockKeeper {
+	k := &LockKeeper{Namespace: f.namespace, Reporter: rep, Log: stderr}
+	if f.reportTo == reportKubernetes && f.kube != nil {
+		k.Pods = f.kube
+	}
+	return k
 }
 
 func parseFlags(op string, args []string, env func(string) (string, bool), stderr io.Writer) (*runFlags, error) {
@@ -124,6 +160,14 @@ func parseFlags(op string, args []string, env func(string) (string, bool), stder
 		f.retentionFlags(fs)
 	case opForget:
 		fs.Var(&f.snapshotIDs, "snapshot-id", "restic snapshot ID to forget (repeatable; required)")
+	case opCheck:
+		fs.StringVar(&f.readDataSubset, "read-data-subset", "", "also read and verify this part of the data, e.g. 5%, 1/10 or 500M")
+		fs.StringVar(&f.job, "job", "", "name of the check Job, recorded with the verdict")
+		fs.StringVar(&f.request, "request", "", "the check-requested annotation this check answers, recorded with the verdict")
+	case opVerify:
+		fs.StringVar(&f.snapshotObject, "snapshot-object", "", "the Snapshot object to verify (required)")
+		fs.StringVar(&f.job, "job", "", "name of the verify Job's run, recorded with the verdict")
+		fs.StringVar(&f.request, "request", "", "the request this verification answers, recorded with the verdict")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -225,6 +269,7 @@ func (f *runFlags) validate(op string) error {
 	missing = appendIf(missing, len(f.repositories) == 0, "--repository")
 	missing = appendIf(missing, op == opForget && len(f.snapshotIDs) == 0, "--snapshot-id")
 	missing = appendIf(missing, op == opRetention && f.session == "", "--session")
+	missing = appendIf(missing, op == opVerify && f.snapshotObject == "", "--snapshot-object")
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
 	}
@@ -272,7 +317,7 @@ func (f *runFlags) taskReporter(op string, stdout, stderr io.Writer) (Reporter, 
 	if f.reportTo != reportKubernetes {
 		return log, nil
 	}
-	c, err := newClient(stderr)
+	c, err := f.client(stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +334,7 @@ func (f *runFlags) maintenanceReporter(stdout, stderr io.Writer) (MaintenanceRep
 	if f.reportTo != reportKubernetes {
 		return log, nil
 	}
-	c, err := newClient(stderr)
+	c, err := f.client(stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +360,7 @@ func (f *runFlags) common(op string, stdout, stderr io.Writer) (Common, error) {
 		CacheDir: f.cacheDir,
 		Reporter: rep,
 		Log:      stderr,
+		Locks:    f.lockKeeper(rep, stderr),
 	}, nil
 }
 

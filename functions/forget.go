@@ -23,6 +23,9 @@ type ForgetConfig struct {
 	CacheDir string
 	// Reporter receives the forgotten snapshots.
 	Reporter MaintenanceReporter
+	// Locks removes the locks of ended Jobs and reports a wait; nil
+	// leaves locks to restic.
+	Locks *LockKeeper
 }
 
 // ForgetResult is what a forget run removed from one repository.
@@ -45,7 +48,7 @@ func RunForget(ctx context.Context, cfg ForgetConfig) error {
 	if len(cfg.SnapshotIDs) == 0 || slices.Contains(cfg.SnapshotIDs, "") {
 		return errors.New("forget: no snapshot IDs, or an empty one")
 	}
-	repo, err := openMaintained(ctx, cfg.Repository, cfg.Restic, cfg.CacheDir)
+	repo, err := openMaintained(ctx, cfg.Repository, cfg.Restic, cfg.CacheDir, cfg.Locks, LockWait{SnapshotIDs: cfg.SnapshotIDs})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,7 +31,7 @@ func newClient(log io.Writer) (client.Client, error) {
 
 func newClientFor(cfg *rest.Config) (client.Client, error) {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1alpha1.AddToScheme, storagev1alpha1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1alpha1.AddToScheme, storagev1alpha1.AddToScheme, corev1.AddToScheme} {
 		if err := add(s); err != nil {
 			return nil, err
 		}

@@ -79,6 +79,29 @@ func (r *SnapshotReporter) Component(ctx context.Context, res ComponentResult) e
 	return nil
 }
 
+// LockWait implements LockWaitReporter: the repository's Snapshots of
+// the session get condition WaitingForLock, until their result is in.
+func (r *SnapshotReporter) LockWait(ctx context.Context, w LockWait) {
+	ctx, cancel := context.WithTimeout(ctx, progressTimeout)
+	defer cancel()
+	snaps, _ := r.snapshots(ctx, w.Repository)
+	for i := range snaps {
+		_ = setWaitingForLock(ctx, r.c, &snaps[i], w.Message)
+	}
+}
+
+var _ LockWaitReporter = (*SnapshotReporter)(nil)
+
+// setWaitingForLock sets snap's WaitingForLock condition to message.
+func setWaitingForLock(ctx context.Context, c client.Client, snap *storagev1alpha1.Snapshot, message string) error {
+	base := snap.DeepCopy()
+	meta.SetStatusCondition(&snap.Status.Conditions, metav1.Condition{
+		Type: storagev1alpha1.ConditionWaitingForLock, Status: metav1.ConditionTrue, ObservedGeneration: snap.Generation,
+		Reason: storagev1alpha1.ReasonRepositoryLocked, Message: message,
+	})
+	return c.Status().Patch(ctx, snap, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
 // Done implements Reporter: the operator judges the session from the Job
 // and the Snapshots.
 func (r *SnapshotReporter) Done(context.Context, RunResult) error { return nil }
@@ -112,6 +135,7 @@ func (r *SnapshotReporter) record(ctx context.Context, snap *storagev1alpha1.Sna
 		snap.Status.Components = map[string]storagev1alpha1.ComponentStatus{}
 	}
 	snap.Status.Components[res.Component] = componentStatus(res)
+	meta.RemoveStatusCondition(&snap.Status.Conditions, storagev1alpha1.ConditionWaitingForLock) // the wait is over
 	summarize(snap, failureReason(snap, res), time.Now())
 	return r.c.Status().Patch(ctx, snap, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }

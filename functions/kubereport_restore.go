@@ -67,6 +67,16 @@ func (r *RestoreSessionReporter) Component(ctx context.Context, res ComponentRes
 	return nil
 }
 
+// LockWait implements LockWaitReporter: the component's progress says
+// whose lock the restore waits for.
+func (r *RestoreSessionReporter) LockWait(ctx context.Context, w LockWait) {
+	ctx, cancel := context.WithTimeout(ctx, progressTimeout)
+	defer cancel()
+	_ = r.patch(ctx, w.Component, map[string]any{"phase": storagev1alpha1.ComponentPending, "progress": w.Message})
+}
+
+var _ LockWaitReporter = (*RestoreSessionReporter)(nil)
+
 // Done implements Reporter: the operator judges the session from the Job
 // and the components.
 func (r *RestoreSessionReporter) Done(context.Context, RunResult) error { return nil }

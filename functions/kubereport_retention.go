@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -55,6 +56,42 @@ func (s *SnapshotCleaner) Retention(ctx context.Context, res RetentionResult) er
 // Forget implements MaintenanceReporter: the operator runs forget for a
 // Snapshot being deleted and lets it go when the Job succeeds.
 func (s *SnapshotCleaner) Forget(context.Context, ForgetResult) error { return nil }
+
+// LockWait implements LockWaitReporter: a forget run's Snapshots (those
+// of the repository holding one of w.SnapshotIDs) get condition
+// WaitingForLock; a retention run's wait stays in the Job's log.
+func (s *SnapshotCleaner) LockWait(ctx context.Context, w LockWait) {
+	if len(w.SnapshotIDs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, progressTimeout)
+	defer cancel()
+	var list storagev1alpha1.SnapshotList
+	if err := s.c.List(ctx, &list, client.InNamespace(s.namespace)); err != nil {
+		return
+	}
+	for i := range list.Items {
+		snap := &list.Items[i]
+		if snap.Spec.Repository == w.Repository && holdsAny(snap, w.SnapshotIDs) {
+			_ = setWaitingForLock(ctx, s.c, snap, w.Message)
+		}
+	}
+}
+
+var _ LockWaitReporter = (*SnapshotCleaner)(nil)
+
+// holdsAny reports whether one of snap's components is one of the restic
+// snapshots ids (full IDs or prefixes).
+func holdsAny(snap *storagev1alpha1.Snapshot, ids []string) bool {
+	for _, c := range snap.Status.Components {
+		for _, id := range ids {
+			if c.ResticSnapshotID != "" && strings.HasPrefix(c.ResticSnapshotID, id) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // forgotten reports whether snap's restic snapshots are all among removed,
 // or snap was marked forgotten already.

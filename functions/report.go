@@ -153,16 +153,25 @@ func (s *StdoutReporter) Forget(_ context.Context, r ForgetResult) error {
 
 var _ MaintenanceReporter = (*StdoutReporter)(nil)
 
+// LockWait implements LockWaitReporter.
+func (s *StdoutReporter) LockWait(_ context.Context, w LockWait) {
+	_ = s.emit(Event{Event: "lockWait", LockWait: &w})
+}
+
+var _ LockWaitReporter = (*StdoutReporter)(nil)
+
 // Event is one line of StdoutReporter's output: its kind, and the field of
 // that name.
 type Event struct {
-	// Event is "progress", "component", "done", "retention" or "forget".
+	// Event is "progress", "component", "done", "retention", "forget" or
+	// "lockWait".
 	Event     string           `json:"event"`
 	Progress  *Progress        `json:"progress,omitempty"`
 	Component *ComponentResult `json:"component,omitempty"`
 	Done      *RunResult       `json:"done,omitempty"`
 	Retention *RetentionResult `json:"retention,omitempty"`
 	Forget    *ForgetResult    `json:"forget,omitempty"`
+	LockWait  *LockWait        `json:"lockWait,omitempty"`
 }
 
 func (s *StdoutReporter) emit(e Event) error {

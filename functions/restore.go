@@ -48,6 +48,7 @@ func restore(ctx context.Context, cfg RestoreConfig, res *ComponentResult) error
 		return err
 	}
 	repo := restic.New(rc)
+	cfg.Locks.Prepare(ctx, repo, cfg.Repository, false, LockWait{Component: cfg.Request.Component})
 	res.SnapshotID, err = resolveSnapshot(ctx, repo, cfg.Snapshot, cfg.Request.Component)
 	if err != nil {
 		return err

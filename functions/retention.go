@@ -25,6 +25,9 @@ type RetentionConfig struct {
 	CacheDir string
 	// Reporter receives the kept and removed snapshots.
 	Reporter MaintenanceReporter
+	// Locks removes the locks of ended Jobs and reports a wait; nil
+	// leaves locks to restic.
+	Locks *LockKeeper
 }
 
 // MaintenanceReporter receives the results of retention and forget runs.
@@ -64,7 +67,7 @@ func RunRetention(ctx context.Context, cfg RetentionConfig) error {
 	if cfg.Session == "" {
 		return errors.New("retention needs the session whose snapshots it applies to")
 	}
-	repo, err := openMaintained(ctx, cfg.Repository, cfg.Restic, cfg.CacheDir)
+	repo, err := openMaintained(ctx, cfg.Repository, cfg.Restic, cfg.CacheDir, cfg.Locks, LockWait{})
 	if err != nil {
 		return err
 	}
@@ -100,13 +103,16 @@ func checkPolicy(p restic.RetentionPolicy) error {
 }
 
 // openMaintained opens an existing repository for maintenance and removes
-// the stale locks killed runs left, which would block forget and prune.
-func openMaintained(ctx context.Context, spec RepositorySpec, binary, cacheDir string) (*restic.Repo, error) {
+// the stale locks killed runs left, which would block forget and prune:
+// those of ended Jobs (locks, if not nil), then those restic itself knows
+// stale. A live lock left is reported as wait.
+func openMaintained(ctx context.Context, spec RepositorySpec, binary, cacheDir string, locks *LockKeeper, wait LockWait) (*restic.Repo, error) {
 	rc, err := spec.resticConfig(binary, cacheDir)
 	if err != nil {
 		return nil, err
 	}
 	repo := restic.New(rc)
+	locks.Prepare(ctx, repo, spec, true, wait)
 	if err := repo.Unlock(ctx); err != nil {
 		return nil, fmt.Errorf("unlock repository %s: %w", spec.Name, err)
 	}

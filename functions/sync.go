@@ -30,6 +30,9 @@ type SyncConfig struct {
 	Restic, CacheDir string
 	// Client reads and creates Snapshot objects.
 	Client client.Client
+	// Sizes, if not nil, receives the repository's stored size
+	// (`restic stats --mode raw-data`) after the sync.
+	Sizes RepositoryReporter
 }
 
 // SyncResult says what a sync found and created.
@@ -40,6 +43,11 @@ type SyncResult struct {
 	Found int `json:"found"`
 	// Created names the Snapshot objects created.
 	Created []string `json:"created,omitempty"`
+	// StoredBytes is the repository's size in the storage; zero when
+	// stats failed or were not asked for.
+	StoredBytes uint64 `json:"storedBytes,omitempty"`
+	// StoredSizeError says why the stored size could not be recorded.
+	StoredSizeError string `json:"storedSizeError,omitempty"`
 }
 
 // RunSync lists the repository's restic snapshots (`restic snapshots
@@ -52,7 +60,8 @@ func RunSync(ctx context.Context, cfg SyncConfig) (*SyncResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	snaps, err := restic.New(rcfg).Snapshots(ctx, "keepsake")
+	repo := restic.New(rcfg)
+	snaps, err := repo.Snapshots(ctx, "keepsake")
 	if errors.Is(err, restic.ErrRepositoryMissing) {
 		// No backup made the restic repository yet: nothing to discover.
 		return &SyncResult{Repository: cfg.Repository.Name}, nil
@@ -71,7 +80,24 @@ func RunSync(ctx context.Context, cfg SyncConfig) (*SyncResult, error) {
 		}
 		res.Created = append(res.Created, snap.Name)
 	}
+	reportStoredSize(ctx, cfg, repo, res)
 	return res, nil
+}
+
+// reportStoredSize reports the repository's stored size to cfg.Sizes. It
+// is not the sync's purpose: a failure is noted in res, and the next sync
+// tries again.
+func reportStoredSize(ctx context.Context, cfg SyncConfig, repo *restic.Repo, res *SyncResult) {
+	if cfg.Sizes == nil {
+		return
+	}
+	if res.StoredBytes = storedBytes(ctx, repo); res.StoredBytes == 0 {
+		res.StoredSizeError = "restic stats failed"
+		return
+	}
+	if err := cfg.Sizes.StoredSize(ctx, cfg.Repository.Name, res.StoredBytes); err != nil {
+		res.StoredSizeError = err.Error()
+	}
 }
 
 // discoveredSnapshots returns the Snapshot objects to create for the
@@ -208,12 +234,13 @@ func runSync(ctx context.Context, f *runFlags, stdout, stderr io.Writer) error {
 	if f.reportTo != reportKubernetes {
 		return errors.New("sync creates Snapshot objects: it needs --report-to kubernetes")
 	}
-	c, err := newClient(stderr)
+	c, err := f.client(stderr)
 	if err != nil {
 		return err
 	}
 	res, err := RunSync(ctx, SyncConfig{
 		Repository: f.repositories[0], Namespace: f.namespace, Restic: resticBinary(f.restic), CacheDir: f.cacheDir, Client: c,
+		Sizes: NewRepositoryStatusReporter(c, f.namespace),
 	})
 	if res != nil {
 		if werr := json.NewEncoder(stdout).Encode(map[string]any{"event": "sync", "sync": res}); werr != nil {

@@ -72,11 +72,22 @@ func TestSyncDiscoversSnapshots(t *testing.T) {
 		}
 	}
 
+	createRepositoryObject(t, c, "primary")
 	env := []string{"KUBECONFIG=" + kubeconfig(t, api), "KEEPSAKE_REPORT_TO=kubernetes", "KEEPSAKE_NAMESPACE=default",
 		"KEEPSAKE_REPOSITORY=" + specFlag(spec)}
 	out, _ := keepsake(t, 0, env, "run", "sync", "--restic", servers.Bin(t, "restic"), "--cache-dir", filepath.Join(s.dir, "cache"))
-	if again := event[SyncResult](t, out, "sync"); again.Found != 4 || len(again.Created) != 0 {
+	again := event[SyncResult](t, out, "sync")
+	if again.Found != 4 || len(again.Created) != 0 {
 		t.Fatalf("second sync (keepsake run sync) %+v; want 4 found and nothing created", again)
+	}
+	// The sync measures what the storage holds (restic stats --mode
+	// raw-data) into the Repository's size.
+	st, err := repo.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := getRepositoryObject(t, c, "primary").Status; rs.SizeBytes <= 0 || uint64(rs.SizeBytes) != st.TotalSize || rs.Size == "" || again.StoredSizeError != "" {
+		t.Errorf("Repository size %q (%d bytes) after sync (%+v), want restic's stored %d bytes", rs.Size, rs.SizeBytes, again, st.TotalSize)
 	}
 	var list storagev1alpha1.SnapshotList
 	if err := c.List(context.Background(), &list, client.InNamespace("default")); err != nil {

@@ -49,3 +49,19 @@ func (t teeMaintenance) Forget(ctx context.Context, r ForgetResult) error {
 	_ = t.log.Forget(ctx, r)
 	return t.main.Forget(ctx, r)
 }
+
+// LockWait implements LockWaitReporter.
+func (t teeReporter) LockWait(ctx context.Context, w LockWait) {
+	t.log.LockWait(ctx, w)
+	if rep, ok := t.main.(LockWaitReporter); ok {
+		rep.LockWait(ctx, w)
+	}
+}
+
+// LockWait implements LockWaitReporter.
+func (t teeMaintenance) LockWait(ctx context.Context, w LockWait) {
+	t.log.LockWait(ctx, w)
+	if rep, ok := t.main.(LockWaitReporter); ok {
+		rep.LockWait(ctx, w)
+	}
+}

@@ -2,10 +2,12 @@ package repository_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -56,9 +58,19 @@ func TestPathSchema(t *testing.T) {
 		"encryptionSecret is immutable": func(s *storagev1alpha1.RepositorySpec) { s.EncryptionSecret.Name = "other" },
 	}
 	for want, change := range changes {
-		changed := repo.DeepCopy()
-		change(&changed.Spec)
-		err := env.Client.Update(context.Background(), changed)
+		// Read afresh and retry conflicts: the reconciler writes the status
+		// meanwhile, and a stale resourceVersion is refused before the rule
+		// is judged.
+		var err error
+		testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+			if err = env.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo); err != nil {
+				return false, err.Error()
+			}
+			changed := repo.DeepCopy()
+			change(&changed.Spec)
+			err = env.Client.Update(ctx, changed)
+			return !apierrors.IsConflict(err), fmt.Sprint(err)
+		})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("update: error %v, want one saying %q", err, want)
 		}

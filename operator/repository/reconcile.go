@@ -56,6 +56,12 @@ type pass struct {
 	// is stored: a stale pass, whose patch conflicts, records nothing (no
 	// RepositoryReady twice).
 	events *status.PendingEvents
+	// jobRepos are the resolved repositories of the Job being built.
+	jobRepos *jobs.Repositories
+	// nextCheck is when the next integrity check is due; zero: none.
+	nextCheck time.Time
+	// snaps are the Repository's Snapshots, newest first.
+	snaps []storagev1alpha1.Snapshot
 }
 
 // Reconcile checks the Repository and records the outcome in its status;
@@ -95,6 +101,8 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 		r.checkEncryptionSecret,
 		r.writeMetadata,
 		r.syncSnapshots,
+		r.checkIntegrity,
+		r.verifySnapshots,
 		r.setReady,
 	)
 }
@@ -178,7 +186,11 @@ func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) 
 		storagev1alpha1.ReasonRepositoryReady, msg) {
 		p.events.Eventf(repo, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonRepositoryReady, "Check", msg)
 	}
-	return &ctrl.Result{RequeueAfter: RecheckInterval}, nil
+	after := RecheckInterval
+	if !p.nextCheck.IsZero() {
+		after = min(after, max(time.Until(p.nextCheck), time.Second))
+	}
+	return &ctrl.Result{RequeueAfter: after}, nil
 }
 
 // notReady marks the Repository NotReady for a reason the user can fix, and

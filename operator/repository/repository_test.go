@@ -227,12 +227,20 @@ func TestSecretAppears(t *testing.T) {
 	waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
 }
 
-// TestSummary checks the counts the status sums up from the Snapshots.
+// TestSummary checks the counts the status sums up from the Snapshots:
+// their sum is the logical size, and the stored size a Job measured in
+// the storage stays as the Job wrote it (issue 13: size showed the sum of
+// the dumps, 23 MiB, where the bucket held 754 KiB).
 func TestSummary(t *testing.T) {
 	env := testenv.Default
 	ns := env.Namespace(t, nil)
 	repo := newRepository(ns, repoName, "local")
 	env.Create(t, localStorage(ns), passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "x"}), repo)
+	stored := repo.DeepCopy()
+	stored.Status.Size, stored.Status.SizeBytes = "754 KiB", 754<<10 // as a sync Job writes it
+	if err := env.Client.Status().Patch(context.Background(), stored, client.MergeFrom(repo)); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().Truncate(time.Second)
 	at := func(ago time.Duration) *metav1.Time { return &metav1.Time{Time: now.Add(-ago)} }
 	newSnapshot(t, ns, "oldest", repoName, storagev1alpha1.SnapshotStatus{
@@ -247,8 +255,11 @@ func TestSummary(t *testing.T) {
 
 	waitSummary(t, repo, 2, "3.0 KiB", []string{"running", "failed", "latest-success", "oldest"})
 	st := repo.Status
-	if st.SizeBytes != 3048 || st.LastBackupTime == nil || !st.LastBackupTime.Equal(at(time.Hour)) {
-		t.Errorf("sizeBytes %d lastBackupTime %v, want 3048 and %v", st.SizeBytes, st.LastBackupTime, at(time.Hour))
+	if st.LogicalSizeBytes != 3048 || st.LastBackupTime == nil || !st.LastBackupTime.Equal(at(time.Hour)) {
+		t.Errorf("logicalSizeBytes %d lastBackupTime %v, want 3048 and %v", st.LogicalSizeBytes, st.LastBackupTime, at(time.Hour))
+	}
+	if st.Size != "754 KiB" || st.SizeBytes != 754<<10 {
+		t.Errorf("stored size %q (%d bytes), want the 754 KiB the Job measured", st.Size, st.SizeBytes)
 	}
 	if r := st.RecentSnapshots[2]; r.Phase != storagev1alpha1.SnapshotSucceeded || r.Size != "2.0 KiB" || !r.SnapshotTime.Equal(at(time.Hour)) {
 		t.Errorf("recentSnapshots[2] = %+v", r)
@@ -277,7 +288,7 @@ func newSnapshot(t *testing.T, ns, name, repo string, st storagev1alpha1.Snapsho
 	}
 }
 
-// waitSummary waits until repo's status counts count Snapshots of size and
+// waitSummary waits until repo's status counts count Snapshots of logical size and
 // lists names, newest first, as its recent Snapshots.
 func waitSummary(t *testing.T, repo *storagev1alpha1.Repository, count int32, size string, names []string) {
 	t.Helper()
@@ -291,7 +302,7 @@ func waitSummary(t *testing.T, repo *storagev1alpha1.Repository, count int32, si
 			got = append(got, s.Name)
 		}
 		st := repo.Status
-		return st.SnapshotCount == count && st.Size == size && fmt.Sprint(got) == fmt.Sprint(names),
-			fmt.Sprintf("snapshotCount %d size %q recent %v, want %d %q %v", st.SnapshotCount, st.Size, got, count, size, names)
+		return st.SnapshotCount == count && st.LogicalSize == size && fmt.Sprint(got) == fmt.Sprint(names),
+			fmt.Sprintf("snapshotCount %d logicalSize %q recent %v, want %d %q %v", st.SnapshotCount, st.LogicalSize, got, count, size, names)
 	})
 }

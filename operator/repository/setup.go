@@ -22,6 +22,8 @@ import (
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories/finalizers,verbs=update
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get

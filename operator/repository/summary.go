@@ -17,27 +17,30 @@ import (
 const recentSnapshots = 5
 
 // summarize sums up the Repository's Snapshots in its status: how many
-// succeeded, their size, the latest backup and the newest Snapshots.
-// Snapshots being deleted no longer count.
+// succeeded, their logical size (the sum of their sizes), the latest backup
+// and the newest Snapshots. Snapshots being deleted no longer count. The
+// stored size (status.size) is not theirs to say: deduplication and
+// compression make it much smaller, and the sync and check Jobs measure it.
 func (r *Reconciler) summarize(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	snaps, err := r.snapshots(ctx, p.repo)
 	if err != nil {
 		return nil, err
 	}
+	p.snaps = snaps
 	st := &p.repo.Status
-	st.SnapshotCount, st.SizeBytes, st.Size, st.LastBackupTime = 0, 0, "", nil
+	st.SnapshotCount, st.LogicalSizeBytes, st.LogicalSize, st.LastBackupTime = 0, 0, "", nil
 	for _, s := range snaps {
 		if s.Status.Phase != storagev1alpha1.SnapshotSucceeded {
 			continue
 		}
 		st.SnapshotCount++
-		st.SizeBytes += s.Status.SizeBytes
+		st.LogicalSizeBytes += s.Status.SizeBytes
 		if t := s.Status.SnapshotTime; t != nil && (st.LastBackupTime == nil || st.LastBackupTime.Before(t)) {
 			st.LastBackupTime = t.DeepCopy()
 		}
 	}
 	if st.SnapshotCount > 0 {
-		st.Size = humanBytes(st.SizeBytes)
+		st.LogicalSize = humanBytes(st.LogicalSizeBytes)
 	}
 	st.RecentSnapshots = nil
 	for i := 0; i < len(snaps) && i < recentSnapshots; i++ {

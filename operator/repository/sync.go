@@ -9,11 +9,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
@@ -65,46 +65,86 @@ func (r *Reconciler) deleteSyncJob(ctx context.Context, job *batchv1.Job) error 
 	return nil
 }
 
+// SyncDeadline bounds a sync Job: restic's own deadlines for snapshots
+// and stats are 10 minutes each, plus the wait for a lock.
+const SyncDeadline = time.Hour
+
 // startSync creates the sync Job of the Repository, owned by it.
 func (r *Reconciler) startSync(ctx context.Context, p *pass) error {
+	job, err := r.repositoryJob(ctx, p, repositoryJob{
+		name: SyncJobName(p.repo.Name), label: LabelSyncOf, command: "sync",
+		deadline: ptr.To(int64(SyncDeadline / time.Second)),
+	})
+	if job == nil || err != nil {
+		return err
+	}
+	return r.createRepositoryJob(ctx, p, job, "Sync")
+}
+
+// repositoryJob describes a Job working on the whole repository.
+type repositoryJob struct {
+	// name of the Job; label marks it with the Repository.
+	name, label string
+	// command is the `keepsake run` operation.
+	command string
+	// env is added to the common variables.
+	env []corev1.EnvVar
+	// deadline is the Job's activeDeadlineSeconds.
+	deadline *int64
+}
+
+// repositoryJob builds a Job of the Repository, owned by it, running as
+// the sync ServiceAccount. It returns no Job when the repository cannot be
+// resolved: the Repository's own checks report that.
+func (r *Reconciler) repositoryJob(ctx context.Context, p *pass, spec repositoryJob) (*batchv1.Job, error) {
 	ns := p.repo.Namespace
 	repos, err := jobs.ResolveRepositories(ctx, r.Client, r.APIReader, ns, []string{p.repo.Name}, nil)
 	var prob *jobs.Problem
 	if errors.As(err, &prob) {
-		return nil // the Repository's own checks report it
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.Options.Access.Ensure(ctx, ns, r.Options.Accounts.Sync); err != nil {
-		return err
+		return nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
-		Name: SyncJobName(p.repo.Name), Namespace: ns,
-		Labels:       map[string]string{LabelSyncOf: jobs.ShortName(p.repo.Name, jobs.MaxName)},
-		Function:     syncFunction(r.Options.Image),
+		Name: spec.name, Namespace: ns,
+		Labels:       map[string]string{spec.label: jobs.ShortName(p.repo.Name, jobs.MaxName)},
+		Function:     runtimeFunction(r.Options.Image, spec.command),
 		RuntimeImage: r.Options.Image, InstallCommand: jobs.InstallCommand,
 		ServiceAccount: r.Options.Accounts.Sync.Name,
 		Secrets:        repos.Secrets,
-		Env: []corev1.EnvVar{
+		Env: append([]corev1.EnvVar{
 			{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},
 			{Name: "KEEPSAKE_REPORT_TO", Value: "kubernetes"},
 			{Name: "KEEPSAKE_NAMESPACE", Value: ns},
 			{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
-		},
+		}, spec.env...),
+		ActiveDeadlineSeconds: spec.deadline,
 	})
 	if err != nil {
-		return fmt.Errorf("build sync Job: %w", err)
+		return nil, fmt.Errorf("build %s Job: %w", spec.command, err)
 	}
 	if err := controllerutil.SetControllerReference(p.repo, job, r.Client.Scheme()); err != nil {
-		return fmt.Errorf("own sync Job: %w", err)
+		return nil, fmt.Errorf("own %s Job: %w", spec.command, err)
 	}
+	p.jobRepos = repos
+	return job, nil
+}
+
+// createRepositoryJob creates job with the settings and Secret copies the
+// repository needs; a refusal becomes a Warning Event of action.
+func (r *Reconciler) createRepositoryJob(ctx context.Context, p *pass, job *batchv1.Job, action string) error {
+	repos := p.jobRepos
 	if err := repos.Attach(ctx, r.Client, p.repo, job); err != nil {
 		return err
 	}
-	_, err = jobs.Create(ctx, r.Client, job, repos)
+	_, err := jobs.Create(ctx, r.Client, job, repos)
+	var prob *jobs.Problem
 	if errors.As(err, &prob) {
-		r.Events.Eventf(p.repo, nil, corev1.EventTypeWarning, prob.Reason, "Sync", "%s", prob.Error())
+		r.Events.Eventf(p.repo, nil, corev1.EventTypeWarning, prob.Reason, action, "%s", prob.Error())
 		return nil
 	}
 	return err
@@ -138,16 +178,4 @@ func finishedAt(job *batchv1.Job) time.Time {
 		}
 	}
 	return job.CreationTimestamp.Time
-}
-
-// syncFunction is the container of a sync Job: the runtime the init
-// container copied, from the keepsake image itself.
-func syncFunction(image string) *addonsv1alpha1.Function {
-	return &addonsv1alpha1.Function{
-		ObjectMeta: metav1.ObjectMeta{Name: "keepsake-sync"},
-		Spec: addonsv1alpha1.FunctionSpec{
-			Image:   image,
-			Command: []string{jobs.RuntimeDir + "/keepsake", "run", "sync"},
-		},
-	}
 }

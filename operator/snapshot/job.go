@@ -115,6 +115,10 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 			{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},
 			{Name: "KEEPSAKE_SNAPSHOT_ID", Value: strings.Join(p.ids, "\n")},
 			{Name: "KEEPSAKE_CACHE_DIR", Value: jobs.ScratchDir + "/restic-cache"},
+			// Reports a wait for a lock on the Snapshot, and asks about
+			// the pods that locks name.
+			{Name: "KEEPSAKE_REPORT_TO", Value: "kubernetes"},
+			{Name: "KEEPSAKE_NAMESPACE", Value: ns},
 		},
 	})
 	if err != nil {

@@ -130,3 +130,31 @@ func lastMessage(stderr string) string {
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
+
+// damageLines is how many of check's damage reports an error keeps, and
+// damageLineLength how much of each.
+const (
+	damageLines      = 3
+	damageLineLength = 300
+)
+
+// damageReport returns the lines of `restic check`'s standard error that
+// say what is damaged ("pack 560d... contains 2 errors: ...", "error for
+// tree ...", "error: ..."), at most damageLines of them, or "".
+func damageReport(stderr string) string {
+	var found []string
+	for _, line := range strings.Split(stderr, "\n") {
+		line = strings.TrimSpace(line)
+		lower := strings.ToLower(line)
+		if !strings.HasPrefix(lower, "pack ") && !strings.HasPrefix(lower, "error") && !strings.HasPrefix(lower, "tree ") {
+			continue
+		}
+		if len(line) > damageLineLength {
+			line = line[:damageLineLength] + "..."
+		}
+		if found = append(found, line); len(found) == damageLines {
+			break
+		}
+	}
+	return strings.Join(found, "; ")
+}

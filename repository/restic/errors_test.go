@@ -2,6 +2,7 @@ package restic
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -82,5 +83,30 @@ func TestChildEnvDropsInheritedSecrets(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("childEnv = %v, want %v", got, want)
 		}
+	}
+}
+
+func TestDamageReport(t *testing.T) {
+	checkOutput := "pack 560d907d contains 2 errors: [blob 1e9f: decrypting blob failed]\n\n" +
+		"The repository contains damaged pack files. These damaged files must be removed to repair the repository.\n\n" +
+		"restic repair packs 560d907d\nrestic repair snapshots --forget\n\nFatal: repository contains errors\n"
+	tests := map[string]struct {
+		// stderr is what restic check wrote to standard error.
+		stderr string
+		// want is the account of the damage kept for the error.
+		want string
+	}{
+		"damaged pack, advice left out": {stderr: checkOutput, want: "pack 560d907d contains 2 errors: [blob 1e9f: decrypting blob failed]"},
+		"tree errors":                   {stderr: "error for tree 4bba: id 4bba not found in repository\nFatal: repository contains errors\n", want: "error for tree 4bba: id 4bba not found in repository"},
+		"at most three":                 {stderr: "error: a\nerror: b\nerror: c\nerror: d\n", want: "error: a; error: b; error: c"},
+		"long lines are cut":            {stderr: "pack " + strings.Repeat("x", 400), want: "pack " + strings.Repeat("x", 295) + "..."},
+		"no damage named":               {stderr: "Fatal: unable to open repository\n", want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := damageReport(tc.stderr); got != tc.want {
+				t.Fatalf("damageReport = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -2,9 +2,11 @@ package restic
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -174,6 +176,51 @@ func (r *Repo) Locks(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return strings.Fields(string(out)), nil
+}
+
+// Lock is one lock file in the repository, as restic wrote it.
+type Lock struct {
+	// ID is the lock file's name.
+	ID string `json:"-"`
+	// Time is when its holder took or last refreshed it; restic refreshes
+	// a live lock every LockRefreshInterval.
+	Time time.Time `json:"time"`
+	// Exclusive locks (prune, check, forget) conflict with every other.
+	Exclusive bool `json:"exclusive"`
+	// Hostname is the holder's host: in a Kubernetes Job, its pod's name.
+	Hostname string `json:"hostname"`
+	// PID is the holder's process ID on that host.
+	PID int `json:"pid"`
+}
+
+// LockRefreshInterval is how often restic 0.18 renews the locks it holds
+// (internal/restic/lock.go refreshInterval): a lock older than that, by a
+// margin, has lost its holder.
+const LockRefreshInterval = 5 * time.Minute
+
+// LockInfos returns the locks in the repository with their holders,
+// without locking. A lock removed while it is read is left out.
+func (r *Repo) LockInfos(ctx context.Context) ([]Lock, error) {
+	ids, err := r.Locks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	locks := make([]Lock, 0, len(ids))
+	for _, id := range ids {
+		out, err := r.run(ctx, "cat", "lock", id, "--no-lock")
+		if err != nil {
+			if again, lerr := r.Locks(ctx); lerr == nil && !slices.Contains(again, id) {
+				continue // released meanwhile
+			}
+			return nil, err
+		}
+		l := Lock{ID: id}
+		if err := json.Unmarshal(out, &l); err != nil {
+			return nil, fmt.Errorf("restic cat lock %s %s: decode: %w", id, r.cfg.Repository, err)
+		}
+		locks = append(locks, l)
+	}
+	return locks, nil
 }
 
 // Stats is the repository's size as stored (`restic stats --mode raw-data`).

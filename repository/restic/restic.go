@@ -4,10 +4,13 @@
 // storage credentials only through its process environment; nothing secret
 // is logged or put in an error.
 //
-// restic retries a failing storage for up to 15 minutes, so every call is
-// bounded by its context: give each one a deadline. A context that ends
-// kills restic; the error then matches both the context's error and, when
-// restic's output says, ErrUnreachable and friends.
+// restic retries a failing storage for up to 15 minutes, and a storage that
+// accepts connections but never answers holds it for ever, so every call is
+// bounded by its context, and every call but backup and dump (bounded by
+// their session) also by its own deadline (see Deadlines). A context that
+// ends kills restic; the error then matches both the context's error and,
+// when restic's output says, ErrUnreachable and friends; a call that hit
+// its own deadline gives a *TimeoutError.
 package restic
 
 import (
@@ -45,7 +48,58 @@ type Config struct {
 	// holds (a restore while retention prunes) before it fails with
 	// ErrLocked; zero fails at once.
 	RetryLock time.Duration
+	// Deadlines bound the commands that have no natural end; zero fields
+	// take DefaultDeadlines'. RetryLock is added to them.
+	Deadlines Deadlines
 }
+
+// Deadlines bound the restic commands other than backup and dump.
+type Deadlines struct {
+	// Short bounds the commands that read little: cat, init, snapshots,
+	// forget, unlock, list and stats.
+	Short time.Duration
+	// Long bounds the commands whose work grows with the repository:
+	// prune and check.
+	Long time.Duration
+}
+
+// DefaultDeadlines are the deadlines of a Config that gives none.
+var DefaultDeadlines = Deadlines{Short: 10 * time.Minute, Long: 3 * time.Hour}
+
+// longCommands are the commands Deadlines.Long bounds.
+var longCommands = map[string]bool{"prune": true, "check": true}
+
+// deadline is how long command op may take.
+func (r *Repo) deadline(op string) time.Duration {
+	d := r.cfg.Deadlines.Short
+	if d <= 0 {
+		d = DefaultDeadlines.Short
+	}
+	if longCommands[op] {
+		if d = r.cfg.Deadlines.Long; d <= 0 {
+			d = DefaultDeadlines.Long
+		}
+	}
+	return d + r.cfg.RetryLock
+}
+
+// TimeoutError is a restic command killed at its own deadline: most often
+// a storage that accepts connections and never answers. It matches
+// context.DeadlineExceeded.
+type TimeoutError struct {
+	// Op is the restic command, e.g. "snapshots".
+	Op string
+	// After is the deadline it hit.
+	After time.Duration
+}
+
+// Error says which command did not answer and what to look at.
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("restic %s did not answer within %s: is the storage reachable?", e.Op, e.After)
+}
+
+// Is makes a TimeoutError match context.DeadlineExceeded.
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // Repo runs restic against one repository. It is safe for concurrent use
 // as far as restic's own locking allows.
@@ -95,9 +149,13 @@ func childEnv(parent, extra []string) []string {
 	return append(env, extra...)
 }
 
-// run runs restic to completion and returns its standard output. Failures
+// run runs restic to completion, within its deadline, and returns its
+// standard output. Failures
 // are *CommandError values (see classify).
 func (r *Repo) run(ctx context.Context, args ...string) ([]byte, error) {
+	d := r.deadline(args[0])
+	ctx, cancel := context.WithTimeoutCause(ctx, d, &TimeoutError{Op: args[0], After: d})
+	defer cancel()
 	var stdout bytes.Buffer
 	stderr := newTailBuffer(stderrTail)
 	cmd := r.command(ctx, args...)
@@ -135,8 +193,14 @@ func (r *Repo) commandError(ctx context.Context, op string, err error, stderr st
 		Op: op, Repository: r.cfg.Repository, ExitCode: code,
 		Message: lastMessage(stderr), Kind: classify(code, stderr),
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", cerr, context.Cause(ctx))
+	if damage := damageReport(stderr); op == "check" && damage != "" {
+		cerr.Message = damage // restic ends with advice; the news is before it
+	}
+	var timeout *TimeoutError
+	if cause := context.Cause(ctx); errors.As(cause, &timeout) {
+		return fmt.Errorf("%w (%w)", timeout, cerr)
+	} else if cause != nil {
+		return fmt.Errorf("%w: %w", cerr, cause)
 	}
 	return cerr
 }

@@ -28,6 +28,14 @@ type BackupConfigurationSpec struct {
 	// Paused stops every session from being scheduled; running backups finish.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+	// VerifyEvery asks for the verification of every Nth successful backup
+	// of this configuration in each repository (1: every backup): a Job
+	// reads the Snapshot back and compares it with what the backup
+	// recorded (see docs/verification.md). Unset verifies none unless a
+	// Snapshot is annotated keepsake.dev/verify.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	VerifyEvery *int32 `json:"verifyEvery,omitempty"`
 }
 
 // BackendReference is a storage that sessions may back up into.

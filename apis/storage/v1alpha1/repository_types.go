@@ -57,7 +57,91 @@ type RepositorySpec struct {
 	// Paused stops new backups into this repository.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+	// IntegrityCheck runs `restic check` on the repository on a schedule;
+	// unset, only `kubectl keepsake check` (annotation
+	// storage.keepsake.dev/check-requested) starts one.
+	// +optional
+	IntegrityCheck *IntegrityCheck `json:"integrityCheck,omitempty"`
 }
+
+// IntegrityCheck says when and how thoroughly a Repository is checked.
+type IntegrityCheck struct {
+	// Schedule is an interval such as 24h or 168h (measured from the last
+	// check, or from the Repository's creation), or a cron expression
+	// such as "0 3 * * 0" (UTC).
+	// +kubebuilder:validation:MinLength=1
+	Schedule string `json:"schedule"`
+	// ReadDataSubset also reads and verifies part of the stored data
+	// (restic check --read-data-subset): a percentage such as 5%, a part
+	// such as 1/10, or a size such as 500M. Unset checks the structure
+	// only, which reads no pack data.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)$`
+	// +optional
+	ReadDataSubset string `json:"readDataSubset,omitempty"`
+}
+
+// AnnotationCheckRequested on a Repository asks for an integrity check
+// now; its value (any string, e.g. a time) identifies the request, and
+// status.integrityCheck.request echoes it once a check answered it.
+const AnnotationCheckRequested = "storage.keepsake.dev/check-requested"
+
+// IntegrityResult is the outcome of one integrity check.
+// +kubebuilder:validation:Enum=Passed;Failed;Error
+type IntegrityResult string
+
+const (
+	// IntegrityPassed: restic check found no damage.
+	IntegrityPassed IntegrityResult = "Passed"
+	// IntegrityFailed: restic check found damage; the message says what.
+	IntegrityFailed IntegrityResult = "Failed"
+	// IntegrityError: the check could not run (storage unreachable, wrong
+	// password, the Job failed); nothing is known about the data.
+	IntegrityError IntegrityResult = "Error"
+)
+
+// IntegrityCheckStatus is the latest integrity check of a Repository.
+type IntegrityCheckStatus struct {
+	// LastCheckTime is when the latest check ended.
+	// +optional
+	LastCheckTime *metav1.Time `json:"lastCheckTime,omitempty"`
+	// Result is Passed, Failed or Error.
+	// +optional
+	Result IntegrityResult `json:"result,omitempty"`
+	// Message is restic's verdict, or why the check could not run.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// ReadDataSubset is the part of the data the check read, if any.
+	// +optional
+	ReadDataSubset string `json:"readDataSubset,omitempty"`
+	// Job names the check Job's run that made it: <job>@<start time>.
+	// +optional
+	Job string `json:"job,omitempty"`
+	// Request is the value of the check-requested annotation the check
+	// answered, if one asked for it.
+	// +optional
+	Request string `json:"request,omitempty"`
+	// NextCheckTime is when the schedule runs the next check.
+	// +optional
+	NextCheckTime *metav1.Time `json:"nextCheckTime,omitempty"`
+}
+
+// Integrity checks: a Job runs restic check and writes the outcome into
+// status.integrityCheck (and status.integrity).
+const (
+	// ConditionIntegrityChecked says how the latest integrity check ended:
+	// True when it passed, False when it found damage or could not run.
+	ConditionIntegrityChecked = "IntegrityChecked"
+	// ReasonIntegrityCheckPassed: the latest check found no damage.
+	ReasonIntegrityCheckPassed = "IntegrityCheckPassed"
+	// ReasonIntegrityCheckFailed: the latest check found damage (also the
+	// reason of the Warning Event).
+	ReasonIntegrityCheckFailed = "IntegrityCheckFailed"
+	// ReasonIntegrityCheckError: the latest check could not run.
+	ReasonIntegrityCheckError = "IntegrityCheckError"
+	// ReasonInvalidCheckSchedule: spec.integrityCheck.schedule is neither
+	// an interval nor a cron expression.
+	ReasonInvalidCheckSchedule = "InvalidCheckSchedule"
+)
 
 // RepositoryPhase summarises a Repository's state.
 // +kubebuilder:validation:Enum=Ready;NotReady
@@ -108,18 +192,33 @@ type RepositoryStatus struct {
 	// SnapshotCount is the number of Snapshots in the repository.
 	// +optional
 	SnapshotCount int32 `json:"snapshotCount,omitempty"`
-	// Size is the repository's size in the storage, e.g. 1.2 GiB.
+	// Size is the repository's size in the storage, e.g. 754 KiB: what
+	// the bucket holds (compressed, deduplicated), as `restic stats --mode
+	// raw-data` reports it after each sync and integrity check.
 	// +optional
 	Size string `json:"size,omitempty"`
 	// SizeBytes is Size in bytes.
 	// +optional
 	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// LogicalSize is the sum of the sizes of the Repository's Succeeded
+	// Snapshots, e.g. 23 MiB: what restoring all of them would yield.
+	// +optional
+	LogicalSize string `json:"logicalSize,omitempty"`
+	// LogicalSizeBytes is LogicalSize in bytes.
+	// +optional
+	LogicalSizeBytes int64 `json:"logicalSizeBytes,omitempty"`
 	// LastBackupTime is when the latest successful Snapshot was taken.
 	// +optional
 	LastBackupTime *metav1.Time `json:"lastBackupTime,omitempty"`
-	// Integrity is the result of the latest `restic check`; unset until one ran.
+	// Integrity is the result of the latest `restic check`: true when it
+	// found no damage, false when it found some; unset until one ran (a
+	// check that could not run leaves it as it was).
 	// +optional
 	Integrity *bool `json:"integrity,omitempty"`
+	// IntegrityCheck is the latest integrity check: when, its outcome and
+	// restic's message.
+	// +optional
+	IntegrityCheck *IntegrityCheckStatus `json:"integrityCheck,omitempty"`
 	// RecentSnapshots lists the newest Snapshots, newest first.
 	// +kubebuilder:validation:MaxItems=10
 	// +optional
@@ -155,6 +254,8 @@ type SnapshotSummary struct {
 // +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.spec.storageRef.name`
 // +kubebuilder:printcolumn:name="Snapshots",type=integer,JSONPath=`.status.snapshotCount`
 // +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`
+// +kubebuilder:printcolumn:name="Logical",type=string,JSONPath=`.status.logicalSize`,priority=1
+// +kubebuilder:printcolumn:name="Integrity",type=string,JSONPath=`.status.integrityCheck.result`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Last-Backup",type=date,JSONPath=`.status.lastBackupTime`
 // +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.spec.path`,priority=1

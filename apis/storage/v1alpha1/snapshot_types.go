@@ -176,7 +176,48 @@ const (
 	ReasonDumpFailed      = "DumpFailed"
 	ReasonUploadFailed    = "UploadFailed"
 	ReasonBackupSucceeded = "BackupSucceeded"
+
+	// ConditionWaitingForLock is True while a Job working on the Snapshot
+	// (its backup, or the forget of a Snapshot being deleted) waits for a
+	// repository lock another restic holds; the message names the holder
+	// (a pod) and since when. It goes away once the Job's result is in.
+	ConditionWaitingForLock = "WaitingForLock"
+	// ReasonRepositoryLocked is the reason of ConditionWaitingForLock.
+	ReasonRepositoryLocked = "RepositoryLocked"
+
+	// ConditionVerified says how the latest verification of the Snapshot
+	// ended: True when every component was read back whole and matched
+	// what the backup recorded.
+	ConditionVerified = "Verified"
+	// ReasonVerificationPassed: the latest verification passed.
+	ReasonVerificationPassed = "VerificationPassed"
+	// ReasonVerificationFailed: the data could not be read back, or did not
+	// match what the backup recorded (also the Warning Event's reason).
+	ReasonVerificationFailed = "VerificationFailed"
 )
+
+// AnnotationVerify on a Snapshot asks for its verification: a Job reads
+// every component back from the repository and compares it with what the
+// backup recorded. Its value (any string) identifies the request;
+// status.verification.request echoes it once a verification answered.
+const AnnotationVerify = "keepsake.dev/verify"
+
+// SnapshotVerification is the latest verification of a Snapshot.
+type SnapshotVerification struct {
+	// LastVerifyTime is when it ended.
+	// +optional
+	LastVerifyTime *metav1.Time `json:"lastVerifyTime,omitempty"`
+	// Message says what was read and compared, or what did not match.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Request is the value of the keepsake.dev/verify annotation it
+	// answered, or "verifyEvery" when the BackupConfiguration asked.
+	// +optional
+	Request string `json:"request,omitempty"`
+	// Job names the verify Job's run: <job>@<start time>.
+	// +optional
+	Job string `json:"job,omitempty"`
+}
 
 // SnapshotStatus is the observed state of a Snapshot.
 type SnapshotStatus struct {
@@ -202,9 +243,14 @@ type SnapshotStatus struct {
 	// Integrity is true once the stored data was checked and found whole.
 	// +optional
 	Integrity *bool `json:"integrity,omitempty"`
-	// VerificationStatus says whether a restore of this Snapshot was verified.
+	// VerificationStatus says whether this Snapshot was read back and found
+	// to match what the backup recorded: Verified or VerificationFailed;
+	// unset (or NotVerified) until a verification ran.
 	// +optional
 	VerificationStatus VerificationStatus `json:"verificationStatus,omitempty"`
+	// Verification is the latest verification: when, and what it found.
+	// +optional
+	Verification *SnapshotVerification `json:"verification,omitempty"`
 	// Conditions are the detailed state: BackupCompleted; on a Snapshot
 	// being deleted, Forgotten (False while a Job forgets its data, after
 	// that Job failed, or with reason LastSnapshotProtected).

@@ -29,6 +29,8 @@ import (
 // +kubebuilder:rbac:groups=core.keepsake.dev,resources=restoresessions/status,verbs=patch
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots,verbs=get;list;create;patch;delete
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=snapshots/status,verbs=patch;update
+// +kubebuilder:rbac:groups=storage.keepsake.dev,resources=repositories/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get
 
 // labels mark what the operator made.
 var labels = map[string]string{"app.kubernetes.io/managed-by": "keepsake", "app.kubernetes.io/component": "job-access"}

@@ -126,15 +126,16 @@ func TestEnsureRepairsRole(t *testing.T) {
 	}
 }
 
-// TestForgetHasNoRole checks that a kind without rules gets its
+// TestKindWithoutRulesHasNoRole checks that a kind without rules gets its
 // ServiceAccount and neither a Role nor a RoleBinding.
-func TestForgetHasNoRole(t *testing.T) {
+func TestKindWithoutRulesHasNoRole(t *testing.T) {
 	ctx := context.Background()
-	ns := namespace(t, "forget")
-	if err := (&Provisioner{Client: api, Reader: api}).Ensure(ctx, ns, Forget); err != nil {
+	ns := namespace(t, "norules")
+	quiet := Kind{Name: "keepsake-quiet"}
+	if err := (&Provisioner{Client: api, Reader: api}).Ensure(ctx, ns, quiet); err != nil {
 		t.Fatal(err)
 	}
-	key := client.ObjectKey{Namespace: ns, Name: Forget.Name}
+	key := client.ObjectKey{Namespace: ns, Name: quiet.Name}
 	if err := api.Get(ctx, key, &corev1.ServiceAccount{}); err != nil {
 		t.Errorf("ServiceAccount %s: %v", key, err)
 	}

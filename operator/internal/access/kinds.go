@@ -35,6 +35,11 @@ func rule(group, resource string, verbs ...string) rbacv1.PolicyRule {
 	return rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, Verbs: verbs}
 }
 
+// podsRule lets a Job that runs restic ask whether the pod a repository
+// lock names has ended, so that the lock of a killed Job is removed
+// without a human (functions/locks.go).
+var podsRule = rule("", "pods", "get")
+
 // The kinds of Job, as they are when no ServiceAccount is set by flag.
 var (
 	// Trigger is `keepsake trigger`, the CronJobs' pods: it reads the
@@ -49,28 +54,39 @@ var (
 	Backup = Kind{Name: "keepsake-backup", Rules: []rbacv1.PolicyRule{
 		rule(storageGroup, "snapshots", "list"),
 		rule(storageGroup, "snapshots/status", "patch"),
+		podsRule,
 	}}
 	// Restore is `keepsake run restore`: it patches its RestoreSession's
 	// status.components, and nothing else.
 	Restore = Kind{Name: "keepsake-restore", Rules: []rbacv1.PolicyRule{
 		rule(coreGroup, "restoresessions/status", "patch"),
+		podsRule,
 	}}
 	// Retention is `keepsake run retention`: it lists the Snapshots of the
 	// namespace, marks those whose restic snapshots it forgot (a metadata
 	// patch) and deletes them.
 	Retention = Kind{Name: "keepsake-retention", Rules: []rbacv1.PolicyRule{
 		rule(storageGroup, "snapshots", "list", "patch", "delete"),
+		rule(storageGroup, "snapshots/status", "patch"),
+		podsRule,
 	}}
 	// Forget is `keepsake run forget`, run for a Snapshot being deleted:
-	// it reports to its log only and makes no API call, so its pods carry
-	// no token at all.
-	Forget = Kind{Name: "keepsake-forget"}
+	// it removes the locks of ended Jobs and, when a live lock makes it
+	// wait, says so on the Snapshot (condition WaitingForLock). It can
+	// delete nothing.
+	Forget = Kind{Name: "keepsake-forget", Rules: []rbacv1.PolicyRule{
+		rule(storageGroup, "snapshots", "list"),
+		rule(storageGroup, "snapshots/status", "patch"),
+		podsRule,
+	}}
 	// Sync is `keepsake run sync`: it lists the Snapshots, creates the
 	// discovered ones (reading one back that an interrupted sync made) and
 	// writes their status. It can delete nothing.
 	Sync = Kind{Name: "keepsake-sync", Rules: []rbacv1.PolicyRule{
 		rule(storageGroup, "snapshots", "get", "list", "create"),
 		rule(storageGroup, "snapshots/status", "update"),
+		rule(storageGroup, "repositories/status", "get", "patch"),
+		podsRule,
 	}}
 )
 

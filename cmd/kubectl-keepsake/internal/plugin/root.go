@@ -87,7 +87,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	e.flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(backupCommand(e), snapshotsCommand(e), restoreCommand(e), describeCommand(e),
-		pauseCommand(e, true), pauseCommand(e, false), logsCommand(e))
+		pauseCommand(e, true), pauseCommand(e, false), logsCommand(e), checkCommand(e))
 	return root
 }
 
