@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -29,6 +30,9 @@ type DumpOptions struct {
 	// Bucket is the length of the time buckets that order the dump and
 	// bound every query; 0 means DefaultBucket.
 	Bucket time.Duration
+
+	// window overrides defaultWindowLimits (tests).
+	window *windowLimits
 }
 
 // DefaultChunkSize is the rows per query chunk unless DumpOptions says.
@@ -54,7 +58,13 @@ func Dump(ctx context.Context, c *influx.Client, opts DumpOptions, w io.Writer) 
 	if err != nil {
 		return err
 	}
-	d := &dumper{client: c, opts: opts, out: bufio.NewWriterSize(w, 256<<10)}
+	d := &dumper{client: c, opts: opts, out: bufio.NewWriterSize(w, 256<<10), span: 1, limits: defaultWindowLimits}
+	if opts.window != nil {
+		d.limits = *opts.window
+	}
+	if c.HyperbyteDB() {
+		d.limits.maxSpan = 1 // it builds every answer whole: one bucket per query
+	}
 	d.enc.SetPrecision(lineprotocol.Nanosecond)
 	d.text(exportHeader(opts.Start, opts.End), ddlMarker)
 	for _, s := range schemas {
@@ -100,6 +110,15 @@ type dumper struct {
 	enc    lineprotocol.Encoder
 	tags   []string // sorted tag keys of the current series chunk
 	kinds  []lineprotocol.ValueKind
+
+	// The current query window (windows.go): span buckets from base,
+	// each bucket's lines in parts until the window is complete (with
+	// span 1 they go straight out); buffered counts its bytes.
+	limits   windowLimits
+	span     int
+	base     int64
+	parts    [][]byte
+	buffered int
 }
 
 // text writes whole lines; write errors surface at the final Flush (a
@@ -124,7 +143,8 @@ func (d *dumper) database(ctx context.Context, s databaseSchema) error {
 
 // policy dumps one retention policy in time buckets (see buckets.go):
 // bucket by bucket, and in each bucket measurement by measurement, series
-// by series, so new points land at the end of the dump.
+// by series, so new points land at the end of the dump. It queries a
+// window of buckets at a time (windows.go).
 func (d *dumper) policy(ctx context.Context, db, rp string) error {
 	fields, err := fieldTypes(ctx, d.client, db, rp)
 	if err != nil {
@@ -145,27 +165,48 @@ func (d *dumper) policy(ctx context.Context, db, rp string) error {
 		return err
 	}
 	for {
-		b, ok := d.nextBucket(cursors)
+		w, ok := d.nextWindow(cursors, d.span)
 		if !ok {
 			return nil
 		}
-		for _, cur := range cursors {
-			if cur.done || cur.next >= b.end {
-				continue
-			}
-			if err := d.bucket(ctx, cur, b, fields[cur.measurement]); err != nil {
-				return fmt.Errorf("dump %s: %w", influxql.QuoteIdent(db, rp, cur.measurement), err)
-			}
+		saved := saveCursors(cursors)
+		err := d.window(ctx, cursors, w, fields)
+		if errors.Is(err, errWindowFull) {
+			restoreCursors(cursors, saved)
+			d.span = max(1, d.span/4)
+			continue
 		}
+		if err != nil {
+			return err
+		}
+		d.flushWindow()
 	}
 }
 
-// bucket dumps the points of one measurement in one bucket with one
-// chunked query; GROUP BY * returns tags per series (not as columns, where
-// a tag and a field of the same name would clash) and orders rows by
-// series, then time. The cursor then moves past the bucket.
-func (d *dumper) bucket(ctx context.Context, cur *cursor, b window, kinds map[string]lineprotocol.ValueKind) error {
-	q := "SELECT * FROM " + influxql.QuoteIdent(cur.db, cur.rp, cur.measurement) + b.where() + " GROUP BY *"
+// window dumps the points of every measurement in window w, one query per
+// measurement that has points before its end.
+func (d *dumper) window(ctx context.Context, cursors []*cursor, w window, fields map[string]map[string]lineprotocol.ValueKind) error {
+	d.startWindow(w)
+	for _, cur := range cursors {
+		if cur.done || cur.next >= w.end {
+			continue
+		}
+		if err := d.query(ctx, cur, w, fields[cur.measurement]); err != nil {
+			if errors.Is(err, errWindowFull) {
+				return err
+			}
+			return fmt.Errorf("dump %s: %w", influxql.QuoteIdent(cur.db, cur.rp, cur.measurement), err)
+		}
+	}
+	return nil
+}
+
+// query dumps the points of one measurement in window w with one chunked
+// query; GROUP BY * returns tags per series (not as columns, where a tag
+// and a field of the same name would clash) and orders rows by series,
+// then time. The cursor then moves past the window.
+func (d *dumper) query(ctx context.Context, cur *cursor, w window, kinds map[string]lineprotocol.ValueKind) error {
+	q := "SELECT * FROM " + influxql.QuoteIdent(cur.db, cur.rp, cur.measurement) + w.where() + " GROUP BY *"
 	rows := 0
 	err := d.client.Stream(ctx, influx.Scope{DB: cur.db, RP: cur.rp}, q, d.opts.ChunkSize, func(s *influx.Series) error {
 		rows += len(s.Values)
@@ -175,10 +216,10 @@ func (d *dumper) bucket(ctx context.Context, cur *cursor, b window, kinds map[st
 		return err
 	}
 	if rows > 0 {
-		cur.next, cur.done = b.end, b.end >= d.bounds().end
+		cur.next, cur.done = w.end, w.end >= d.bounds().end
 		return nil
 	}
-	return d.seek(ctx, cur, b.end)
+	return d.seek(ctx, cur, w.end)
 }
 
 // series writes the rows of one series chunk as points.
@@ -285,6 +326,5 @@ func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
 	if err := d.enc.Err(); err != nil {
 		return fmt.Errorf("encode point of series %v at time %d: %w", s.Tags, ts.IntV(), err)
 	}
-	_, err = d.out.Write(d.enc.Bytes())
-	return err
+	return d.emit(ts.IntV(), d.enc.Bytes())
 }
