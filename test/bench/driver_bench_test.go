@@ -14,6 +14,7 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -226,14 +227,20 @@ func (e *driverEnv) benchBackup(b *testing.B, dump string) {
 // benchDump: the driver's dump through the plugin into a discarding host,
 // against curl reading one chunked SELECT * with epoch=ns into /dev/null
 // (the source's ceiling), and against the release's driver doing the same
-// dump.
+// dump, which must write the same bytes.
 func (e *driverEnv) benchDump(b *testing.B) {
 	f := &figures{b: b}
 	release, commit := e.releaseDriver(b)
 	var driver, old, curl time.Duration
 	for range b.N {
-		driver += e.timeDump(b, e.bin["hyperbytedb-driver"])
-		old += e.timeDump(b, release)
+		took, sum := e.timeDump(b, e.bin["hyperbytedb-driver"])
+		driver += took
+		took, oldSum := e.timeDump(b, release)
+		old += took
+		if sum != oldSum {
+			// Dedup across the upgrade depends on the same bytes.
+			b.Errorf("the dump differs from the release's (%s) on unchanged data", commit)
+		}
 		curl += e.curlSelect(b, "bulk")
 	}
 	points := float64(e.data.N * b.N)
@@ -246,16 +253,18 @@ func (e *driverEnv) benchDump(b *testing.B) {
 }
 
 // timeDump runs one dump of the dataset with the given driver binary into
-// a discarding host.
-func (e *driverEnv) timeDump(b *testing.B, binary string) time.Duration {
+// a host that only hashes it.
+func (e *driverEnv) timeDump(b *testing.B, binary string) (time.Duration, [sha256.Size]byte) {
 	b.Helper()
 	c := e.open(b, binary)
 	defer c.Close()
+	h := sha256.New()
 	start := time.Now()
-	if _, err := c.Backup(context.Background(), e.dumpRequest(), io.Discard); err != nil {
+	if _, err := c.Backup(context.Background(), e.dumpRequest(), h); err != nil {
 		b.Fatal(err)
 	}
-	return time.Since(start)
+	took := time.Since(start)
+	return took, [sha256.Size]byte(h.Sum(nil))
 }
 
 func (e *driverEnv) curlSelect(b *testing.B, measurements ...string) time.Duration {

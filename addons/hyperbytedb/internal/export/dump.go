@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,9 @@ type dumper struct {
 	enc    lineprotocol.Encoder
 	tags   []string // sorted tag keys of the current series chunk
 	kinds  []lineprotocol.ValueKind
+	prefix []byte   // measurement and tags of the chunk's lines, escaped
+	keys   [][]byte // per column: the escaped field key and '='
+	line   []byte
 
 	// The current query window (windows.go): span buckets from base,
 	// each bucket's lines in parts until the window is complete (with
@@ -292,7 +296,34 @@ func (d *dumper) checkNames(s *influx.Series) error {
 	if err != nil {
 		return fmt.Errorf("series %v: %w", s.Tags, err)
 	}
+	d.encodePrefix(s)
 	return nil
+}
+
+// encodePrefix precomputes, with the encoder, what every line of the chunk
+// shares: the escaped measurement and tags, and each field key escaped
+// and followed by '='. point then appends values to them, which is what
+// the encoder would write, without escaping the same names on every row.
+func (d *dumper) encodePrefix(s *influx.Series) {
+	d.enc.Reset()
+	d.enc.StartLine(s.Name)
+	for _, k := range d.tags {
+		d.enc.AddTag(k, s.Tags[k])
+	}
+	d.prefix = append(d.prefix[:0], d.enc.Bytes()...)
+	d.keys = d.keys[:0]
+	for i, col := range s.Columns[1:] {
+		if d.kinds[i] == lineprotocol.Unknown {
+			d.keys = append(d.keys, nil)
+			continue
+		}
+		d.enc.Reset()
+		d.enc.StartLine("m")
+		d.enc.AddField(col, lineprotocol.BoolValue(true))
+		key := d.enc.Bytes()
+		d.keys = append(d.keys, append([]byte(nil), key[len("m "):len(key)-len("true")]...))
+	}
+	d.enc.Reset()
 }
 
 func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
@@ -300,12 +331,8 @@ func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("time %s: %w", row[0], err)
 	}
-	d.enc.Reset()
-	d.enc.StartLine(s.Name)
-	for _, k := range d.tags {
-		d.enc.AddTag(k, s.Tags[k])
-	}
-	fields := 0
+	d.line = append(d.line[:0], d.prefix...)
+	sep := byte(' ')
 	for i, raw := range row[1:] {
 		if d.kinds[i] == lineprotocol.Unknown {
 			continue
@@ -315,16 +342,14 @@ func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
 			return fmt.Errorf("field %q at time %d: %w", s.Columns[i+1], ts.IntV(), err)
 		}
 		if ok {
-			d.enc.AddField(s.Columns[i+1], v)
-			fields++
+			d.line = append(append(d.line, sep), d.keys[i]...)
+			d.line = v.AppendBytes(d.line)
+			sep = ','
 		}
 	}
-	if fields == 0 {
+	if sep == ' ' {
 		return nil // an all-null row is no point: InfluxDB stores none
 	}
-	d.enc.EndLine(time.Unix(0, ts.IntV()))
-	if err := d.enc.Err(); err != nil {
-		return fmt.Errorf("encode point of series %v at time %d: %w", s.Tags, ts.IntV(), err)
-	}
-	return d.emit(ts.IntV(), d.enc.Bytes())
+	d.line = strconv.AppendInt(append(d.line, ' '), ts.IntV(), 10)
+	return d.emit(ts.IntV(), append(d.line, '\n'))
 }
