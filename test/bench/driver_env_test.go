@@ -55,9 +55,8 @@ func newDriverEnv(b *testing.B, points int) *driverEnv {
 	return newDriverTools(b).withData(b, hyperbytedbtest.Bulk{DB: "bench", N: points, Series: 10})
 }
 
-// newDriverTools builds the binaries (this tree's, and the release's
-// driver when KEEPSAKE_BENCH_RELEASE is not "none") and starts MinIO;
-// withData then adds a database.
+// newDriverTools builds this tree's binaries and starts MinIO; withData
+// then adds a database, releaseDriver the release's driver.
 func newDriverTools(b *testing.B) *driverEnv {
 	b.Helper()
 	e := &driverEnv{dir: b.TempDir(), bin: map[string]string{}, restic: servers.Bin(b, "restic"), repos: new(int)}
