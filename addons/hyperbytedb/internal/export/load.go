@@ -42,16 +42,15 @@ type LoadOptions struct {
 	Writers int
 }
 
-// Defaults of LoadOptions. Large writes cost InfluxDB 1.x much less per
-// point than the 5000 its own importer sends (a 1 M point restore of 500
-// series took 12 s in batches of 5000 and 8 s in batches of 50000, on the
-// benchmark machine, docs/performance.md).
+// Defaults of LoadOptions: the batch of InfluxDB's own importer, two
+// writes at a time. (Larger batches measured no better on the shared
+// benchmark machine: docs/performance.md.)
 const (
-	DefaultBatchSize = 50000
+	DefaultBatchSize = 5000
 	DefaultWriters   = 2
 )
 
-// maxBatchBytes ends a batch before the point count does when lines are
+// maxBatchBytes ends a batch before its point count does when lines are
 // long: InfluxDB 1.x refuses bodies over 25 MB (max-body-size).
 const maxBatchBytes = 8 << 20
 

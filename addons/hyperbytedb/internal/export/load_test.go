@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -80,4 +81,24 @@ func testLoadRejects(t *testing.T, kind serverKind) {
 	if len(f) != 1 || !strings.Contains(f[0], "float:1.5") {
 		t.Fatalf("measurement f holds %q after the refused restore, want its one point v=1.5", f)
 	}
+}
+
+// Long lines end a batch before its point count does: 5000 points of
+// 8 KiB are 40 MB, which InfluxDB 1.x refuses as one body (max-body-size
+// 25 MB).
+func TestLoadBoundsBatchBytes(t *testing.T) {
+	forEachServer(t, func(t *testing.T, kind serverKind) {
+		s := startServer(t, kind)
+		var dump strings.Builder
+		dump.WriteString(ddlHead)
+		pad := strings.Repeat("x", 8<<10)
+		const points = 5000
+		for i := range points {
+			fmt.Fprintf(&dump, "long v=\"%d %s\" %d\n", i, pad, i+1)
+		}
+		stats := load(t, s, LoadOptions{Mode: ModeMerge}, []byte(dump.String()))
+		if stats.Points != points || len(hyperbytedbtest.ReadContents(t, s.api).Points) != points {
+			t.Fatalf("restored %d points, want %d", stats.Points, points)
+		}
+	})
 }
