@@ -37,7 +37,8 @@ func BenchmarkDriverPeakRSS(b *testing.B) {
 				if runtimePeak == 0 || driverPeak == 0 {
 					b.Fatal("no RSS reading of the runtime or the driver")
 				}
-				f := &figures{b: b}
+				f := newFigures(b)
+				defer f.finish()
 				f.report(float64(points)/took.Seconds(), "points/s")
 				f.atMost(runtime[i], targetPeakMiB, "runtime-MiB")
 				f.atMost(driver[i], targetPeakMiB, "driver-MiB")
@@ -49,7 +50,8 @@ func BenchmarkDriverPeakRSS(b *testing.B) {
 		if runtime[0] == 0 || driver[0] == 0 {
 			b.Skip("no readings to compare")
 		}
-		f := &figures{b: b}
+		f := newFigures(b)
+		defer f.finish()
 		f.atMost(runtime[1]/runtime[0], targetPeakGrowth, "runtime-x")
 		f.atMost(driver[1]/driver[0], targetPeakGrowth, "driver-x")
 	})
