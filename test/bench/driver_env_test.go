@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ type driverEnv struct {
 	minio   *servers.MinIO
 	storage storage.Config
 	restic  string
-	repos   int
+	repos   *int
 }
 
 // envInt reads a positive integer from the environment, or returns def.
@@ -48,28 +49,25 @@ func envInt(b *testing.B, name string, def int) int {
 }
 
 // newDriverEnv builds the binaries, starts the servers and writes points
-// points to database "bench".
+// points in 10 series to database "bench".
 func newDriverEnv(b *testing.B, points int) *driverEnv {
 	b.Helper()
-	e := &driverEnv{dir: b.TempDir(), bin: map[string]string{}, restic: servers.Bin(b, "restic")}
+	return newDriverTools(b).withData(b, hyperbytedbtest.Bulk{DB: "bench", N: points, Series: 10})
+}
+
+// newDriverTools builds this tree's binaries and starts MinIO; withData
+// then adds a database, releaseDriver the release's driver.
+func newDriverTools(b *testing.B) *driverEnv {
+	b.Helper()
+	e := &driverEnv{dir: b.TempDir(), bin: map[string]string{}, restic: servers.Bin(b, "restic"), repos: new(int)}
 	root := servers.RepoRoot(b)
 	for name, pkg := range map[string]string{
 		"keepsake": "./cmd/keepsake", "hyperbytedb-driver": "./addons/hyperbytedb/cmd/hyperbytedb-driver",
 		"driver_gen": "./test/bench/driver_gen",
 	} {
 		e.bin[name] = filepath.Join(e.dir, name)
-		cmd := exec.Command("go", "build", "-o", e.bin[name], pkg)
-		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("build %s: %v\n%s", name, err, out)
-		}
+		goBuild(b, root, e.bin[name], pkg)
 	}
-	e.influx = servers.StartInfluxDB(b)
-	e.api = hyperbytedbtest.Server{URL: e.influx.URL}
-	e.data = hyperbytedbtest.Bulk{DB: "bench", N: points, Series: 10}
-	start := time.Now()
-	e.data.Write(b, e.api, 0, points)
-	b.Logf("wrote %d points in %s", points, time.Since(start).Round(time.Millisecond))
 	e.minio = servers.StartMinIO(b)
 	e.minio.CreateBucket(b, "bench")
 	e.storage = storage.Config{
@@ -80,11 +78,61 @@ func newDriverEnv(b *testing.B, points int) *driverEnv {
 	return e
 }
 
+func goBuild(b *testing.B, dir, out, pkg string) {
+	b.Helper()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
+	if output, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build %s in %s: %v\n%s", pkg, dir, err, output)
+	}
+}
+
+// releaseCommit is the release the dump is compared with: main when the
+// speed targets were set (issue 10). KEEPSAKE_BENCH_RELEASE overrides it.
+const releaseCommit = "9f343e2"
+
+// releaseDriver builds the driver of the release commit from `git archive`
+// of that commit (its whole tree: the driver with its own SDK and
+// dependencies), so the comparison needs no copy of old code in this
+// tree and leaves the repository's worktrees alone.
+func (e *driverEnv) releaseDriver(b *testing.B) (string, string) {
+	b.Helper()
+	commit := cmp.Or(os.Getenv("KEEPSAKE_BENCH_RELEASE"), releaseCommit)
+	out := filepath.Join(e.dir, "hyperbytedb-driver-"+commit)
+	if _, err := os.Stat(out); err == nil {
+		return out, commit
+	}
+	src := filepath.Join(e.dir, "release-"+commit)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	archive := exec.Command("sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", commit, src)
+	archive.Dir = servers.RepoRoot(b)
+	if output, err := archive.CombinedOutput(); err != nil {
+		b.Fatalf("git archive %s: %v\n%s", commit, err, output)
+	}
+	goBuild(b, src, out, "./addons/hyperbytedb/cmd/hyperbytedb-driver")
+	return out, commit
+}
+
+// withData returns e with its own InfluxDB holding the points of data.
+func (e *driverEnv) withData(b *testing.B, data hyperbytedbtest.Bulk) *driverEnv {
+	b.Helper()
+	se := *e
+	se.influx = servers.StartInfluxDB(b)
+	se.api = hyperbytedbtest.Server{URL: se.influx.URL}
+	se.data = data
+	start := time.Now()
+	data.Write(b, se.api, 0, data.N)
+	b.Logf("wrote %d points in %d series in %s", data.N, data.Series, time.Since(start).Round(time.Millisecond))
+	return &se
+}
+
 // newRepo creates a fresh restic repository and returns its config.
 func (e *driverEnv) newRepo(b *testing.B) (restic.Config, string) {
 	b.Helper()
-	e.repos++
-	dir := fmt.Sprintf("repo-%d", e.repos)
+	*e.repos++
+	dir := fmt.Sprintf("repo-%d", *e.repos)
 	target, err := storage.ResticRepository(e.storage, "bench", dir)
 	if err != nil {
 		b.Fatal(err)
@@ -137,12 +185,13 @@ func (e *driverEnv) writeSecretDir(b *testing.B) string {
 // repository dir (already initialised) and returns how long it took.
 // watch, if set, is called with the runtime's PID while it runs.
 func (e *driverEnv) keepsakeBackup(b *testing.B, cfg restic.Config, dir string, watch func(pid int) func()) time.Duration {
-	return e.keepsakeRun(b, cfg, dir, "hyperbytedb-driver", watch, "url="+e.influx.URL, "databases=bench")
+	return e.keepsakeRun(b, "backup", cfg, dir, "hyperbytedb-driver", watch, "url="+e.influx.URL, "databases="+e.data.DB)
 }
 
-// keepsakeRun runs `keepsake run backup` with the named driver and
-// parameters into repository dir and returns how long it took.
-func (e *driverEnv) keepsakeRun(b *testing.B, cfg restic.Config, dir, driver string, watch func(pid int) func(), params ...string) time.Duration {
+// keepsakeRun runs `keepsake run <op>` (backup or restore of the latest
+// snapshot) with the named driver and parameters on repository dir and
+// returns how long it took.
+func (e *driverEnv) keepsakeRun(b *testing.B, op string, cfg restic.Config, dir, driver string, watch func(pid int) func(), params ...string) time.Duration {
 	b.Helper()
 	storageFile := filepath.Join(e.dir, "storage.json")
 	settings := fmt.Sprintf(`{"provider":"s3","s3":{"endpoint":%q,"bucket":"bench","prefix":"keepsake","forcePathStyle":true}}`, e.minio.Endpoint)
@@ -151,7 +200,7 @@ func (e *driverEnv) keepsakeRun(b *testing.B, cfg restic.Config, dir, driver str
 	}
 	repo := strings.Join([]string{"name=bench", "storage=" + storageFile, "credentials=" + e.writeSecretDir(b),
 		"namespace=bench", "directory=" + dir, "password-file=" + cfg.PasswordFile}, ",")
-	args := []string{"run", "backup", "--driver", e.bin[driver], "--component", "dump", "--repository", repo,
+	args := []string{"run", op, "--driver", e.bin[driver], "--component", "dump", "--repository", repo,
 		"--restic", e.restic, "--cache-dir", cfg.CacheDir, "--target-name", "bench", "--target-namespace", "bench"}
 	for _, p := range params {
 		args = append(args, "--param", p)
@@ -173,7 +222,7 @@ func (e *driverEnv) keepsakeRun(b *testing.B, cfg restic.Config, dir, driver str
 		stop()
 	}
 	if err != nil || !strings.Contains(stdout.String(), `"phase":"Succeeded"`) {
-		b.Fatalf("keepsake run backup: %v\n%s\n%s", err, stdout.String(), stderr.String())
+		b.Fatalf("keepsake run %s: %v\n%s\n%s", op, err, stdout.String(), stderr.String())
 	}
 	return took
 }

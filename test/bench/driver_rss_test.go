@@ -20,6 +20,10 @@ import (
 // `keepsake run backup` and reports the peak resident memory of the
 // runtime and of the driver (target: each < 64 MiB, and no larger at 2n).
 func BenchmarkDriverPeakRSS(b *testing.B) {
+	const (
+		targetPeakMiB    = 64   // each of the runtime and the driver
+		targetPeakGrowth = 1.05 // "flat": at 2n within 5% of n
+	)
 	n := envInt(b, "KEEPSAKE_BENCH_RSS_POINTS", 5_000_000)
 	var runtime, driver [2]float64
 	for i, points := range []int{n, 2 * n} {
@@ -33,9 +37,11 @@ func BenchmarkDriverPeakRSS(b *testing.B) {
 				if runtimePeak == 0 || driverPeak == 0 {
 					b.Fatal("no RSS reading of the runtime or the driver")
 				}
-				b.ReportMetric(runtime[i], "runtime-MiB")
-				b.ReportMetric(driver[i], "driver-MiB")
-				b.ReportMetric(float64(points)/took.Seconds(), "points/s")
+				f := newFigures(b)
+				defer f.finish()
+				f.report(float64(points)/took.Seconds(), "points/s")
+				f.atMost(runtime[i], targetPeakMiB, "runtime-MiB")
+				f.atMost(driver[i], targetPeakMiB, "driver-MiB")
 			}
 		})
 	}
@@ -44,8 +50,10 @@ func BenchmarkDriverPeakRSS(b *testing.B) {
 		if runtime[0] == 0 || driver[0] == 0 {
 			b.Skip("no readings to compare")
 		}
-		b.ReportMetric(runtime[1]/runtime[0], "runtime-x")
-		b.ReportMetric(driver[1]/driver[0], "driver-x")
+		f := newFigures(b)
+		defer f.finish()
+		f.atMost(runtime[1]/runtime[0], targetPeakGrowth, "runtime-x")
+		f.atMost(driver[1]/driver[0], targetPeakGrowth, "driver-x")
 	})
 }
 

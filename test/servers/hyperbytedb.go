@@ -79,7 +79,7 @@ func (h *HyperbyteDB) serve(w http.ResponseWriter, r *http.Request) {
 	case "/ping":
 		w.WriteHeader(http.StatusNoContent) // adapters/http/ping.rs:12
 	case "/write":
-		h.forward(w, r)
+		h.write(w, r) // hyperbytedb_write.go
 	case "/query":
 		h.query(w, r)
 	default:

@@ -97,3 +97,56 @@ func TestHyperbyteDBEmulation(t *testing.T) {
 		}
 	})
 }
+
+// The emulation stores what HyperbyteDB's parser reads and widens integer
+// into float fields (hyperbytedb_write.go).
+func TestHyperbyteDBEmulationWrites(t *testing.T) {
+	h := StartHyperbyteDB(t)
+	write := func(lines string) int {
+		resp, err := http.Post(h.URL+"/write?db=db&precision=ns", "text/plain", strings.NewReader(lines))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code, body := hquery(t, h, url.Values{"q": {"CREATE DATABASE db"}}); code != http.StatusOK {
+		t.Fatalf("%d %s", code, body)
+	}
+	tests := map[string]struct {
+		lines string // written to the emulation
+		q     string // read from the backend
+		want  string // substring of the backend's answer
+	}{
+		`\\ in names is one backslash`: {lines: `a\\b,t\\k=v\\w f\\k=1 1` + "\n", q: `SHOW SERIES FROM "a\\b"`,
+			want: `"a\\b,t\\k=v\\w"`}, // JSON of a\b,t\k=v\w
+		`\" in a field key stays`:                    {lines: `q f\"k=1 1` + "\n", q: `SHOW FIELD KEYS FROM q`, want: `["f\\\"k","float"]`},
+		"integer into a float field becomes a float": {lines: "w v=1.5 1\nw v=2i 2\n", q: `SELECT v FROM w`, want: `[2,2]`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if code := write(tc.lines); code != http.StatusNoContent {
+				t.Fatalf("write answered %d", code)
+			}
+			resp, err := http.PostForm(h.Backend.URL+"/query", url.Values{"q": {tc.q}, "db": {"db"}, "epoch": {"ns"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), tc.want) {
+				t.Fatalf("backend answers %s, want %s", body, tc.want)
+			}
+		})
+	}
+	t.Run("the backend alone refuses the integer", func(t *testing.T) {
+		resp, err := http.Post(h.Backend.URL+"/write?db=db&precision=ns", "text/plain", strings.NewReader("w v=3i 3\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("InfluxDB answered %d to an integer in a float field, want 400", resp.StatusCode)
+		}
+	})
+}

@@ -29,6 +29,7 @@ func (b *batch) add(lineNo int, line []byte) {
 
 // send checks the batch, converts it for InfluxDB 1.x and writes it.
 func (b *batch) send(ctx context.Context, c *influx.Client, schema *restoredSchema) error {
+	b.schema.hyper = schema.hyper
 	wire, err := toWire(b.buf, &b.schema)
 	if err != nil {
 		return fmt.Errorf("database %q, retention policy %q: %w", b.db, b.rp, lineError(b.lines, err))

@@ -1,8 +1,13 @@
 package export
 
 import (
+	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -60,5 +65,38 @@ func TestNextBucket(t *testing.T) {
 	}
 	if _, ok := d.nextBucket([]*cursor{{done: true}}); ok {
 		t.Fatal("a bucket with every cursor done")
+	}
+}
+
+// A window of several buckets (windows.go) writes the same bytes as one
+// query per bucket: on dense data that overflows a window's buffer and on
+// sparse data that widens it, across two measurements.
+func TestDumpWindowsKeepBucketOrder(t *testing.T) {
+	s := startServer(t, influxDB)
+	bulk := hyperbytedbtest.Bulk{DB: "w", N: 20_000, Series: 50, Step: time.Minute}
+	bulk.Write(t, s.api, 0, bulk.N)
+	var sparse strings.Builder
+	for i := range 40 {
+		// A point every 30 hours from 1938 on, some before the bulk,
+		// some inside it, some after.
+		at := bulk.Time(0) + int64(i-10)*30*int64(time.Hour)
+		fmt.Fprintf(&sparse, "aaa,k=%d v=%di %d\n", i%3, i, at)
+	}
+	sparse.WriteString("aaa,k=old v=1i -1000000000000000000\n")
+	s.api.Write(t, "w", "autogen", sparse.String())
+	perBucket := dump(t, s, DumpOptions{window: &windowLimits{target: 1, max: 1, maxSpan: 1}})
+	if got := bytes.Count(perBucket, []byte("\nbulk,")); got != bulk.N {
+		t.Fatalf("dumped %d bulk points, want %d", got, bulk.N)
+	}
+	for name, limits := range map[string]*windowLimits{
+		"default":                     nil,
+		"windows overflow and shrink": {target: 64 << 10, max: 128 << 10, maxSpan: maxWindowBuckets},
+		"two buckets":                 {target: 1 << 30, max: 1 << 30, maxSpan: 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := dump(t, s, DumpOptions{window: limits}); !bytes.Equal(got, perBucket) {
+				t.Fatalf("dump of %d bytes differs from the per-bucket dump of %d bytes", len(got), len(perBucket))
+			}
+		})
 	}
 }

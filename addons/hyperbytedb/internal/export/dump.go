@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +31,9 @@ type DumpOptions struct {
 	// Bucket is the length of the time buckets that order the dump and
 	// bound every query; 0 means DefaultBucket.
 	Bucket time.Duration
+
+	// window overrides defaultWindowLimits (tests).
+	window *windowLimits
 }
 
 // DefaultChunkSize is the rows per query chunk unless DumpOptions says.
@@ -54,7 +59,13 @@ func Dump(ctx context.Context, c *influx.Client, opts DumpOptions, w io.Writer) 
 	if err != nil {
 		return err
 	}
-	d := &dumper{client: c, opts: opts, out: bufio.NewWriterSize(w, 256<<10)}
+	d := &dumper{client: c, opts: opts, out: bufio.NewWriterSize(w, 256<<10), span: 1, limits: defaultWindowLimits}
+	if opts.window != nil {
+		d.limits = *opts.window
+	}
+	if c.HyperbyteDB() {
+		d.limits.maxSpan = 1 // it builds every answer whole: one bucket per query
+	}
 	d.enc.SetPrecision(lineprotocol.Nanosecond)
 	d.text(exportHeader(opts.Start, opts.End), ddlMarker)
 	for _, s := range schemas {
@@ -100,6 +111,18 @@ type dumper struct {
 	enc    lineprotocol.Encoder
 	tags   []string // sorted tag keys of the current series chunk
 	kinds  []lineprotocol.ValueKind
+	prefix []byte   // measurement and tags of the chunk's lines, escaped
+	keys   [][]byte // per column: the escaped field key and '='
+	line   []byte
+
+	// The current query window (windows.go): span buckets from base,
+	// each bucket's lines in parts until the window is complete (with
+	// span 1 they go straight out); buffered counts its bytes.
+	limits   windowLimits
+	span     int
+	base     int64
+	parts    [][]byte
+	buffered int
 }
 
 // text writes whole lines; write errors surface at the final Flush (a
@@ -124,7 +147,8 @@ func (d *dumper) database(ctx context.Context, s databaseSchema) error {
 
 // policy dumps one retention policy in time buckets (see buckets.go):
 // bucket by bucket, and in each bucket measurement by measurement, series
-// by series, so new points land at the end of the dump.
+// by series, so new points land at the end of the dump. It queries a
+// window of buckets at a time (windows.go).
 func (d *dumper) policy(ctx context.Context, db, rp string) error {
 	fields, err := fieldTypes(ctx, d.client, db, rp)
 	if err != nil {
@@ -145,27 +169,48 @@ func (d *dumper) policy(ctx context.Context, db, rp string) error {
 		return err
 	}
 	for {
-		b, ok := d.nextBucket(cursors)
+		w, ok := d.nextWindow(cursors, d.span)
 		if !ok {
 			return nil
 		}
-		for _, cur := range cursors {
-			if cur.done || cur.next >= b.end {
-				continue
-			}
-			if err := d.bucket(ctx, cur, b, fields[cur.measurement]); err != nil {
-				return fmt.Errorf("dump %s: %w", influxql.QuoteIdent(db, rp, cur.measurement), err)
-			}
+		saved := saveCursors(cursors)
+		err := d.window(ctx, cursors, w, fields)
+		if errors.Is(err, errWindowFull) {
+			restoreCursors(cursors, saved)
+			d.span = max(1, d.span/4)
+			continue
 		}
+		if err != nil {
+			return err
+		}
+		d.flushWindow()
 	}
 }
 
-// bucket dumps the points of one measurement in one bucket with one
-// chunked query; GROUP BY * returns tags per series (not as columns, where
-// a tag and a field of the same name would clash) and orders rows by
-// series, then time. The cursor then moves past the bucket.
-func (d *dumper) bucket(ctx context.Context, cur *cursor, b window, kinds map[string]lineprotocol.ValueKind) error {
-	q := "SELECT * FROM " + influxql.QuoteIdent(cur.db, cur.rp, cur.measurement) + b.where() + " GROUP BY *"
+// window dumps the points of every measurement in window w, one query per
+// measurement that has points before its end.
+func (d *dumper) window(ctx context.Context, cursors []*cursor, w window, fields map[string]map[string]lineprotocol.ValueKind) error {
+	d.startWindow(w)
+	for _, cur := range cursors {
+		if cur.done || cur.next >= w.end {
+			continue
+		}
+		if err := d.query(ctx, cur, w, fields[cur.measurement]); err != nil {
+			if errors.Is(err, errWindowFull) {
+				return err
+			}
+			return fmt.Errorf("dump %s: %w", influxql.QuoteIdent(cur.db, cur.rp, cur.measurement), err)
+		}
+	}
+	return nil
+}
+
+// query dumps the points of one measurement in window w with one chunked
+// query; GROUP BY * returns tags per series (not as columns, where a tag
+// and a field of the same name would clash) and orders rows by series,
+// then time. The cursor then moves past the window.
+func (d *dumper) query(ctx context.Context, cur *cursor, w window, kinds map[string]lineprotocol.ValueKind) error {
+	q := "SELECT * FROM " + influxql.QuoteIdent(cur.db, cur.rp, cur.measurement) + w.where() + " GROUP BY *"
 	rows := 0
 	err := d.client.Stream(ctx, influx.Scope{DB: cur.db, RP: cur.rp}, q, d.opts.ChunkSize, func(s *influx.Series) error {
 		rows += len(s.Values)
@@ -175,10 +220,10 @@ func (d *dumper) bucket(ctx context.Context, cur *cursor, b window, kinds map[st
 		return err
 	}
 	if rows > 0 {
-		cur.next, cur.done = b.end, b.end >= d.bounds().end
+		cur.next, cur.done = w.end, w.end >= d.bounds().end
 		return nil
 	}
-	return d.seek(ctx, cur, b.end)
+	return d.seek(ctx, cur, w.end)
 }
 
 // series writes the rows of one series chunk as points.
@@ -251,7 +296,34 @@ func (d *dumper) checkNames(s *influx.Series) error {
 	if err != nil {
 		return fmt.Errorf("series %v: %w", s.Tags, err)
 	}
+	d.encodePrefix(s)
 	return nil
+}
+
+// encodePrefix precomputes, with the encoder, what every line of the chunk
+// shares: the escaped measurement and tags, and each field key escaped
+// and followed by '='. point then appends values to them, which is what
+// the encoder would write, without escaping the same names on every row.
+func (d *dumper) encodePrefix(s *influx.Series) {
+	d.enc.Reset()
+	d.enc.StartLine(s.Name)
+	for _, k := range d.tags {
+		d.enc.AddTag(k, s.Tags[k])
+	}
+	d.prefix = append(d.prefix[:0], d.enc.Bytes()...)
+	d.keys = d.keys[:0]
+	for i, col := range s.Columns[1:] {
+		if d.kinds[i] == lineprotocol.Unknown {
+			d.keys = append(d.keys, nil)
+			continue
+		}
+		d.enc.Reset()
+		d.enc.StartLine("m")
+		d.enc.AddField(col, lineprotocol.BoolValue(true))
+		key := d.enc.Bytes()
+		d.keys = append(d.keys, append([]byte(nil), key[len("m "):len(key)-len("true")]...))
+	}
+	d.enc.Reset()
 }
 
 func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
@@ -259,12 +331,8 @@ func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("time %s: %w", row[0], err)
 	}
-	d.enc.Reset()
-	d.enc.StartLine(s.Name)
-	for _, k := range d.tags {
-		d.enc.AddTag(k, s.Tags[k])
-	}
-	fields := 0
+	d.line = append(d.line[:0], d.prefix...)
+	sep := byte(' ')
 	for i, raw := range row[1:] {
 		if d.kinds[i] == lineprotocol.Unknown {
 			continue
@@ -274,17 +342,14 @@ func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
 			return fmt.Errorf("field %q at time %d: %w", s.Columns[i+1], ts.IntV(), err)
 		}
 		if ok {
-			d.enc.AddField(s.Columns[i+1], v)
-			fields++
+			d.line = append(append(d.line, sep), d.keys[i]...)
+			d.line = v.AppendBytes(d.line)
+			sep = ','
 		}
 	}
-	if fields == 0 {
+	if sep == ' ' {
 		return nil // an all-null row is no point: InfluxDB stores none
 	}
-	d.enc.EndLine(time.Unix(0, ts.IntV()))
-	if err := d.enc.Err(); err != nil {
-		return fmt.Errorf("encode point of series %v at time %d: %w", s.Tags, ts.IntV(), err)
-	}
-	_, err = d.out.Write(d.enc.Bytes())
-	return err
+	d.line = strconv.AppendInt(append(d.line, ' '), ts.IntV(), 10)
+	return d.emit(ts.IntV(), append(d.line, '\n'))
 }

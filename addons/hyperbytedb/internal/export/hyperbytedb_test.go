@@ -33,6 +33,10 @@ func TestRestoreNamesHyperbyteDBCannotHold(t *testing.T) {
 			"colon in measurement": {points: "app:cpu v=1 1\n", want: `measurement "app:cpu" holds ':': HyperbyteDB lists it as "cpu"`},
 			"colliding measurements": {points: "a.b v=1 1\na_b v=2 2\n",
 				want: `would share HyperbyteDB's table names_autogen_a_b`},
+			"backslashes in a measurement": {points: `a\\b v=1 1` + "\n",
+				want: `measurement "a\\\\b": HyperbyteDB's line-protocol parser reads \\ as one backslash`},
+			"backslashes in a tag value": {points: `cpu,host=a\\b v=1 1` + "\n",
+				want: `tag host="a\\\\b" of measurement "cpu": HyperbyteDB's line-protocol parser reads \\ as one backslash`},
 		}
 		for name, tc := range tests {
 			t.Run(name, func(t *testing.T) {

@@ -42,11 +42,17 @@ type LoadOptions struct {
 	Writers int
 }
 
-// Defaults of LoadOptions.
+// Defaults of LoadOptions: the batch of InfluxDB's own importer, two
+// writes at a time. (Larger batches measured no better on the shared
+// benchmark machine: docs/performance.md.)
 const (
 	DefaultBatchSize = 5000
 	DefaultWriters   = 2
 )
+
+// maxBatchBytes ends a batch before its point count does when lines are
+// long: InfluxDB 1.x refuses bodies over 25 MB (max-body-size).
+const maxBatchBytes = 8 << 20
 
 // LoadStats counts what Load did.
 type LoadStats struct {
@@ -204,7 +210,7 @@ func (l *loader) point(ctx context.Context, line []byte) error {
 	}
 	l.batch.add(l.lineNo, line)
 	l.stats.Points++
-	if len(l.batch.lines) >= l.opts.BatchSize {
+	if len(l.batch.lines) >= l.opts.BatchSize || len(l.batch.buf) >= maxBatchBytes {
 		return l.switchBatch(ctx)
 	}
 	return nil

@@ -19,6 +19,9 @@ import (
 type batchSchema struct {
 	fields map[string]map[string]lineprotocol.ValueKind
 	tags   map[string]map[string]struct{}
+	// hyper: the batch goes to HyperbyteDB, whose parser changes names
+	// with backslashes (backslashEscape).
+	hyper bool
 }
 
 func (s *batchSchema) reset() {

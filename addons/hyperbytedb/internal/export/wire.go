@@ -59,14 +59,21 @@ func inspectPoint(dec *lineprotocol.Decoder, sch *batchSchema) (reencode bool, e
 	if err != nil {
 		return false, err
 	}
+	if sch.hyper && backslashEscape(m) {
+		return false, fmt.Errorf("measurement %q: %s", m, backslashProblem)
+	}
 	fields, tags := sch.measurement(m)
 	for {
-		key, _, err := dec.NextTag()
+		key, value, err := dec.NextTag()
 		if err != nil {
 			return false, err
 		}
 		if key == nil {
 			break
+		}
+		if sch.hyper && backslashEscape(value) {
+			// Tag and field keys are held to [A-Za-z0-9_] (columnNameError).
+			return false, fmt.Errorf("tag %s=%q of measurement %q: %s", key, value, m, backslashProblem)
 		}
 		if _, ok := tags[string(key)]; !ok {
 			tags[string(key)] = struct{}{}
@@ -94,6 +101,31 @@ func inspectPoint(dec *lineprotocol.Decoder, sch *batchSchema) (reencode bool, e
 		return false, errors.New("point has no timestamp")
 	}
 	return reencode, nil
+}
+
+// backslashProblem is why a name with backslashEscape cannot be restored
+// to HyperbyteDB: it parses line protocol with InfluxDB IOx's crate
+// (hyperbytedb/Cargo.toml:25-26, application/line_protocol.rs:3, :86),
+// which unescapes what 1.x and the dump keep, so it would store another
+// name than the dump's, silently.
+const backslashProblem = `HyperbyteDB's line-protocol parser reads \\ as one backslash (and a backslash before ',', '=' or ' ' ` +
+	`as an escape), so it would store another name; rename it before the backup`
+
+// backslashEscape reports whether a name holds a backslash that
+// HyperbyteDB's parser would read as an escape.
+func backslashEscape(name []byte) bool {
+	for i := bytes.IndexByte(name, '\\'); i >= 0 && i+1 < len(name); {
+		switch name[i+1] {
+		case '\\', ',', '=', ' ':
+			return true
+		}
+		next := bytes.IndexByte(name[i+1:], '\\')
+		if next < 0 {
+			return false
+		}
+		i += 1 + next
+	}
+	return false
 }
 
 // reencodeLines copies buf, replacing the listed lines with their 1.x form.

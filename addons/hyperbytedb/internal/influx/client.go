@@ -78,26 +78,6 @@ type result struct {
 	Partial bool     `json:"partial"`
 }
 
-// reset prepares r for decoding the next chunk into it. encoding/json
-// reuses the slices' memory (which saves most of the allocations of a
-// dump) but leaves fields a document omits as they were, and adds to maps:
-// so every field of every reusable element is cleared first.
-func (r *response) reset() {
-	r.Error = ""
-	results := r.Results[:cap(r.Results)]
-	for i := range results {
-		res := &results[i]
-		res.Error, res.Partial = "", false
-		series := res.Series[:cap(res.Series)]
-		for j := range series {
-			s := &series[j]
-			s.Name, s.Partial = "", false
-			clear(s.Tags)
-			s.Columns, s.Values = s.Columns[:0], s.Values[:0]
-		}
-	}
-}
-
 // clone returns a copy of s that shares no memory with it.
 func (s *Series) clone() Series {
 	out := Series{Name: s.Name, Partial: s.Partial, Columns: append([]string(nil), s.Columns...)}
@@ -193,12 +173,11 @@ func (c *Client) stream(ctx context.Context, scope Scope, q string, chunkSize in
 // decodeChunks reads the JSON documents of a (chunked) answer one at a
 // time. The last document of a complete answer is not marked partial.
 func decodeChunks(body io.Reader, fn func(*Series) error) error {
-	dec := json.NewDecoder(body)
+	sc := newScanner(body)
 	partial := true
 	var doc response
 	for {
-		doc.reset()
-		err := dec.Decode(&doc)
+		err := sc.document(&doc)
 		if errors.Is(err, io.EOF) {
 			if partial {
 				return errors.New("answer ended before its last chunk")
