@@ -107,7 +107,7 @@ func TestIntegrityCheckJob(t *testing.T) {
 	for _, e := range pod.Containers[0].Env {
 		envs[e.Name] = e.Value
 	}
-	if pod.ServiceAccountName != access.SyncServiceAccount || !slices.Equal(pod.Containers[0].Command[1:], []string{"run", "check"}) ||
+	if pod.ServiceAccountName != access.Sync.Name || !slices.Equal(pod.Containers[0].Command[1:], []string{"run", "check"}) ||
 		envs["KEEPSAKE_READ_DATA_SUBSET"] != "5%" || envs["KEEPSAKE_REQUEST"] != "r1" || envs["KEEPSAKE_REPOSITORY"] == "" ||
 		job.Spec.ActiveDeadlineSeconds == nil || !metav1.IsControlledBy(job, repo) {
 		t.Fatalf("check Job: service account %s, command %v, env %v, deadline %v", pod.ServiceAccountName, pod.Containers[0].Command, envs, job.Spec.ActiveDeadlineSeconds)
