@@ -149,7 +149,9 @@ func TestInvalidConfigurations(t *testing.T) {
 		},
 		"target the operator may not read": {
 			mutate: func(_ *testing.T, _ string, bc *corev1alpha1.BackupConfiguration) {
-				bc.Spec.Target.APIGroup, bc.Spec.Target.Kind = "", "Pod"
+				// The operator may get pods (the lock keeper's Roles need
+				// it) but not ReplicationControllers.
+				bc.Spec.Target.APIGroup, bc.Spec.Target.Kind = "", "ReplicationController"
 			},
 			wantCondition: corev1alpha1.ConditionTargetFound,
 			wantReason:    corev1alpha1.ReasonTargetNotAccessible,

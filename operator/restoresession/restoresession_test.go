@@ -363,7 +363,11 @@ func checkAccess(t *testing.T, ns string) {
 	if err := testenv.Default.Client.Get(ctx, key, &role); err != nil {
 		t.Fatalf("get Role: %v", err)
 	}
-	want := []rbacv1.PolicyRule{{APIGroups: []string{"core.keepsake.dev"}, Resources: []string{"restoresessions/status"}, Verbs: []string{"patch"}}}
+	want := []rbacv1.PolicyRule{
+		{APIGroups: []string{"core.keepsake.dev"}, Resources: []string{"restoresessions/status"}, Verbs: []string{"patch"}},
+		// Whether the pod a repository lock names has ended.
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+	}
 	if testenv.JSON(role.Rules) != testenv.JSON(want) {
 		t.Errorf("Role %s rules = %s, want %s", role.Name, testenv.JSON(role.Rules), testenv.JSON(want))
 	}

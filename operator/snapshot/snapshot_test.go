@@ -107,9 +107,11 @@ func checkJob(t *testing.T, snap *storagev1alpha1.Snapshot, job *batchv1.Job) {
 		t.Errorf("Job owners = %+v, want none", job.OwnerReferences)
 	}
 	pod := job.Spec.Template.Spec
-	// forget makes no API call: its pods carry no token.
-	if pod.ServiceAccountName != access.Forget.Name || pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
-		t.Errorf("serviceAccountName = %q, automount token %v; want %q without a token",
+	// forget reports a lock wait on the Snapshot and asks about the pods
+	// locks name: its pods carry the keepsake-forget token, and say where
+	// to report.
+	if pod.ServiceAccountName != access.Forget.Name || (pod.AutomountServiceAccountToken != nil && !*pod.AutomountServiceAccountToken) {
+		t.Errorf("serviceAccountName = %q, automount token %v; want %q with its token",
 			pod.ServiceAccountName, pod.AutomountServiceAccountToken, access.Forget.Name)
 	}
 	task := pod.Containers[0]
@@ -119,6 +121,9 @@ func checkJob(t *testing.T, snap *storagev1alpha1.Snapshot, job *batchv1.Job) {
 	env := map[string]string{}
 	for _, e := range task.Env {
 		env[e.Name] = e.Value
+	}
+	if env["KEEPSAKE_REPORT_TO"] != "kubernetes" || env["KEEPSAKE_NAMESPACE"] != snap.Namespace {
+		t.Errorf("forget Job env = %v, want it to report to kubernetes in namespace %s", env, snap.Namespace)
 	}
 	if got := env["KEEPSAKE_SNAPSHOT_ID"]; got != "aaaa1111\nbbbb2222" {
 		t.Errorf("KEEPSAKE_SNAPSHOT_ID = %q, want the two distinct IDs, one per line", got)

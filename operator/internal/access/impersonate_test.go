@@ -141,8 +141,8 @@ func TestEachKindMakesItsCallsOnly(t *testing.T) {
 		},
 		"retention": {
 			kind:    Retention,
-			allowed: []string{"get Pod", "list Snapshots of a session", "patch Snapshot status", "patch Snapshot", "delete Snapshot"},
-			refused: []string{"create BackupSession", "create Snapshot", "patch RestoreSession status",
+			allowed: []string{"get Pod", "list Snapshots of a session", "patch Snapshot", "delete Snapshot"},
+			refused: []string{"create BackupSession", "create Snapshot", "patch Snapshot status", "patch RestoreSession status",
 				"delete BackupSession", "get Secret", "create Job"},
 		},
 		"forget": {

@@ -67,7 +67,6 @@ var (
 	// patch) and deletes them.
 	Retention = Kind{Name: "keepsake-retention", Rules: []rbacv1.PolicyRule{
 		rule(storageGroup, "snapshots", "list", "patch", "delete"),
-		rule(storageGroup, "snapshots/status", "patch"),
 		podsRule,
 	}}
 	// Forget is `keepsake run forget`, run for a Snapshot being deleted:
