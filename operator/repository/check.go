@@ -44,12 +44,8 @@ func CheckJobName(repo string) string { return jobs.ShortName("check-"+repo, job
 // condition, a Warning Event when the check failed, and deletes the
 // finished Job.
 func (r *Reconciler) checkIntegrity(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	if r.Options.Image == "" || p.repo.Spec.Paused {
-		return nil, nil
-	}
-	key := client.ObjectKey{Namespace: p.repo.Namespace, Name: CheckJobName(p.repo.Name)}
-	job, err := jobs.Find(ctx, r.Client, r.APIReader, key)
-	if err != nil || (job != nil && !job.DeletionTimestamp.IsZero()) {
+	job, run, err := r.maintenanceJob(ctx, p, CheckJobName(p.repo.Name))
+	if !run {
 		return nil, err
 	}
 	r.recordIntegrity(p)

@@ -29,18 +29,28 @@ const LabelSyncOf = "storage.keepsake.dev/sync-of"
 // time, found again by a restarted operator.
 func SyncJobName(repo string) string { return jobs.ShortName("sync-"+repo, jobs.MaxName) }
 
+// maintenanceJob finds the Repository's Job called name (sync, check or
+// verify). run is false when none may run now: there is no runtime image,
+// the Repository is paused, or its last such Job is still being deleted.
+func (r *Reconciler) maintenanceJob(ctx context.Context, p *pass, name string) (job *batchv1.Job, run bool, err error) {
+	if r.Options.Image == "" || p.repo.Spec.Paused {
+		return nil, false, nil
+	}
+	job, err = jobs.Find(ctx, r.Client, r.APIReader, client.ObjectKey{Namespace: p.repo.Namespace, Name: name})
+	if err != nil || (job != nil && !job.DeletionTimestamp.IsZero()) {
+		return nil, false, err
+	}
+	return job, true, nil
+}
+
 // syncSnapshots keeps a sync Job running for a Ready Repository: when it
 // becomes Ready, then SyncInterval after each Job finished. The Job runs
 // `keepsake run sync`, which creates a discovered Snapshot for every backup
 // in the restic repository that has no Snapshot object. The operator never
 // runs restic itself.
 func (r *Reconciler) syncSnapshots(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	if r.Options.Image == "" || p.repo.Spec.Paused {
-		return nil, nil
-	}
-	key := client.ObjectKey{Namespace: p.repo.Namespace, Name: SyncJobName(p.repo.Name)}
-	job, err := jobs.Find(ctx, r.Client, r.APIReader, key)
-	if err != nil || (job != nil && !job.DeletionTimestamp.IsZero()) {
+	job, run, err := r.maintenanceJob(ctx, p, SyncJobName(p.repo.Name))
+	if !run {
 		return nil, err
 	}
 	if job == nil {

@@ -47,12 +47,8 @@ func VerifyJobName(repo string) string { return jobs.ShortName("verify-"+repo, j
 // the verdict in the Snapshot; this step tells the user when it failed
 // and deletes the finished Job.
 func (r *Reconciler) verifySnapshots(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	if r.Options.Image == "" || p.repo.Spec.Paused {
-		return nil, nil
-	}
-	key := client.ObjectKey{Namespace: p.repo.Namespace, Name: VerifyJobName(p.repo.Name)}
-	job, err := jobs.Find(ctx, r.Client, r.APIReader, key)
-	if err != nil || (job != nil && !job.DeletionTimestamp.IsZero()) {
+	job, run, err := r.maintenanceJob(ctx, p, VerifyJobName(p.repo.Name))
+	if !run {
 		return nil, err
 	}
 	if job != nil {
