@@ -242,10 +242,18 @@ func runSync(ctx context.Context, f *runFlags, stdout, stderr io.Writer) error {
 		Repository: f.repositories[0], Namespace: f.namespace, Restic: resticBinary(f.restic), CacheDir: f.cacheDir, Client: c,
 		Sizes: NewRepositoryStatusReporter(c, f.namespace),
 	})
-	if res != nil {
-		if werr := json.NewEncoder(stdout).Encode(map[string]any{"event": "sync", "sync": res}); werr != nil {
-			err = errors.Join(err, werr)
-		}
+	return emitResult(stdout, "sync", res, err)
+}
+
+// emitResult writes res, the result of a run of command event, to stdout
+// as one JSON line {"event": event, event: res}, when there is one, and
+// returns the run's err joined with any failure to write.
+func emitResult[T any](stdout io.Writer, event string, res *T, err error) error {
+	if res == nil {
+		return err
+	}
+	if werr := json.NewEncoder(stdout).Encode(map[string]any{"event": event, event: res}); werr != nil {
+		err = errors.Join(err, werr)
 	}
 	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -229,10 +228,5 @@ func runVerify(ctx context.Context, f *runFlags, stdout, stderr io.Writer) error
 		Restic: resticBinary(f.restic), CacheDir: f.cacheDir, Job: f.job, Request: f.request,
 		Locks: f.lockKeeper(nil, stderr),
 	})
-	if res != nil {
-		if werr := json.NewEncoder(stdout).Encode(map[string]any{"event": "verify", "verify": res}); werr != nil {
-			err = errors.Join(err, werr)
-		}
-	}
-	return err
+	return emitResult(stdout, "verify", res, err)
 }
