@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -48,6 +49,10 @@ func JobName(snap string) string {
 // instead would block the deletion of the Snapshot, and of its namespace,
 // until a user recreated the storage: a few unreferenced snapshots in a
 // bucket are the lesser harm, and the Event says which.
+// ForgetDeadline bounds a forget Job: restic's own deadlines are 10
+// minutes for forget and 3 hours for prune, plus the wait for a lock.
+const ForgetDeadline = 4 * time.Hour
+
 func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	found, err := r.findJob(ctx, p.snap.Namespace, JobName(p.snap.Name))
 	if err != nil {
@@ -110,7 +115,10 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		InstallCommand: jobs.InstallCommand,
 		ServiceAccount: r.Options.Accounts.Forget.Name,
 		NoToken:        !r.Options.Accounts.Forget.NeedsToken(),
-		Secrets:        repos.Secrets,
+		// A hung storage endpoint must not hold the Snapshot's deletion
+		// forever: the Job ends, failed, and the Snapshot says so.
+		ActiveDeadlineSeconds: ptr.To(int64(ForgetDeadline / time.Second)),
+		Secrets:               repos.Secrets,
 		Env: []corev1.EnvVar{
 			{Name: "KEEPSAKE_REPOSITORY", Value: repos.FlagValue()},
 			{Name: "KEEPSAKE_SNAPSHOT_ID", Value: strings.Join(p.ids, "\n")},

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -121,6 +122,9 @@ func checkJob(t *testing.T, snap *storagev1alpha1.Snapshot, job *batchv1.Job) {
 	env := map[string]string{}
 	for _, e := range task.Env {
 		env[e.Name] = e.Value
+	}
+	if d := job.Spec.ActiveDeadlineSeconds; d == nil || *d != int64(snapshot.ForgetDeadline/time.Second) {
+		t.Errorf("forget Job activeDeadlineSeconds = %v, want %s: a hung storage must not hold the deletion forever", d, snapshot.ForgetDeadline)
 	}
 	if env["KEEPSAKE_REPORT_TO"] != "kubernetes" || env["KEEPSAKE_NAMESPACE"] != snap.Namespace {
 		t.Errorf("forget Job env = %v, want it to report to kubernetes in namespace %s", env, snap.Namespace)
