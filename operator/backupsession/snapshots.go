@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,23 +132,5 @@ func (r *Reconciler) latestSucceeded(ctx context.Context, ns, repo string) (*sto
 	if err := r.APIReader.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("list Snapshots: %w", err)
 	}
-	var newest *storagev1alpha1.Snapshot
-	for i := range list.Items {
-		s := &list.Items[i]
-		if s.Spec.Repository != repo || s.Status.Phase != storagev1alpha1.SnapshotSucceeded || !s.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if newest == nil || takenAt(s).After(takenAt(newest)) {
-			newest = s
-		}
-	}
-	return newest, nil
-}
-
-// takenAt is when a Snapshot's data was taken, else its creation.
-func takenAt(s *storagev1alpha1.Snapshot) time.Time {
-	if s.Status.SnapshotTime != nil {
-		return s.Status.SnapshotTime.Time
-	}
-	return s.CreationTimestamp.Time
+	return storagev1alpha1.LatestSucceeded(list.Items, repo), nil
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"sort"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -62,23 +61,8 @@ func (r *Reconciler) snapshots(ctx context.Context, repo *storagev1alpha1.Reposi
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := takenAt(&out[i]), takenAt(&out[j])
-		if a.Equal(&b) {
-			return out[i].Name > out[j].Name
-		}
-		return b.Before(&a)
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i].NewerThan(&out[j]) })
 	return out, nil
-}
-
-// takenAt is when the Snapshot's data was taken, or when it was created
-// while it is still being taken.
-func takenAt(s *storagev1alpha1.Snapshot) metav1.Time {
-	if s.Status.SnapshotTime != nil {
-		return *s.Status.SnapshotTime
-	}
-	return s.CreationTimestamp
 }
 
 // summary is the line about s in recentSnapshots.

@@ -85,34 +85,7 @@ func (r *Reconciler) latestSnapshot(ctx context.Context, ns, repo string) (*stor
 	if err := r.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("list Snapshots: %w", err)
 	}
-	var newest *storagev1alpha1.Snapshot
-	for i := range list.Items {
-		s := &list.Items[i]
-		if s.Spec.Repository != repo || s.Status.Phase != storagev1alpha1.SnapshotSucceeded || !s.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if newest == nil || newer(s, newest) {
-			newest = s
-		}
-	}
-	return newest, nil
-}
-
-// newer reports whether a was taken after b: by snapshotTime, else
-// creation time, else name, so the choice is stable.
-func newer(a, b *storagev1alpha1.Snapshot) bool {
-	ta, tb := takenAt(a), takenAt(b)
-	if !ta.Equal(tb) {
-		return ta.After(tb)
-	}
-	return a.Name > b.Name
-}
-
-func takenAt(s *storagev1alpha1.Snapshot) time.Time {
-	if s.Status.SnapshotTime != nil {
-		return s.Status.SnapshotTime.Time
-	}
-	return s.CreationTimestamp.Time
+	return storagev1alpha1.LatestSucceeded(list.Items, repo), nil
 }
 
 // checkSnapshot accepts a Succeeded Snapshot of the right repository, waits
