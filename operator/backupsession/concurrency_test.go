@@ -116,13 +116,7 @@ func TestReplace(t *testing.T) {
 func TestHistoryKeepsRunningRetention(t *testing.T) {
 	env := testenv.Default
 	ns := fixtures(t)
-	env.Create(t, &storagev1alpha1.RetentionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "keep-two"},
-		Spec:       storagev1alpha1.RetentionPolicySpec{SuccessfulSnapshots: &storagev1alpha1.SuccessfulSnapshotsKeepPolicy{Last: ptr.To[int32](2)}},
-	})
-	bc := config(ns, addonName, func(s *corev1alpha1.Session) { s.Scheduler.Suspend = true })
-	bc.Spec.Backends[0].RetentionPolicy = &storagev1alpha1.ObjectReference{Name: "keep-two"}
-	env.Create(t, bc)
+	bc := configKeepingTwo(t, ns, func(s *corev1alpha1.Session) { s.Scheduler.Suspend = true })
 	// 0 is omitted from Go's JSON and would be defaulted to 3: patch it in
 	// as a user's YAML would set it.
 	zero := client.RawPatch(types.JSONPatchType, []byte(`[{"op":"add","path":"/spec/sessions/0/sessionHistoryLimit","value":0}]`))

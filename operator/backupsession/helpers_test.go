@@ -240,3 +240,19 @@ func getSnapshot(t *testing.T, bks *corev1alpha1.BackupSession) *storagev1alpha1
 	}
 	return &snap
 }
+
+// configKeepingTwo creates in ns the RetentionPolicy keep-two (the last two
+// successful Snapshots) and a configuration of the test addon whose backend
+// retains by it; mutate changes its session as in config.
+func configKeepingTwo(t *testing.T, ns string, mutate func(*corev1alpha1.Session)) *corev1alpha1.BackupConfiguration {
+	t.Helper()
+	env := testenv.Default
+	env.Create(t, &storagev1alpha1.RetentionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "keep-two"},
+		Spec:       storagev1alpha1.RetentionPolicySpec{SuccessfulSnapshots: &storagev1alpha1.SuccessfulSnapshotsKeepPolicy{Last: ptr.To[int32](2)}},
+	})
+	bc := config(ns, addonName, mutate)
+	bc.Spec.Backends[0].RetentionPolicy = &storagev1alpha1.ObjectReference{Name: "keep-two"}
+	env.Create(t, bc)
+	return bc
+}

@@ -8,7 +8,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
@@ -25,13 +24,7 @@ import (
 func TestMovedRepository(t *testing.T) {
 	env := testenv.Default
 	ns := fixtures(t)
-	env.Create(t, &storagev1alpha1.RetentionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "keep-two"},
-		Spec:       storagev1alpha1.RetentionPolicySpec{SuccessfulSnapshots: &storagev1alpha1.SuccessfulSnapshotsKeepPolicy{Last: ptr.To[int32](2)}},
-	})
-	bc := config(ns, addonName, nil)
-	bc.Spec.Backends[0].RetentionPolicy = &storagev1alpha1.ObjectReference{Name: "keep-two"}
-	env.Create(t, bc)
+	bc := configKeepingTwo(t, ns, nil)
 	first := firstSession(ns)
 	recordResult(t, first, "")
 	testenv.FinishJob(t, getJob(t, first), "")
