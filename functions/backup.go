@@ -32,6 +32,22 @@ type Common struct {
 	// Locks removes the locks of ended Jobs and reports a wait; nil
 	// leaves locks to restic.
 	Locks *LockKeeper
+	// ProgressInterval is the least time between two progress reports of
+	// a component; zero means DefaultProgressInterval.
+	ProgressInterval time.Duration
+}
+
+// DefaultProgressInterval is how often a running backup or restore
+// reports its progress unless told otherwise: often enough to watch, rare
+// enough that the API server does not notice.
+const DefaultProgressInterval = 5 * time.Second
+
+// progressInterval is c.ProgressInterval or its default.
+func (c Common) progressInterval() time.Duration {
+	if c.ProgressInterval > 0 {
+		return c.ProgressInterval
+	}
+	return DefaultProgressInterval
 }
 
 // BackupConfig configures RunBackup.
@@ -159,9 +175,12 @@ func (r *repoRun) backup(ctx context.Context, cfg BackupConfig, src *io.PipeRead
 		Filename: cfg.Request.Component,
 		Host:     snapshotHost(cfg.Request.Target),
 		Tags:     append(snapshotTags(cfg.Request.Component, cfg.Configuration, cfg.Session), runTag(cfg.Run)...),
+
+		ProgressInterval: cfg.progressInterval(),
 	}
 	progress := func(p restic.Progress) {
-		cfg.Reporter.Progress(ctx, Progress{Operation: "backup", Repository: r.spec.Name, Component: opts.Filename, Bytes: p.BytesDone})
+		cfg.Reporter.Progress(ctx, Progress{Operation: "backup", Repository: r.spec.Name, Component: opts.Filename,
+			Bytes: p.BytesDone, Elapsed: Duration(p.SecondsElapsed * float64(time.Second))})
 	}
 	sum, err := r.repo.Backup(ctx, src, opts, progress)
 	r.result.Duration = Duration(time.Since(start))

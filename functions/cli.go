@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -123,6 +124,7 @@ type runFlags struct {
 	policy                                                    restic.RetentionPolicy
 	snapshotIDs                                               stringList
 	readDataSubset, job, request, snapshotObject              string
+	progressInterval                                          time.Duration
 	// kube is the API client of --report-to kubernetes, made once.
 	kube client.Client
 }
@@ -202,6 +204,7 @@ func (f *runFlags) taskFlags(fs *flag.FlagSet, op string) {
 	fs.Var(f.params, "param", "driver parameter name=value (repeatable; wins over --params-file)")
 	fs.StringVar(&f.paramsFile, "params-file", "", "JSON object of driver parameters")
 	fs.Var(f.secrets, "secret", "credential name=path of a mounted Secret, passed to the driver (repeatable)")
+	fs.DurationVar(&f.progressInterval, "progress-interval", DefaultProgressInterval, "least time between two progress reports of the component")
 	if op == opBackup {
 		f.sessionFlags(fs, "added as snapshot tags")
 		fs.StringVar(&f.backupSession, "backup-session", "", "BackupSession whose Snapshots get the results (required with --report-to kubernetes)")
@@ -273,6 +276,9 @@ func (f *runFlags) validate(op string) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
 	}
+	if (op == opBackup || op == opRestore) && f.progressInterval <= 0 {
+		return fmt.Errorf("--progress-interval %s: want a positive duration, e.g. 5s", f.progressInterval)
+	}
 	if op != opBackup && len(f.repositories) != 1 {
 		return fmt.Errorf("%s needs exactly one --repository, got %d", op, len(f.repositories))
 	}
@@ -322,9 +328,9 @@ func (f *runFlags) taskReporter(op string, stdout, stderr io.Writer) (Reporter, 
 		return nil, err
 	}
 	if op == opBackup {
-		return teeReporter{log: log, main: NewSnapshotReporter(c, f.namespace, f.backupSession)}, nil
+		return teeReporter{log: log, main: NewSnapshotReporter(c, f.namespace, f.backupSession).WithProgressInterval(f.progressInterval)}, nil
 	}
-	return teeReporter{log: log, main: NewRestoreSessionReporter(c, f.namespace, f.restoreSession)}, nil
+	return teeReporter{log: log, main: NewRestoreSessionReporter(c, f.namespace, f.restoreSession).WithProgressInterval(f.progressInterval)}, nil
 }
 
 // maintenanceReporter is where retention and forget report: stdout, and
@@ -361,6 +367,8 @@ func (f *runFlags) common(op string, stdout, stderr io.Writer) (Common, error) {
 		Reporter: rep,
 		Log:      stderr,
 		Locks:    f.lockKeeper(rep, stderr),
+
+		ProgressInterval: f.progressInterval,
 	}, nil
 }
 

@@ -6,8 +6,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,10 +18,6 @@ import (
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 )
 
-// backupProgressEvery is the least time between two progress patches of
-// one component of a Snapshot.
-const backupProgressEvery = 10 * time.Second
-
 // SnapshotReporter records a backup in the Snapshot objects of its
 // BackupSession: one per repository, found by the session's label and
 // spec.repository. It leaves the BackupSession itself to the operator.
@@ -27,33 +25,83 @@ type SnapshotReporter struct {
 	c                        client.Client
 	namespace, backupSession string
 	progress                 *throttle
+	estimates                sync.Map // repository/component: the parent's size (uint64)
 }
 
 // NewSnapshotReporter returns a reporter for BackupSession backupSession
-// in namespace.
+// in namespace. Progress patches come at most every
+// DefaultProgressInterval; WithProgressInterval changes that.
 func NewSnapshotReporter(c client.Client, namespace, backupSession string) *SnapshotReporter {
-	return &SnapshotReporter{c: c, namespace: namespace, backupSession: backupSession, progress: newThrottle(backupProgressEvery)}
+	return &SnapshotReporter{c: c, namespace: namespace, backupSession: backupSession, progress: newThrottle(DefaultProgressInterval)}
+}
+
+// WithProgressInterval sets the least time between two progress patches
+// of one component, and returns r.
+func (r *SnapshotReporter) WithProgressInterval(every time.Duration) *SnapshotReporter {
+	if every > 0 {
+		r.progress = newThrottle(every)
+	}
+	return r
 }
 
 var _ Reporter = (*SnapshotReporter)(nil)
 
-// Progress implements Reporter: it marks the component Running, in the
-// background and at most every backupProgressEvery. Failures are dropped.
+// Progress implements Reporter: the component is Running, with its bytes
+// done, rate and estimated total, and the Snapshot's sum; in the
+// background and at most every progress interval. A failed or
+// conflicting patch is dropped: the next one brings fresher numbers.
 func (r *SnapshotReporter) Progress(ctx context.Context, p Progress) {
 	r.progress.try(p.Repository+"/"+p.Component, func() {
 		ctx, cancel := context.WithTimeout(ctx, progressTimeout)
 		defer cancel()
-		patch, err := statusMergePatch(map[string]any{"components": map[string]any{
-			p.Component: map[string]any{"phase": storagev1alpha1.ComponentRunning},
-		}})
-		if err != nil {
-			return
-		}
 		snaps, _ := r.snapshots(ctx, p.Repository)
 		for i := range snaps {
-			_ = r.c.Status().Patch(ctx, &snaps[i], patch)
+			_ = r.recordProgress(ctx, &snaps[i], p)
 		}
 	})
+}
+
+// recordProgress patches p into snap, unless the component's result is
+// already in.
+func (r *SnapshotReporter) recordProgress(ctx context.Context, snap *storagev1alpha1.Snapshot, p Progress) error {
+	base := snap.DeepCopy()
+	cs := snap.Status.Components[p.Component]
+	if cs.Phase == storagev1alpha1.ComponentSucceeded || cs.Phase == storagev1alpha1.ComponentFailed {
+		return nil
+	}
+	t := transfer{done: p.Bytes, total: p.Total, elapsed: time.Duration(p.Elapsed)}
+	if t.total == 0 {
+		t.total = r.estimate(ctx, snap, p.Component)
+		t.estimated = t.total > 0
+	}
+	cs.Phase, cs.Progress = storagev1alpha1.ComponentRunning, t.status(time.Now())
+	if snap.Status.Components == nil {
+		snap.Status.Components = map[string]storagev1alpha1.ComponentStatus{}
+	}
+	snap.Status.Components[p.Component] = cs
+	snap.Status.Progress = snapshotProgress(snap.Status.Components)
+	return r.c.Status().Patch(ctx, snap, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
+// estimate is the size of component in snap's parent, the Snapshot that
+// was the newest Succeeded one of the repository when snap was made: the
+// best guess of this dump's size. Zero when there is none; looked up once.
+func (r *SnapshotReporter) estimate(ctx context.Context, snap *storagev1alpha1.Snapshot, component string) uint64 {
+	key := snap.Spec.Repository + "/" + component
+	if v, ok := r.estimates.Load(key); ok {
+		return v.(uint64)
+	}
+	var size uint64
+	if snap.Spec.Parent != "" {
+		var parent storagev1alpha1.Snapshot
+		err := r.c.Get(ctx, client.ObjectKey{Namespace: snap.Namespace, Name: snap.Spec.Parent}, &parent)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return 0 // try again next time
+		}
+		size = uint64(max(parent.Status.Components[component].SizeBytes, 0))
+	}
+	r.estimates.Store(key, size)
+	return size
 }
 
 // Component implements Reporter: it records res in the Snapshot of its
@@ -134,7 +182,11 @@ func (r *SnapshotReporter) record(ctx context.Context, snap *storagev1alpha1.Sna
 	if snap.Status.Components == nil {
 		snap.Status.Components = map[string]storagev1alpha1.ComponentStatus{}
 	}
-	snap.Status.Components[res.Component] = componentStatus(res)
+	cs := componentStatus(res)
+	if cs.Progress == nil { // failed: how far it got
+		cs.Progress = snap.Status.Components[res.Component].Progress
+	}
+	snap.Status.Components[res.Component] = cs
 	meta.RemoveStatusCondition(&snap.Status.Conditions, storagev1alpha1.ConditionWaitingForLock) // the wait is over
 	summarize(snap, failureReason(snap, res), time.Now())
 	return r.c.Status().Patch(ctx, snap, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
@@ -152,6 +204,7 @@ func componentStatus(res ComponentResult) storagev1alpha1.ComponentStatus {
 		cs.Path = "/" + strings.TrimPrefix(res.Component, "/") // where --stdin-filename puts it
 		cs.Size, cs.SizeBytes = humanBytes(res.Size), int64(res.Size)
 		cs.DataAdded = humanBytes(res.DataAdded)
+		cs.Progress = finished(res.Size, time.Duration(res.Duration), time.Now())
 	}
 	return cs
 }
@@ -192,6 +245,7 @@ func summarize(snap *storagev1alpha1.Snapshot, reason string, now time.Time) {
 		}
 	}
 	st.TotalComponents = int32(len(st.Components))
+	st.Progress = snapshotProgress(st.Components)
 	st.SizeBytes, st.Size = size, humanBytes(uint64(size))
 	st.SnapshotTime = &metav1.Time{Time: now}
 	cond := metav1.Condition{Type: storagev1alpha1.ConditionBackupCompleted, ObservedGeneration: snap.Generation}

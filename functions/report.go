@@ -43,6 +43,12 @@ type Progress struct {
 	Component string `json:"component"`
 	// Bytes is how much of the stream has been processed.
 	Bytes uint64 `json:"bytes"`
+	// Total is the size of the whole stream when known (a restore knows
+	// its snapshot's size), else zero.
+	Total uint64 `json:"total,omitempty"`
+	// Elapsed is the time since the stream started; Bytes over Elapsed
+	// is the rate.
+	Elapsed Duration `json:"elapsed"`
 }
 
 // ComponentResult is the outcome of one component in one repository; for a

@@ -49,7 +49,8 @@ func restore(ctx context.Context, cfg RestoreConfig, res *ComponentResult) error
 	}
 	repo := restic.New(rc)
 	cfg.Locks.Prepare(ctx, repo, cfg.Repository, false, LockWait{Component: cfg.Request.Component})
-	res.SnapshotID, err = resolveSnapshot(ctx, repo, cfg.Snapshot, cfg.Request.Component)
+	var total uint64
+	res.SnapshotID, total, err = resolveSnapshot(ctx, repo, cfg.Snapshot, cfg.Request.Component)
 	if err != nil {
 		return err
 	}
@@ -67,9 +68,11 @@ func restore(ctx context.Context, cfg RestoreConfig, res *ComponentResult) error
 		_ = pw.CloseWithError(err) // nil: EOF, the dump is complete
 		dumped <- err
 	}()
-	n, err := drv.Restore(ctx, &sdk.RestoreRequest{Request: cfg.Request}, &countingReader{r: pr, progress: func(done uint64) {
-		cfg.Reporter.Progress(ctx, Progress{Operation: "restore", Repository: cfg.Repository.Name, Component: cfg.Request.Component, Bytes: done})
-	}})
+	src := newCountingReader(pr, cfg.progressInterval(), func(done uint64, elapsed time.Duration) {
+		cfg.Reporter.Progress(ctx, Progress{Operation: "restore", Repository: cfg.Repository.Name, Component: cfg.Request.Component,
+			Bytes: done, Total: total, Elapsed: Duration(elapsed)})
+	})
+	n, err := drv.Restore(ctx, &sdk.RestoreRequest{Request: cfg.Request}, src)
 	res.Size = n
 	if err != nil {
 		_ = pr.CloseWithError(err)
@@ -80,17 +83,26 @@ func restore(ctx context.Context, cfg RestoreConfig, res *ComponentResult) error
 }
 
 // resolveSnapshot turns "latest" into the newest Keepsake snapshot of the
-// component; an explicit ID is returned as is.
-func resolveSnapshot(ctx context.Context, repo *restic.Repo, snapshot, component string) (string, error) {
-	if snapshot != "" && snapshot != "latest" {
-		return snapshot, nil
-	}
+// component and returns it with its size, zero when restic did not record
+// it. An explicit ID not among the component's snapshots is returned as
+// is, of unknown size: restic dump judges it.
+func resolveSnapshot(ctx context.Context, repo *restic.Repo, snapshot, component string) (string, uint64, error) {
+	explicit := snapshot != "" && snapshot != "latest"
 	snaps, err := repo.Snapshots(ctx, snapshotTags(component, "", "")...)
-	if err != nil {
-		return "", fmt.Errorf("list snapshots: %w", err)
-	}
-	if len(snaps) == 0 {
-		return "", errors.New("no snapshot of component " + component + " in the repository")
+	switch {
+	case err != nil && explicit:
+		return snapshot, 0, nil // the size only feeds progress
+	case err != nil:
+		return "", 0, fmt.Errorf("list snapshots: %w", err)
+	case explicit:
+		for _, s := range snaps {
+			if s.ID == snapshot || s.ShortID == snapshot {
+				return snapshot, snapshotSize(s), nil
+			}
+		}
+		return snapshot, 0, nil
+	case len(snaps) == 0:
+		return "", 0, errors.New("no snapshot of component " + component + " in the repository")
 	}
 	latest := snaps[0]
 	for _, s := range snaps[1:] {
@@ -98,26 +110,40 @@ func resolveSnapshot(ctx context.Context, repo *restic.Repo, snapshot, component
 			latest = s
 		}
 	}
-	return latest.ID, nil
+	return latest.ID, snapshotSize(latest), nil
 }
 
-// countingReader reports how many bytes were read, at most every
-// progressEvery bytes.
+// snapshotSize is the size of the snapshot's input, zero when unknown.
+func snapshotSize(s restic.Snapshot) uint64 {
+	if s.Summary == nil {
+		return 0
+	}
+	return s.Summary.TotalBytesProcessed
+}
+
+// countingReader counts the bytes read and reports them, at most every
+// interval.
 type countingReader struct {
 	r        io.Reader
-	n, last  uint64
-	progress func(uint64)
+	interval time.Duration
+	n        uint64
+	start    time.Time
+	last     time.Time
+	progress func(done uint64, elapsed time.Duration)
 }
 
-const progressEvery = 64 << 20
+func newCountingReader(r io.Reader, interval time.Duration, progress func(uint64, time.Duration)) *countingReader {
+	now := time.Now()
+	return &countingReader{r: r, interval: interval, start: now, last: now, progress: progress}
+}
 
 // Read implements io.Reader.
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += uint64(n)
-	if c.n-c.last >= progressEvery {
-		c.last = c.n
-		c.progress(c.n)
+	if now := time.Now(); n > 0 && now.Sub(c.last) >= c.interval {
+		c.last = now
+		c.progress(c.n, now.Sub(c.start))
 	}
 	return n, err
 }

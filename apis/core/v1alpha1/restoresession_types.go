@@ -101,6 +101,10 @@ type RestoreSessionStatus struct {
 	// Components holds the progress of each component, keyed by name.
 	// +optional
 	Components map[string]RestoreComponentStatus `json:"components,omitempty"`
+	// Progress sums the components' transfers: how much is restored, how
+	// fast, and of how much.
+	// +optional
+	Progress *storagev1alpha1.TransferProgress `json:"progress,omitempty"`
 	// Job is the name of the restore Job.
 	// +optional
 	Job string `json:"job,omitempty"`
@@ -118,9 +122,14 @@ type RestoreComponentStatus struct {
 	// Phase of this component.
 	// +optional
 	Phase storagev1alpha1.ComponentPhase `json:"phase,omitempty"`
-	// Progress is a human summary, e.g. "1.2 GiB of 3.4 GiB".
+	// Progress is a human summary, e.g. "1.2 GiB of 3.4 GiB restored,
+	// 12 MiB/s", or whose lock the restore waits for.
 	// +optional
 	Progress string `json:"progress,omitempty"`
+	// Transfer is the component's progress in numbers, updated every few
+	// seconds while it runs.
+	// +optional
+	Transfer *storagev1alpha1.TransferProgress `json:"transfer,omitempty"`
 	// Duration is how long the component took, e.g. 40s.
 	// +optional
 	Duration string `json:"duration,omitempty"`
@@ -141,6 +150,9 @@ type RestoreComponentStatus struct {
 // +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.duration`
 // +kubebuilder:printcolumn:name="Resolved-Snapshot",type=string,JSONPath=`.status.snapshot`,priority=1
 // +kubebuilder:printcolumn:name="Addon",type=string,JSONPath=`.spec.addon.name`,priority=1
+// +kubebuilder:printcolumn:name="Done",type=string,JSONPath=`.status.progress.done`,priority=1
+// +kubebuilder:printcolumn:name="Total",type=string,JSONPath=`.status.progress.total`,priority=1
+// +kubebuilder:printcolumn:name="Rate",type=string,JSONPath=`.status.progress.rate`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RestoreSession struct {
 	metav1.TypeMeta   `json:",inline"`

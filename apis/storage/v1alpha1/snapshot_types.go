@@ -251,6 +251,10 @@ type SnapshotStatus struct {
 	// Verification is the latest verification: when, and what it found.
 	// +optional
 	Verification *SnapshotVerification `json:"verification,omitempty"`
+	// Progress sums the components' progress: while the backup runs, how
+	// much is read and how fast; once it ended, the totals.
+	// +optional
+	Progress *TransferProgress `json:"progress,omitempty"`
 	// Conditions are the detailed state: BackupCompleted; on a Snapshot
 	// being deleted, Forgotten (False while a Job forgets its data, after
 	// that Job failed, or with reason LastSnapshotProtected).
@@ -290,6 +294,45 @@ type ComponentStatus struct {
 	// Driver names the driver and version that produced the data.
 	// +optional
 	Driver string `json:"driver,omitempty"`
+	// Progress is how far the component's backup has got, updated every
+	// few seconds while it runs.
+	// +optional
+	Progress *TransferProgress `json:"progress,omitempty"`
+}
+
+// TransferProgress is how far a running backup or restore has got: the
+// bytes of the dump read (backup) or written into the application
+// (restore), the rate, and the total where it is known. The numbers come
+// with a human form for kubectl's columns.
+type TransferProgress struct {
+	// BytesDone is how much of the dump is processed.
+	BytesDone int64 `json:"bytesDone"`
+	// Done is BytesDone for people, e.g. 1.2 GiB.
+	// +optional
+	Done string `json:"done,omitempty"`
+	// BytesPerSecond is the average rate since the transfer started.
+	// +optional
+	BytesPerSecond int64 `json:"bytesPerSecond,omitempty"`
+	// Rate is BytesPerSecond for people, e.g. 12 MiB/s.
+	// +optional
+	Rate string `json:"rate,omitempty"`
+	// TotalBytes is the size of the whole dump, when known: a restore's is
+	// the Snapshot's size; a backup's is not known before it ends, so
+	// while it runs this is the size of the same component in the parent
+	// Snapshot, with TotalEstimated true. Zero when nothing is known.
+	// +optional
+	TotalBytes int64 `json:"totalBytes,omitempty"`
+	// TotalEstimated is true when TotalBytes is an estimate (the parent
+	// Snapshot's size): the dump may turn out larger or smaller.
+	// +optional
+	TotalEstimated bool `json:"totalEstimated,omitempty"`
+	// Total is TotalBytes for people, e.g. "3.4 GiB", or "3.4 GiB
+	// (estimate)".
+	// +optional
+	Total string `json:"total,omitempty"`
+	// UpdateTime is when these numbers were taken.
+	// +optional
+	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
 }
 
 // Snapshot is one backup of an application taken into one Repository.
@@ -308,6 +351,9 @@ type ComponentStatus struct {
 // +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`
 // +kubebuilder:printcolumn:name="Snapshot-Time",type=date,JSONPath=`.status.snapshotTime`
 // +kubebuilder:printcolumn:name="Backup-Session",type=string,JSONPath=`.spec.backupSession`,priority=1
+// +kubebuilder:printcolumn:name="Done",type=string,JSONPath=`.status.progress.done`,priority=1
+// +kubebuilder:printcolumn:name="Total",type=string,JSONPath=`.status.progress.total`,priority=1
+// +kubebuilder:printcolumn:name="Rate",type=string,JSONPath=`.status.progress.rate`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Snapshot struct {
 	metav1.TypeMeta   `json:",inline"`
