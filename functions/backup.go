@@ -180,7 +180,7 @@ func (r *repoRun) backup(ctx context.Context, cfg BackupConfig, src *io.PipeRead
 	}
 	progress := func(p restic.Progress) {
 		cfg.Reporter.Progress(ctx, Progress{Operation: "backup", Repository: r.spec.Name, Component: opts.Filename,
-			Bytes: p.BytesDone, Elapsed: Duration(p.SecondsElapsed * float64(time.Second))})
+			Bytes: p.BytesDone, Elapsed: Duration(time.Since(start))}) // restic's own elapsed is in whole seconds
 	}
 	sum, err := r.repo.Backup(ctx, src, opts, progress)
 	r.result.Duration = Duration(time.Since(start))

@@ -77,9 +77,14 @@ func TestSnapshotReporter(t *testing.T) {
 	wantDump := storagev1alpha1.ComponentStatus{Phase: storagev1alpha1.ComponentSucceeded, ResticSnapshotID: "4f1e2d",
 		Path: "/dump", Size: "1.2 MiB", SizeBytes: 1258291, DataAdded: "2.0 KiB", Duration: "3s", Driver: "hyperbytedb 0.1.0"}
 	assertSnapshot(t, snap, storagev1alpha1.SnapshotSucceeded, 1, 1258291, metav1.ConditionTrue, storagev1alpha1.ReasonBackupSucceeded)
-	if got := snap.Status.Components["dump"]; got != wantDump {
+	if got := withoutProgress(snap.Status.Components["dump"]); got != wantDump {
 		t.Fatalf("component dump:\n got %+v\nwant %+v", got, wantDump)
 	}
+	// Once done, the progress is the total, at the average rate.
+	wantDone := storagev1alpha1.TransferProgress{BytesDone: 1258291, Done: "1.2 MiB", BytesPerSecond: 419430, Rate: "410 KiB/s",
+		TotalBytes: 1258291, Total: "1.2 MiB"}
+	assertProgress(t, "component dump", snap.Status.Components["dump"].Progress, wantDone)
+	assertProgress(t, "Snapshot", snap.Status.Progress, wantDone)
 
 	failed := ComponentResult{Operation: "backup", Repository: "offsite", Component: "dump", Driver: "hyperbytedb 0.1.0",
 		Phase: PhaseFailed, Error: "restic backup s3:x: exit code 1: Fatal: unable to save snapshot", FailedIn: FailedInRepository,
@@ -99,10 +104,17 @@ func TestSnapshotReporter(t *testing.T) {
 	}
 
 	// A second component: Running while it streams, then its driver fails.
-	rep.Progress(ctx, Progress{Operation: "backup", Repository: "primary", Component: "wal", Bytes: 10})
+	rep.Progress(ctx, Progress{Operation: "backup", Repository: "primary", Component: "wal", Bytes: 10 << 20, Elapsed: Duration(2 * time.Second)})
 	waitFor(t, "component wal Running", func() bool {
 		return getSnapshot(t, c, "bks-1-primary").Status.Components["wal"].Phase == storagev1alpha1.ComponentRunning
 	})
+	// No parent: no total. The sum has dump's bytes too, and wal's rate
+	// alone, the one still running; its total is unknown as wal's is.
+	snap = getSnapshot(t, c, "bks-1-primary")
+	assertProgress(t, "component wal", snap.Status.Components["wal"].Progress,
+		storagev1alpha1.TransferProgress{BytesDone: 10 << 20, Done: "10 MiB", BytesPerSecond: 5 << 20, Rate: "5.0 MiB/s"})
+	assertProgress(t, "running Snapshot", snap.Status.Progress,
+		storagev1alpha1.TransferProgress{BytesDone: 1258291 + 10<<20, Done: "11 MiB", BytesPerSecond: 5 << 20, Rate: "5.0 MiB/s"})
 	walFailed := ComponentResult{Operation: "backup", Repository: "primary", Component: "wal", Phase: PhaseFailed,
 		Error: "driver: dump: connection refused", FailedIn: FailedInDriver}
 	if err := rep.Component(ctx, walFailed); err != nil {
@@ -110,7 +122,7 @@ func TestSnapshotReporter(t *testing.T) {
 	}
 	snap = getSnapshot(t, c, "bks-1-primary")
 	assertSnapshot(t, snap, storagev1alpha1.SnapshotFailed, 2, 1258291, metav1.ConditionFalse, storagev1alpha1.ReasonDumpFailed)
-	if snap.Status.Components["dump"] != wantDump || snap.Status.Components["wal"].Phase != storagev1alpha1.ComponentFailed {
+	if withoutProgress(snap.Status.Components["dump"]) != wantDump || snap.Status.Components["wal"].Phase != storagev1alpha1.ComponentFailed {
 		t.Fatalf("components after the second: %+v", snap.Status.Components)
 	}
 
@@ -121,6 +133,41 @@ func TestSnapshotReporter(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no Snapshot in namespace default has label core.keepsake.dev/backup-session=bks-9 and repository primary") {
 		t.Fatalf("report to a missing Snapshot: %v", err)
 	}
+}
+
+// A backup's total is not known before it ends: while it runs, the
+// parent Snapshot's size of the component stands in, marked an estimate.
+func TestSnapshotProgressEstimate(t *testing.T) {
+	c, _ := startKube(t)
+	ctx := context.Background()
+	createSnapshot(t, c, "bks-1-primary", "bks-1", "primary")
+	if err := NewSnapshotReporter(c, "default", "bks-1").Component(ctx, ComponentResult{Operation: "backup", Repository: "primary",
+		Component: "dump", Phase: PhaseSucceeded, SnapshotID: "4f1e2d", Size: 3 << 30, Duration: Duration(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	snap := createSnapshot(t, c, "bks-2-primary", "bks-2", "primary")
+	snap.Spec.Parent = "bks-1-primary"
+	if err := c.Update(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	rep := NewSnapshotReporter(c, "default", "bks-2")
+	rep.Progress(ctx, Progress{Operation: "backup", Repository: "primary", Component: "dump", Bytes: 1 << 30, Elapsed: Duration(8 * time.Second)})
+	waitFor(t, "progress of bks-2-primary", func() bool { return getSnapshot(t, c, "bks-2-primary").Status.Progress != nil })
+	snap = getSnapshot(t, c, "bks-2-primary")
+	want := storagev1alpha1.TransferProgress{BytesDone: 1 << 30, Done: "1.0 GiB", BytesPerSecond: 128 << 20, Rate: "128 MiB/s",
+		TotalBytes: 3 << 30, TotalEstimated: true, Total: "3.0 GiB (estimate)"}
+	assertProgress(t, "component", snap.Status.Components["dump"].Progress, want)
+	assertProgress(t, "Snapshot", snap.Status.Progress, want)
+	if snap.Status.Components["dump"].Phase != storagev1alpha1.ComponentRunning {
+		t.Fatalf("component phase %s, want Running", snap.Status.Components["dump"].Phase)
+	}
+	// The result replaces the estimate with what the dump was.
+	if err := rep.Component(ctx, ComponentResult{Operation: "backup", Repository: "primary", Component: "dump",
+		Phase: PhaseSucceeded, SnapshotID: "5a2b3c", Size: 2 << 30, Duration: Duration(16 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	assertProgress(t, "Snapshot done", getSnapshot(t, c, "bks-2-primary").Status.Progress, storagev1alpha1.TransferProgress{
+		BytesDone: 2 << 30, Done: "2.0 GiB", BytesPerSecond: 128 << 20, Rate: "128 MiB/s", TotalBytes: 2 << 30, Total: "2.0 GiB"})
 }
 
 // assertSnapshot checks a Snapshot's summary and its BackupCompleted
@@ -136,6 +183,32 @@ func assertSnapshot(t *testing.T, snap *storagev1alpha1.Snapshot, phase storagev
 	cond := meta.FindStatusCondition(st.Conditions, storagev1alpha1.ConditionBackupCompleted)
 	if cond == nil || cond.Status != status || cond.Reason != reason || cond.ObservedGeneration != snap.Generation {
 		t.Fatalf("Snapshot %s condition %+v, want %s %s at generation %d", snap.Name, cond, status, reason, snap.Generation)
+	}
+}
+
+// withoutTransfer is c with no transfer, to compare the rest.
+func withoutTransfer(c corev1alpha1.RestoreComponentStatus) corev1alpha1.RestoreComponentStatus {
+	c.Transfer = nil
+	return c
+}
+
+// withoutProgress is c with no progress, to compare the rest.
+func withoutProgress(c storagev1alpha1.ComponentStatus) storagev1alpha1.ComponentStatus {
+	c.Progress = nil
+	return c
+}
+
+// assertProgress compares a status's progress, but for its time, with
+// want.
+func assertProgress(t *testing.T, what string, got *storagev1alpha1.TransferProgress, want storagev1alpha1.TransferProgress) {
+	t.Helper()
+	if got == nil || got.UpdateTime == nil {
+		t.Fatalf("%s progress %+v, want %+v with a time", what, got, want)
+	}
+	g := *got
+	g.UpdateTime = nil
+	if g != want {
+		t.Fatalf("%s progress:\n got %+v\nwant %+v", what, g, want)
 	}
 }
 
@@ -173,18 +246,24 @@ func TestRestoreSessionReporter(t *testing.T) {
 		return rs.Status.Components["dump"]
 	}
 
-	rep.Progress(ctx, Progress{Operation: "restore", Repository: "primary", Component: "dump", Bytes: 64 << 20})
-	waitFor(t, "restore progress", func() bool {
-		return get() == corev1alpha1.RestoreComponentStatus{Phase: storagev1alpha1.ComponentRunning, Progress: "64 MiB restored"}
-	})
+	rep.Progress(ctx, Progress{Operation: "restore", Repository: "primary", Component: "dump", Bytes: 64 << 20, Total: 256 << 20,
+		Elapsed: Duration(4 * time.Second)})
+	waitFor(t, "restore progress", func() bool { return get().Phase == storagev1alpha1.ComponentRunning })
+	running := storagev1alpha1.TransferProgress{BytesDone: 64 << 20, Done: "64 MiB", BytesPerSecond: 16 << 20, Rate: "16 MiB/s",
+		TotalBytes: 256 << 20, Total: "256 MiB"}
+	if got := get(); got.Progress != "64 MiB of 256 MiB restored, 16 MiB/s" {
+		t.Fatalf("restore progress %q", got.Progress)
+	}
+	assertProgress(t, "component", get().Transfer, running)
+	assertProgress(t, "RestoreSession", rs.Status.Progress, running)
 	failed := ComponentResult{Operation: "restore", Repository: "primary", Component: "dump", Phase: PhaseFailed,
 		Size: 1024, Duration: Duration(2 * time.Second), Error: "driver: restore: database is read-only"}
 	if err := rep.Component(ctx, failed); err != nil {
 		t.Fatal(err)
 	}
-	want := corev1alpha1.RestoreComponentStatus{Phase: storagev1alpha1.ComponentFailed, Progress: "1.0 KiB restored",
+	want := corev1alpha1.RestoreComponentStatus{Phase: storagev1alpha1.ComponentFailed, Progress: "1.0 KiB of 256 MiB restored, 512 B/s",
 		Duration: "2s", Error: failed.Error}
-	if got := get(); got != want {
+	if got := get(); got.Transfer == nil || got.Transfer.TotalBytes != 256<<20 || withoutTransfer(got) != want {
 		t.Fatalf("failed restore:\n got %+v\nwant %+v", got, want)
 	}
 	// A retried Job succeeds: the error goes.
@@ -194,10 +273,13 @@ func TestRestoreSessionReporter(t *testing.T) {
 	if err := rep.Component(ctx, ok); err != nil {
 		t.Fatal(err)
 	}
-	want = corev1alpha1.RestoreComponentStatus{Phase: storagev1alpha1.ComponentSucceeded, Progress: "1.2 MiB restored", Duration: "3s"}
-	if got := get(); got != want || rs.Status.Phase != "" {
+	want = corev1alpha1.RestoreComponentStatus{Phase: storagev1alpha1.ComponentSucceeded, Progress: "1.2 MiB restored, 410 KiB/s", Duration: "3s"}
+	if got := get(); withoutTransfer(got) != want || rs.Status.Phase != "" {
 		t.Fatalf("retried restore:\n got %+v (session phase %q)\nwant %+v", got, rs.Status.Phase, want)
 	}
+
+	assertProgress(t, "restored", rs.Status.Progress, storagev1alpha1.TransferProgress{BytesDone: 1258291, Done: "1.2 MiB",
+		BytesPerSecond: 419430, Rate: "410 KiB/s", TotalBytes: 1258291, Total: "1.2 MiB"})
 
 	err := NewRestoreSessionReporter(c, "default", "missing").Component(ctx, ok)
 	if err == nil || !strings.Contains(err.Error(), `restoresessions.core.keepsake.dev "missing" not found`) {
@@ -256,7 +338,7 @@ func TestRunReportsToKubernetes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := rs.Status.Components["dump"]; got.Phase != storagev1alpha1.ComponentSucceeded || got.Error != "" ||
-		!strings.HasSuffix(got.Progress, " restored") || got.Duration == "" {
+		!strings.Contains(got.Progress, " restored") || got.Duration == "" {
 		t.Fatalf("RestoreSession component %+v", got)
 	}
 
