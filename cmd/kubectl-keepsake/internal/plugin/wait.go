@@ -20,21 +20,28 @@ import (
 const pollInterval = 2 * time.Second
 
 // waitBackup reads the BackupSession until it ends, printing each change
-// of its phase and of its Snapshots' components. A session that did not
-// succeed is an error carrying its reason.
+// of its phase and of its Snapshots' components, and the progress of the
+// Snapshot furthest behind. A session that did not succeed is an error
+// carrying its reason.
 func waitBackup(ctx context.Context, e *env, c client.Client, bks *corev1alpha1.BackupSession) error {
 	var last string
+	view := newProgressView(e.stdout)
 	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(bks), bks); err != nil {
 			return false, fmt.Errorf("read BackupSession %s: %w", bks.Name, err)
 		}
-		line := fmt.Sprintf("%s %s", cmp.Or(bks.Status.Phase, corev1alpha1.BackupSessionPending), snapshotProgress(ctx, c, bks))
+		summary, repository, progress := snapshotProgress(ctx, c, bks)
+		line := fmt.Sprintf("%s %s", cmp.Or(bks.Status.Phase, corev1alpha1.BackupSessionPending), summary)
 		if line != last {
-			fmt.Fprintf(e.stdout, "%s  %s\n", time.Now().Format(time.TimeOnly), line)
+			view.news(line)
 			last = line
+		}
+		if !bks.IsFinished() {
+			view.show(repository, progress)
 		}
 		return bks.IsFinished(), nil
 	})
+	view.end()
 	if err != nil {
 		return err
 	}
@@ -46,17 +53,24 @@ func waitBackup(ctx context.Context, e *env, c client.Client, bks *corev1alpha1.
 }
 
 // snapshotProgress summarizes the session's Snapshots: phase, size and
-// bytes added per component.
-func snapshotProgress(ctx context.Context, c client.Client, bks *corev1alpha1.BackupSession) string {
+// bytes added per component. It returns with it the progress of the
+// Snapshot furthest behind, and its repository: every repository reads
+// the same dump, so that one says how far the backup has got.
+func snapshotProgress(ctx context.Context, c client.Client, bks *corev1alpha1.BackupSession) (string, string, *storagev1alpha1.TransferProgress) {
 	var parts []string
+	var repository string
+	var slowest *storagev1alpha1.TransferProgress
 	for _, ref := range bks.Status.Snapshots {
 		var snap storagev1alpha1.Snapshot
 		if err := c.Get(ctx, client.ObjectKey{Namespace: bks.Namespace, Name: ref.Name}, &snap); err != nil {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s: %s%s", ref.Repository, snap.Status.Phase, components(snap.Status.Components)))
+		if p := snap.Status.Progress; p != nil && (slowest == nil || p.BytesDone < slowest.BytesDone) {
+			repository, slowest = ref.Repository, p
+		}
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, "; "), repository, slowest
 }
 
 func components(cs map[string]storagev1alpha1.ComponentStatus) string {
@@ -100,9 +114,11 @@ func conditionMessage(conds []metav1.Condition) string {
 }
 
 // waitRestore reads the RestoreSession until it ends, printing each change
-// of its phase and components; a restore that did not succeed is an error.
+// of its phase and components, and its progress; a restore that did not
+// succeed is an error.
 func waitRestore(ctx context.Context, e *env, c client.Client, rs *corev1alpha1.RestoreSession) error {
 	var last string
+	view := newProgressView(e.stdout)
 	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(rs), rs); err != nil {
 			return false, fmt.Errorf("read RestoreSession %s: %w", rs.Name, err)
@@ -115,14 +131,22 @@ func waitRestore(ctx context.Context, e *env, c client.Client, rs *corev1alpha1.
 		sort.Strings(names)
 		for _, n := range names {
 			comp := rs.Status.Components[n]
-			line += fmt.Sprintf(" %s: %s %s", n, comp.Phase, comp.Progress)
+			line += fmt.Sprintf(" %s: %s", n, comp.Phase)
+			if comp.Phase != storagev1alpha1.ComponentRunning { // while it runs, the progress view has the numbers
+				line += " " + comp.Progress
+			}
 		}
 		if line != last {
-			fmt.Fprintf(e.stdout, "%s  %s\n", time.Now().Format(time.TimeOnly), line)
+			view.news(strings.TrimSpace(line))
 			last = line
 		}
-		return restoreFinished(rs.Status.Phase), nil
+		finished := restoreFinished(rs.Status.Phase)
+		if !finished {
+			view.show(rs.Name, rs.Status.Progress)
+		}
+		return finished, nil
 	})
+	view.end()
 	if err != nil {
 		return err
 	}
