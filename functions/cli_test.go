@@ -91,6 +91,19 @@ func TestParseFlags(t *testing.T) {
 		"unknown report target":   {args: []string{"--driver=/d", "--component=c", "--repository", repo, "--report-to=slack"}, err: "want stdout or kubernetes"},
 		"stray argument":          {args: []string{"--driver=/d", "extra"}, err: `unexpected arguments ["extra"]`},
 		"bad repository from env": {env: map[string]string{"KEEPSAKE_REPOSITORY": "name=x"}, err: "KEEPSAKE_REPOSITORY: repository x"},
+		"progress every 5s unless told": {
+			args:  []string{"--driver=/d", "--component=c", "--repository", repo},
+			check: func(f *runFlags) bool { return f.progressInterval == DefaultProgressInterval },
+		},
+		"progress interval from the environment": {
+			args:  []string{"--driver=/d", "--component=c", "--repository", repo},
+			env:   map[string]string{"KEEPSAKE_PROGRESS_INTERVAL": "250ms"},
+			check: func(f *runFlags) bool { return f.progressInterval == 250*time.Millisecond },
+		},
+		"progress interval not positive": {
+			args: []string{"--driver=/d", "--component=c", "--repository", repo, "--progress-interval=0s"},
+			err:  "--progress-interval 0s: want a positive duration",
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -66,13 +66,13 @@ func sumProgress(cs []componentProgress) *storagev1alpha1.TransferProgress {
 	var sum storagev1alpha1.TransferProgress
 	var runningRate, total int64
 	var took float64 // seconds the components took, from their rates
-	anyRunning, totalKnown, estimated, any := false, true, false, false
+	anyRunning, totalKnown, estimated, found := false, true, false, false
 	for _, c := range cs {
 		p := c.progress
 		if p == nil {
 			continue
 		}
-		any = true
+		found = true
 		sum.BytesDone += p.BytesDone
 		if c.running {
 			anyRunning, runningRate = true, runningRate+p.BytesPerSecond
@@ -85,7 +85,7 @@ func sumProgress(cs []componentProgress) *storagev1alpha1.TransferProgress {
 			sum.UpdateTime = p.UpdateTime
 		}
 	}
-	if !any {
+	if !found {
 		return nil
 	}
 	sum.Done = humanBytes(uint64(sum.BytesDone))
