@@ -33,7 +33,7 @@ func waitBackup(ctx context.Context, e *env, c client.Client, bks *corev1alpha1.
 		summary, repository, progress := snapshotProgress(ctx, c, bks)
 		line := fmt.Sprintf("%s %s", cmp.Or(bks.Status.Phase, corev1alpha1.BackupSessionPending), summary)
 		if line != last {
-			view.news(line)
+			view.news(strings.TrimSpace(line))
 			last = line
 		}
 		if !bks.IsFinished() {
