@@ -3,6 +3,7 @@ package functions
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 )
 
@@ -98,4 +100,54 @@ func watchProgress(t *testing.T, w watch.Interface) ([]storagev1alpha1.TransferP
 	}
 	t.Fatal("the watch ended before the Snapshot did")
 	return nil, nil
+}
+
+// A restore knows its total before it starts: the size restic recorded
+// for the snapshot, whether named as latest, by ID or by short ID.
+func TestRestoreProgressKnowsTotal(t *testing.T) {
+	s := newStand(t)
+	hyperbytedbtest.Mixed(time.Now()).Write(t, s.api)
+	repo := s.repo(t, "primary")
+	var out bytes.Buffer
+	if err := RunBackup(context.Background(), BackupConfig{Common: s.common(t, &out, nil), Repositories: []RepositorySpec{repo}}); err != nil {
+		t.Fatal(err)
+	}
+	snaps := s.snapshots(t, repo)
+	if len(snaps) != 1 || snaps[0].Summary == nil {
+		t.Fatalf("restic snapshots %+v", snaps)
+	}
+	size := snaps[0].Summary.TotalBytesProcessed
+	for _, snapshot := range []string{"latest", snaps[0].ID, snaps[0].ShortID} {
+		out.Reset()
+		common := s.common(t, &out, map[string]string{"mode": "merge"})
+		common.ProgressInterval = time.Nanosecond // every read
+		if err := RunRestore(context.Background(), RestoreConfig{Common: common, Repository: repo, Snapshot: snapshot}); err != nil {
+			t.Fatalf("restore %s: %v", snapshot, err)
+		}
+		progress := progressEvents(t, &out)
+		if len(progress) == 0 {
+			t.Fatalf("restore %s reported no progress:\n%s", snapshot, out.String())
+		}
+		for _, p := range progress {
+			if p.Total != size || p.Bytes == 0 || p.Bytes > size || p.Elapsed <= 0 {
+				t.Fatalf("restore %s progress %+v, want a total of %d", snapshot, p, size)
+			}
+		}
+	}
+}
+
+// progressEvents are the progress lines of StdoutReporter output.
+func progressEvents(t *testing.T, out *bytes.Buffer) []Progress {
+	t.Helper()
+	var ps []Progress
+	for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("report line %q: %v", line, err)
+		}
+		if e.Progress != nil {
+			ps = append(ps, *e.Progress)
+		}
+	}
+	return ps
 }
