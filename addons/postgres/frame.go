@@ -123,16 +123,19 @@ func newDecoder(r io.Reader) *decoder {
 	return &decoder{r: bufio.NewReaderSize(r, 256<<10)}
 }
 
-// header reads the dump's first line.
+// header reads the dump's first line. It peeks rather than reads a line:
+// a stream of another kind may have no newline for a long way.
 func (d *decoder) header() error {
-	line, err := d.line()
-	if err != nil {
+	want := headerFrame + "\n"
+	p, err := d.r.Peek(len(want))
+	if len(p) == 0 {
 		return fmt.Errorf("read the dump's header: %w", err)
 	}
-	if got := strings.TrimSuffix(string(line), "\n"); got != headerFrame {
-		return fmt.Errorf("not a Keepsake PostgreSQL dump: it starts %q, want %q", truncate(got, 40), headerFrame)
+	if string(p) != want {
+		return fmt.Errorf("not a Keepsake PostgreSQL dump: it starts %q, want %q", truncate(string(p), 40), headerFrame)
 	}
-	return nil
+	_, err = d.r.Discard(len(want))
+	return err
 }
 
 // frame reads the frame line that starts the next section, or the end.
