@@ -153,6 +153,7 @@ func TestPostgresDumpFailingMidway(t *testing.T) {
 WHERE NOT l.granted AND a.application_name = 'pg_dump' AND a.datname = 'zzz';`)
 		return n == "1\n"
 	})
+	checkPasswordNotInArgs(t, pg.Password)
 	pg.Stop()
 	<-done
 	if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(out.String(), `"phase":"Failed"`) ||
@@ -203,5 +204,31 @@ func waitFor(t *testing.T, done <-chan struct{}, what string, cond func() bool) 
 			t.Fatalf("no %s within 2 minutes", what)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// checkPasswordNotInArgs finds the driver's running pg_dump (by the
+// restrict key in its args) and checks the password is in its environment
+// only.
+func checkPasswordNotInArgs(t *testing.T, password string) {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	found := 0
+	for _, p := range procs {
+		args, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(args, []byte("--restrict-key=keepsakepostgresdump")) || !bytes.Contains(args, []byte("pg_dump\x00")) {
+			continue
+		}
+		found++
+		if bytes.Contains(args, []byte(password)) {
+			t.Fatalf("pg_dump's args hold the password: %q", args)
+		}
+		env, err := os.ReadFile(filepath.Join(filepath.Dir(p), "environ"))
+		if err == nil && !bytes.Contains(env, []byte("PGPASSWORD="+password+"\x00")) {
+			t.Fatal("pg_dump's environment has no PGPASSWORD: how did it log in?")
+		}
+	}
+	if found == 0 {
+		t.Fatal("found no pg_dump of the driver among the processes")
 	}
 }
