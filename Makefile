@@ -51,7 +51,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 45m
 # built on it alone. `go <cmd> ./...` at the root does not enter them, so
 # fmt, vet, lint and test run `go <cmd> ./...` in each of them too.
 SDK_MODULE := github.com/keepsake-dev/keepsake/addons/sdk
-ADDON_MODULES := addons/sdk addons/script
+ADDON_MODULES := addons/sdk addons/script addons/postgres
 # in_modules runs a command in the root module, then in each addon module.
 in_modules = for m in . $(ADDON_MODULES); do (cd $(ROOT)/$$m && $(1)); done
 
@@ -104,6 +104,7 @@ lint: $(BIN)/staticcheck ## Run staticcheck and check gofmt.
 build: ## Build the static binaries (keepsake, drivers) into ./bin.
 	CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/... ./addons/hyperbytedb/cmd/...
 	cd addons/script && CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/...
+	cd addons/postgres && CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/...
 
 ##@ Testing
 

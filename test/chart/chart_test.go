@@ -113,6 +113,9 @@ func TestChartRendersEveryObject(t *testing.T) {
 		"Addon/script":                                  "",
 		"Function/script-backup":                        "",
 		"Function/script-restore":                       "",
+		"Addon/postgres":                                "",
+		"Function/postgres-logical-backup":              "",
+		"Function/postgres-logical-restore":             "",
 	}
 	got := map[string]string{}
 	for _, o := range objects(t, render(t)) {
@@ -386,6 +389,53 @@ func TestScriptManifestsMatchTheChartCopies(t *testing.T) {
 		if a, b := imageLine.ReplaceAllString(string(source), ""), imageLine.ReplaceAllString(string(copied), ""); a != b {
 			t.Errorf("charts/keepsake/files/addons/script/%s differs from addons/script/manifests/%s beyond the image line", name, name)
 		}
+	}
+}
+
+func TestPostgresManifestsMatchTheChartCopies(t *testing.T) {
+	const chartImage = `  image: {{ .Values.addons.postgres.image | quote }}`
+	root := servers.RepoRoot(t)
+	for _, name := range []string{"addon.yaml", "function.yaml"} {
+		source, err := os.ReadFile(filepath.Join(root, "addons", "postgres", "manifests", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copied, err := os.ReadFile(filepath.Join(chartDir(t), "files", "addons", "postgres", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := len(imageLine.FindAllString(string(source), -1)), len(imageLine.FindAllString(string(copied), -1)); a != b {
+			t.Errorf("%s: %d image lines in the manifests, %d in the chart's copy", name, a, b)
+		}
+		for _, l := range imageLine.FindAllString(string(copied), -1) {
+			if l != chartImage {
+				t.Errorf("%s: chart's copy has %q, want %q", name, l, chartImage)
+			}
+		}
+		if a, b := imageLine.ReplaceAllString(string(source), ""), imageLine.ReplaceAllString(string(copied), ""); a != b {
+			t.Errorf("charts/keepsake/files/addons/postgres/%s differs from addons/postgres/manifests/%s beyond the image line", name, name)
+		}
+	}
+}
+
+func TestPostgresAddonValues(t *testing.T) {
+	count := func(objs []*unstructured.Unstructured) (n int, images []string) {
+		for _, o := range objs {
+			if strings.HasPrefix(o.GetName(), "postgres") {
+				n++
+				if img, ok, _ := unstructured.NestedString(o.Object, "spec", "image"); ok {
+					images = append(images, img)
+				}
+			}
+		}
+		return n, images
+	}
+	n, images := count(objects(t, render(t, "--set", "addons.postgres.image=registry.example/postgres-driver:v9")))
+	if n != 3 || len(images) != 2 || images[0] != "registry.example/postgres-driver:v9" || images[1] != images[0] {
+		t.Errorf("rendered %d postgres objects with images %v, want the Addon and two Functions on registry.example/postgres-driver:v9", n, images)
+	}
+	if n, _ := count(objects(t, render(t, "--set", "addons.postgres.enabled=false"))); n != 0 {
+		t.Errorf("addons.postgres.enabled=false still renders %d postgres objects", n)
 	}
 }
 

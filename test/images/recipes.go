@@ -78,4 +78,21 @@ var recipes = map[string]recipe{
 		entrypoint: []string{"/usr/local/bin/keepsake"},
 		env:        []string{defaultPath},
 	},
+	// postgres-driver is the PostgreSQL addon's image: its driver and
+	// Debian's PostgreSQL 15 client tools (pg_dumpall finds pg_dump beside
+	// itself), with the interpreter and libraries ldd resolves for them.
+	// Give -pg_dump etc. the binaries of /usr/lib/postgresql/15/bin, not
+	// /usr/bin's wrapper scripts. The chart runs it with
+	// addons.postgres.image=keepsake.local/postgres-driver:dev.
+	"postgres-driver": {
+		ref: Registry + "/postgres-driver:dev",
+		files: []imageFile{
+			{source: "postgres-driver", dst: "/usr/local/bin/postgres-driver", mode: 0o755},
+			{source: "pg_dump", dst: "/usr/local/bin/pg_dump", mode: 0o755},
+			{source: "pg_dumpall", dst: "/usr/local/bin/pg_dumpall", mode: 0o755},
+			{source: "psql", dst: "/usr/local/bin/psql", mode: 0o755},
+		},
+		entrypoint: []string{"/usr/local/bin/postgres-driver"},
+		env:        []string{defaultPath},
+	},
 }
