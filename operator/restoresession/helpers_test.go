@@ -28,6 +28,7 @@ import (
 func TestMain(m *testing.M) {
 	// Short, so tests see stuck pods fail; set before the manager starts.
 	jobs.StuckGrace, jobs.StuckRecheck = 3*time.Second, time.Second
+	restoresession.OfflineRecheck = 200 * time.Millisecond
 	os.Exit(testenv.Main(m))
 }
 
