@@ -166,6 +166,28 @@ func TestOfflineRestoreJobFails(t *testing.T) {
 	phases.check(t, append(offlinePhases, corev1alpha1.RestoreFailed)...)
 }
 
+// TestOfflineRestoreStopTimeout keeps the StatefulSet's pods running after
+// the scale-down: past StopTimeout the restore gives up without restoring,
+// scales back up, and fails saying which pods did not stop.
+func TestOfflineRestoreStopTimeout(t *testing.T) {
+	ns, sts := offlineFixtures(t, 2)
+	rs := offlineRestore(ns, "offline-stuck", stsTarget)
+	testenv.Default.Create(t, rs)
+	waitReplicas(t, sts, 0)
+	waitPhase(t, rs, corev1alpha1.RestoreScalingUp, corev1alpha1.ConditionTargetRestarted, corev1alpha1.ReasonScalingUp)
+	waitReplicas(t, sts, 2)
+	setReady(t, sts, 2)
+	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonStopTimeout)
+	for _, want := range []string{"tsdb-0, tsdb-1", "back at 2 replicas"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("message %q does not say %q", c.Message, want)
+		}
+	}
+	if n := len(jobsOf(t, rs)); n != 0 {
+		t.Errorf("%d Jobs, want none: nothing is restored into a running database", n)
+	}
+}
+
 // TestOfflineRestoreHyperbytedbCluster restores through a HyperbytedbCluster:
 // its operator is paused before the StatefulSet of the same name is
 // scaled down, and unpaused after it is scaled back up.
