@@ -127,7 +127,12 @@ func startPods(t *testing.T, sts *appsv1.StatefulSet) {
 	for i := range n {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: sts.Namespace, Name: fmt.Sprintf("%s-%d", sts.Name, i), Labels: sts.Spec.Template.Labels},
-			Spec:       sts.Spec.Template.Spec,
+			Spec:       *sts.Spec.Template.Spec.DeepCopy(),
+		}
+		for _, tpl := range sts.Spec.VolumeClaimTemplates {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: tpl.Name, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: fmt.Sprintf("%s-%s-%d", tpl.Name, sts.Name, i)},
+			}})
 		}
 		testenv.Default.Create(t, pod)
 		pod.Status.Phase = corev1.PodRunning
@@ -214,7 +219,10 @@ type phaseWatch struct {
 	stop   context.CancelFunc
 }
 
-// watchPhases watches the RestoreSession name of namespace ns.
+// watchPhases watches the RestoreSession name of namespace ns. The API
+// server's watch cache may answer a new watch with an error (a resource
+// version it has not caught up with yet): then it lists again and watches
+// from the list's version, so no change is missed.
 func watchPhases(t *testing.T, ns, name string) *phaseWatch {
 	t.Helper()
 	wc, err := client.NewWithWatch(testenv.Default.API.Config, client.Options{Scheme: testenv.Default.Client.Scheme()})
@@ -222,27 +230,55 @@ func watchPhases(t *testing.T, ns, name string) *phaseWatch {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := wc.Watch(ctx, &corev1alpha1.RestoreSessionList{}, client.InNamespace(ns))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	pw := &phaseWatch{stop: func() { w.Stop(); cancel() }}
+	pw := &phaseWatch{stop: cancel}
 	t.Cleanup(pw.stop)
 	go func() {
-		for ev := range w.ResultChan() {
-			rs, ok := ev.Object.(*corev1alpha1.RestoreSession)
-			if !ok || rs.Name != name || rs.Status.Phase == "" {
-				continue
-			}
-			pw.mu.Lock()
-			if n := len(pw.phases); n == 0 || pw.phases[n-1] != rs.Status.Phase {
-				pw.phases = append(pw.phases, rs.Status.Phase)
-			}
-			pw.mu.Unlock()
+		for ctx.Err() == nil {
+			pw.follow(ctx, wc, ns, name)
 		}
 	}()
 	return pw
+}
+
+// follow lists, then watches from the list's version until the watch
+// ends or fails.
+func (pw *phaseWatch) follow(ctx context.Context, wc client.WithWatch, ns, name string) {
+	var list corev1alpha1.RestoreSessionList
+	if err := wc.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		time.Sleep(100 * time.Millisecond)
+		return
+	}
+	for i := range list.Items {
+		pw.record(&list.Items[i], name)
+	}
+	w, err := wc.Watch(ctx, &corev1alpha1.RestoreSessionList{}, client.InNamespace(ns),
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+	if err != nil {
+		time.Sleep(100 * time.Millisecond)
+		return
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		rs, ok := ev.Object.(*corev1alpha1.RestoreSession)
+		if !ok {
+			time.Sleep(100 * time.Millisecond)
+			return
+		}
+		pw.record(rs, name)
+	}
+}
+
+// record notes the phase of rs when it is the watched one and its phase
+// changed.
+func (pw *phaseWatch) record(rs *corev1alpha1.RestoreSession, name string) {
+	if rs.Name != name || rs.Status.Phase == "" {
+		return
+	}
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	if n := len(pw.phases); n == 0 || pw.phases[n-1] != rs.Status.Phase {
+		pw.phases = append(pw.phases, rs.Status.Phase)
+	}
 }
 
 // check fails the test unless the phases seen so far are want.
