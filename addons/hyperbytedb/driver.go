@@ -1,14 +1,17 @@
-// Package hyperbytedb is Keepsake's driver for HyperbyteDB in logical mode:
+// Package hyperbytedb is Keepsake's driver for HyperbyteDB. In logical mode
 // it dumps databases over the InfluxDB v1 HTTP API (which HyperbyteDB
 // speaks, and so does InfluxDB 1.x) into the InfluxDB export format, and
-// loads such dumps back. The driver binary is cmd/hyperbytedb-driver; the
-// Addon and Function manifests are in manifests/.
+// loads such dumps back; in physical mode (physical.go) it copies the
+// server's files and restores them offline. The driver binary is
+// cmd/hyperbytedb-driver; the Addon and Function manifests are in
+// manifests/.
 package hyperbytedb
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/internal/export"
 	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/internal/influx"
@@ -31,13 +34,20 @@ func (Driver) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
 		Name:         Name,
 		Version:      Version,
-		Parameters:   parameters,
+		Parameters:   append(slices.Clone(parameters), physicalParameters...),
 		Capabilities: []sdk.Capability{sdk.CapabilityBackup, sdk.CapabilityRestore},
 	}, nil
 }
 
-// Backup implements sdk.Driver: a logical dump of the selected databases.
+// Backup implements sdk.Driver: a logical dump of the selected databases,
+// or with format physical their files (physicalBackup).
 func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) error {
+	if phys, err := isPhysical(req.Params); err != nil || phys {
+		if err != nil {
+			return err
+		}
+		return physicalBackup(ctx, req, w)
+	}
 	opts, err := dumpOptions(req.Params)
 	if err != nil {
 		return err
@@ -52,8 +62,15 @@ func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) e
 	return nil
 }
 
-// Restore implements sdk.Driver: loads a dump made by Backup.
+// Restore implements sdk.Driver: loads a dump made by Backup, or with
+// format physical writes its files offline (physicalRestore).
 func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) error {
+	if phys, err := isPhysical(req.Params); err != nil || phys {
+		if err != nil {
+			return err
+		}
+		return physicalRestore(ctx, req, r)
+	}
 	opts, err := loadOptions(req.Params)
 	if err != nil {
 		return err

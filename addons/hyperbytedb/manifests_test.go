@@ -18,6 +18,7 @@ type addonManifest struct {
 		BackupTasks, RestoreTasks []struct {
 			Name, Function, Driver string
 			Singleton              bool
+			TargetMustBeStopped    bool
 			Parameters             []struct {
 				Name, Usage, Default, Type string
 				Required                   bool
@@ -36,6 +37,9 @@ type functionManifest struct {
 }
 
 var variable = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:=[^}]*)?\}`)
+
+// fixedParam is a --param=name= argument, whatever its value.
+var fixedParam = regexp.MustCompile(`^--param=([A-Za-z_][A-Za-z0-9_]*)=`)
 
 // TestManifestsMatchDriver keeps the Addon and Functions in step with the
 // driver: same parameters and defaults, and every ${variable} of a
@@ -63,6 +67,8 @@ func TestManifestsMatchDriver(t *testing.T) {
 	used := map[string]bool{}
 	for _, task := range append(addon.Spec.BackupTasks, addon.Spec.RestoreTasks...) {
 		params := map[string]bool{"driver": true}
+		// The operator sets targetDir for the Jobs of an offline restore.
+		params["targetDir"] = task.TargetMustBeStopped
 		for _, p := range task.Parameters {
 			def, ok := declared[p.Name]
 			if !ok || def != p.Default {
@@ -79,6 +85,10 @@ func TestManifestsMatchDriver(t *testing.T) {
 			t.Fatalf("task %s: function %q missing or incomplete", task.Name, task.Function)
 		}
 		for _, arg := range f.Spec.Args {
+			// A parameter the Function fixes, e.g. --param=format=physical.
+			if m := fixedParam.FindStringSubmatch(arg); m != nil {
+				used[m[1]] = true
+			}
 			for _, m := range variable.FindAllStringSubmatch(arg, -1) {
 				if !params[m[1]] {
 					t.Errorf("function %s uses ${%s}, which task %s does not declare", task.Function, m[1], task.Name)

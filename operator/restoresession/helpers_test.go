@@ -28,6 +28,9 @@ import (
 func TestMain(m *testing.M) {
 	// Short, so tests see stuck pods fail; set before the manager starts.
 	jobs.StuckGrace, jobs.StuckRecheck = 3*time.Second, time.Second
+	// Long enough for the tests that play the StatefulSet controller,
+	// short enough for the one whose pods never stop.
+	restoresession.OfflineRecheck, restoresession.StopTimeout = 200*time.Millisecond, 20*time.Second
 	os.Exit(testenv.Main(m))
 }
 

@@ -62,7 +62,7 @@ func (r *Reconciler) adoptJob(job *batchv1.Job) step {
 
 // ensureJob creates the RestoreSession's Job.
 func (r *Reconciler) ensureJob(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	job, repos, err := r.buildJob(ctx, p)
+	job, repos, err := r.buildJob(ctx, p, JobName(p.rs.Name), "")
 	var prob *jobs.Problem
 	if errors.As(err, &prob) {
 		return r.invalid(p, corev1alpha1.ConditionRestoreJobCreated, prob.Reason, prob.Err), nil
@@ -106,9 +106,10 @@ func (r *Reconciler) markRunning(p *pass) {
 		fmt.Sprintf("Job %s restores component %s of Snapshot %s", p.job.Name, p.component, st.Snapshot))
 }
 
-// buildJob assembles the Job of the RestoreSession's first task. A
-// *jobs.Problem error is the user's to fix.
-func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs.Repositories, error) {
+// buildJob assembles Job name of the RestoreSession's first task; an
+// offline restore's Job mounts pvc at TargetDir. A *jobs.Problem error is
+// the user's to fix.
+func (r *Reconciler) buildJob(ctx context.Context, p *pass, name, pvc string) (*batchv1.Job, *jobs.Repositories, error) {
 	rs := p.rs
 	if len(rs.Spec.Addon.Tasks) == 0 {
 		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonTaskNotFound, "addon.tasks names no restore task")
@@ -119,6 +120,9 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		return nil, nil, err
 	}
 	vars := jobs.TaskVars(task, ref.Params)
+	if pvc != "" {
+		vars["targetDir"] = TargetDir
+	}
 	if err := checkParams(task, ref.Params, vars); err != nil {
 		return nil, nil, err
 	}
@@ -132,7 +136,7 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		return nil, nil, err
 	}
 	job, err := jobs.Build(jobs.Spec{
-		Name:                  JobName(rs.Name),
+		Name:                  name,
 		Namespace:             rs.Namespace,
 		Labels:                map[string]string{corev1alpha1.LabelRestoreSession: labelValue(rs.Name)},
 		Function:              fn,
@@ -148,6 +152,9 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
 	}
 	job.Annotations = map[string]string{annotationSnapshot: p.snapshot.Name}
+	if pvc != "" {
+		mountPVC(job, pvc)
+	}
 	if err := repos.Attach(ctx, r.Client, rs, job); err != nil {
 		return nil, nil, err
 	}

@@ -49,6 +49,9 @@ type pass struct {
 	component string
 	resticID  string
 	job       *batchv1.Job
+	// workload is the target's StatefulSet (and owner) an offline restore
+	// stops and starts.
+	workload *targets.Workload
 	// events are the Events of status changes, recorded once the status
 	// that holds them is stored: a stale pass, whose patch conflicts,
 	// records nothing.
@@ -118,7 +121,10 @@ func (r *Reconciler) run(ctx context.Context, p *pass) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	passSteps := []step{r.checkConsent, r.checkTarget, r.resolveSnapshot, r.selectComponent, r.ensureJob, r.trackJob}
+	if job == nil && offlineStarted(p.rs) {
+		return r.runOffline(ctx, p)
+	}
+	passSteps := []step{r.checkConsent, r.checkTarget, r.resolveSnapshot, r.selectComponent, r.chooseMode, r.ensureJob, r.trackJob}
 	if job != nil {
 		passSteps = []step{r.adoptJob(job), r.trackJob}
 	}

@@ -25,6 +25,12 @@ import (
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=create
 // +kubebuilder:rbac:groups="",resources=pods;events,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// An offline restore (a restore task with targetMustBeStopped) scales the
+// target's StatefulSet to 0 and back, pausing a HyperbytedbCluster's
+// operator meanwhile, and checks its PVCs before it starts.
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;patch
+// +kubebuilder:rbac:groups=hyperbytedb.hyperbyte.cloud,resources=hyperbytedbclusters,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get
 
 // Options configure the Jobs (or CronJobs) the reconciler creates.
 type Options = jobs.Options

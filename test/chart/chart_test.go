@@ -110,6 +110,8 @@ func TestChartRendersEveryObject(t *testing.T) {
 		"Addon/hyperbytedb":                             "",
 		"Function/hyperbytedb-logical-backup":           "",
 		"Function/hyperbytedb-logical-restore":          "",
+		"Function/hyperbytedb-physical-backup":          "",
+		"Function/hyperbytedb-physical-restore":         "",
 		"Addon/script":                                  "",
 		"Function/script-backup":                        "",
 		"Function/script-restore":                       "",
@@ -495,8 +497,9 @@ func TestHyperbytedbAddonValues(t *testing.T) {
 			if tc.image != "" {
 				want = 1
 			}
-			if addons != want || functions != 2*want {
-				t.Errorf("rendered %d Addons and %d Functions, want %d and %d", addons, functions, want, 2*want)
+			// Logical and physical, backup and restore.
+			if addons != want || functions != 4*want {
+				t.Errorf("rendered %d Addons and %d Functions, want %d and %d", addons, functions, want, 4*want)
 			}
 		})
 	}

@@ -49,6 +49,13 @@ type Task struct {
 	// repositories are listed (the dump is fanned out to all of them).
 	// +optional
 	Singleton bool `json:"singleton,omitempty"`
+	// TargetMustBeStopped makes a restore with this task offline: the
+	// operator pauses the target's owning operator, scales its StatefulSet
+	// to 0, runs the task once per PVC with that PVC mounted at
+	// /keepsake/target, then scales back up (docs/physical-mode.md).
+	// Meaningful on restore tasks only.
+	// +optional
+	TargetMustBeStopped bool `json:"targetMustBeStopped,omitempty"`
 }
 
 // ParameterDefinition documents one task parameter.

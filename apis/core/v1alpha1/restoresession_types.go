@@ -86,7 +86,8 @@ const (
 // RestoreSessionStatus is the observed state of a RestoreSession.
 type RestoreSessionStatus struct {
 	// Phase is Pending, Running, ScalingDown, Restoring, ScalingUp,
-	// Succeeded, Failed or Invalid.
+	// Succeeded, Failed or Invalid. A logical restore goes Pending, Running;
+	// an offline one Pending, ScalingDown, Restoring, ScalingUp.
 	// +optional
 	Phase RestoreSessionPhase `json:"phase,omitempty"`
 	// Snapshot is the Snapshot being restored (resolved from "latest").
@@ -108,6 +109,10 @@ type RestoreSessionStatus struct {
 	// Job is the name of the restore Job.
 	// +optional
 	Job string `json:"job,omitempty"`
+	// Offline is the progress of an offline restore (a restore task with
+	// targetMustBeStopped): the StatefulSet stopped and its PVCs restored.
+	// +optional
+	Offline *OfflineRestoreStatus `json:"offline,omitempty"`
 	// Conditions are the detailed state: TargetFound (False with
 	// TargetNotFound or TargetNotAccessible ends the restore Invalid before
 	// any Job), SnapshotResolved, RestoreJobCreated, RestoreSucceeded.

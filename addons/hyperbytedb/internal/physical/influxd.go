@@ -1,0 +1,137 @@
+package physical
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// ManifestName is the file of the tar stream that lists the backed-up
+// databases, one per line: the offline restore takes one database at a
+// time, and influxd's file names (<db>.<rp>.<shard>.<n>) cannot tell a
+// database from a retention policy when names hold dots.
+const ManifestName = "keepsake-databases"
+
+// Influxd runs the influxd binary's backup and restore commands.
+type Influxd struct {
+	// Bin is the path of influxd, e.g. "influxd" (looked up on PATH).
+	Bin string
+	// Log receives the commands' output; influxd writes progress there.
+	Log io.Writer
+}
+
+// Backup backs up, from the server whose RPC service (bind-address,
+// port 8088 by default) listens at host, the metastore and databases into
+// dir, which must be empty, then writes dir to w with WriteTar. influxd
+// backup writes files only, so dir is a staging directory on scratch disk.
+func (x Influxd) Backup(ctx context.Context, host string, databases []string, dir string, w io.Writer) error {
+	if err := x.run(ctx, "backup", "-host", host, dir); err != nil {
+		return err
+	}
+	for _, db := range databases {
+		if err := x.run(ctx, "backup", "-host", host, "-database", db, dir); err != nil {
+			return err
+		}
+	}
+	manifest := strings.Join(databases, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(manifest), 0o644); err != nil {
+		return err
+	}
+	return WriteTar(w, dir)
+}
+
+// Dirs are a stopped server's directories, as its config names them
+// ([meta] dir, [data] dir and wal-dir).
+type Dirs struct {
+	Meta, Data, WAL string
+}
+
+// Restore extracts a Backup stream from r into staging (an empty
+// directory) and restores it offline into dirs: their contents are removed
+// first (the restore replaces the server's data), then `influxd restore
+// -metadir -datadir -database` runs once per database of the backup.
+func (x Influxd) Restore(ctx context.Context, r io.Reader, staging string, dirs Dirs) ([]string, error) {
+	if err := ReadTar(r, staging); err != nil {
+		return nil, err
+	}
+	dbs, err := readManifest(filepath.Join(staging, ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{dirs.Meta, dirs.Data, dirs.WAL} {
+		if err := emptyDir(d); err != nil {
+			return nil, err
+		}
+	}
+	if err := x.run(ctx, "restore", "-metadir", dirs.Meta, staging); err != nil {
+		return nil, err
+	}
+	for _, db := range dbs {
+		if err := x.run(ctx, "restore", "-metadir", dirs.Meta, "-database", db, "-datadir", dirs.Data, staging); err != nil {
+			return nil, err
+		}
+	}
+	return dbs, nil
+}
+
+func readManifest(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("the stream is not a physical backup (no %s): %w", ManifestName, err)
+	}
+	var dbs []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" {
+			dbs = append(dbs, line)
+		}
+	}
+	return dbs, sc.Err()
+}
+
+// emptyDir removes what dir holds, keeping dir (a mount point cannot be
+// removed), and creates it when missing.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run runs influxd with args, failing with the tail of its output.
+func (x Influxd) run(ctx context.Context, args ...string) error {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, x.Bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if x.Log != nil {
+		_, _ = x.Log.Write(out.Bytes())
+	}
+	if err != nil {
+		return fmt.Errorf("influxd %s: %w: %s", strings.Join(args, " "), err, tail(out.String(), 800))
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}

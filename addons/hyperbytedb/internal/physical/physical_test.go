@@ -1,0 +1,113 @@
+package physical_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
+	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/internal/physical"
+	"github.com/keepsake-dev/keepsake/test/servers"
+)
+
+// TestOfflineRestore takes a physical backup of a live influxd, changes its
+// data, stops it, restores the backup offline into its own directories (as
+// a restore Job writes a stopped pod's PVC) and starts influxd on them:
+// every point, field type and retention policy is the backup's.
+func TestOfflineRestore(t *testing.T) {
+	ctx := context.Background()
+	db := servers.StartInfluxDB(t)
+	api := hyperbytedbtest.Server{URL: db.URL}
+	hyperbytedbtest.Mixed(time.Now()).Write(t, api)
+	want := hyperbytedbtest.ReadContents(t, api)
+	dbs := databases(want)
+	x := physical.Influxd{Bin: servers.Bin(t, "influxd")}
+
+	var stream bytes.Buffer
+	if err := x.Backup(ctx, db.RPCAddr(t), dbs, t.TempDir(), &stream); err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	if err := x.Backup(ctx, db.RPCAddr(t), dbs, t.TempDir(), &again); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stream.Bytes(), again.Bytes()) {
+		t.Errorf("two backups of unchanged data differ (%d and %d bytes): the stream is not deterministic", stream.Len(), again.Len())
+	}
+
+	api.Write(t, "metrics", "autogen", "cpu,host=h9 value=99 1700000000000000000")
+	api.Exec(t, `DROP DATABASE "events"`)
+	api.Exec(t, `CREATE DATABASE "added"`)
+	db.Stop()
+
+	restored, err := x.Restore(ctx, &stream, t.TempDir(), physical.Dirs{
+		Meta: filepath.Join(db.Dir, "meta"), Data: filepath.Join(db.Dir, "data"), WAL: filepath.Join(db.Dir, "wal"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(restored, dbs) {
+		t.Errorf("restored databases %v, want %v", restored, dbs)
+	}
+	back := servers.StartInfluxDBIn(t, db.Dir)
+	got := hyperbytedbtest.ReadContents(t, hyperbytedbtest.Server{URL: back.URL})
+	if d := hyperbytedbtest.Diff(want, got, 10); d != "" {
+		t.Errorf("after the offline restore:\n%s", d)
+	}
+}
+
+func databases(c hyperbytedbtest.Contents) []string {
+	var dbs []string
+	for name := range c.Schema {
+		dbs = append(dbs, name)
+	}
+	slices.Sort(dbs)
+	return dbs
+}
+
+// TestReadTarRefusesEscapes checks that a stream cannot write outside the
+// staging directory.
+func TestReadTarRefusesEscapes(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(filepath.Join(src, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"b", "a", "sub/c"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := physical.WriteTar(&buf, src); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := physical.ReadTar(bytes.NewReader(buf.Bytes()), out); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(out, "sub", "c")); err != nil || string(data) != "sub/c" {
+		t.Errorf("sub/c = %q, %v", data, err)
+	}
+	for _, name := range []string{"../x", "/abs", "sub/../../x"} {
+		var evil bytes.Buffer
+		tw := tar.NewWriter(&evil)
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: 1, Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte("x"))
+		_ = tw.Close()
+		err := physical.ReadTar(&evil, filepath.Join(dir, "evil"))
+		if err == nil {
+			t.Errorf("tar entry %q was extracted, want an error", name)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
+		t.Errorf("a file escaped the staging directory")
+	}
+}
