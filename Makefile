@@ -36,10 +36,12 @@ HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION
 	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR) \
 	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR)
 GO_TOOLS += helm
-# promtool, built from its own tools module test/tools/prometheus (Prometheus
-# pins its own k8s.io/* versions): it checks and unit-tests the chart's alerts.
+# promtool and prometheus, built from their own tools module
+# test/tools/prometheus (Prometheus pins its own k8s.io/* versions): promtool
+# checks and unit-tests the chart's alerts; the e2e's Prometheus scrapes the
+# operator and evaluates them.
 PROMETHEUS_MOD := test/tools/prometheus/go.mod test/tools/prometheus/go.sum
-GO_TOOLS += promtool
+GO_TOOLS += promtool prometheus
 
 # The local cluster's tools and targets; included before the rules below
 # use CLUSTER_TOOLS (make expands prerequisites as it reads them).
@@ -172,6 +174,8 @@ $(BIN)/helm: $(HELM_MOD)
 
 $(BIN)/promtool: $(PROMETHEUS_MOD)
 	cd test/tools/prometheus && CGO_ENABLED=0 go build -ldflags "-s -w" -o $@ github.com/prometheus/prometheus/cmd/promtool
+$(BIN)/prometheus: $(PROMETHEUS_MOD)
+	cd test/tools/prometheus && CGO_ENABLED=0 go build -ldflags "-s -w" -o $@ github.com/prometheus/prometheus/cmd/prometheus
 
 $(addprefix $(BIN)/,$(K8S_TOOLS)): $(K8S_MOD)
 	cd test/tools/kubernetes && go build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(notdir $@)

@@ -74,6 +74,23 @@ func TestSessionSummary(t *testing.T) {
 			s.RecentBackups[0].Phase == corev1alpha1.BackupSessionSucceeded && s.RecentBackups[0].Duration == "42s"
 		return ok, "session status: " + testenv.JSON(s)
 	})
+	// History pruning deletes the successful run after failed ones: the
+	// latest success stays in the status (and so in the metrics and the
+	// KeepsakeBackupMissing alert), though no BackupSession shows it.
+	if err := env.Client.Delete(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := env.Client.Get(ctx, clientKey(bc), bc); err != nil {
+			return false, err.Error()
+		}
+		if len(bc.Status.Sessions) != 1 {
+			return false, "no session status"
+		}
+		s := bc.Status.Sessions[0]
+		ok := len(s.RecentBackups) == 0 && s.LastSuccessfulBackup != nil && s.LastSuccessfulBackup.Equal(&done)
+		return ok, "session status after the successful run was deleted: " + testenv.JSON(s)
+	})
 }
 
 // TestCronJobName checks the names of CronJobs and first BackupSessions.

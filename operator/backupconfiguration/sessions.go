@@ -125,9 +125,15 @@ func (r *Reconciler) summarizeSessions(ctx context.Context, p *pass) (*ctrl.Resu
 	for _, b := range list.Items {
 		bySession[b.Spec.Session] = append(bySession[b.Spec.Session], b)
 	}
+	// The latest success outlives its BackupSession: history pruning may
+	// delete it after failed runs, and "no recent backup" is measured from it.
+	lastSuccess := map[string]*metav1.Time{}
+	for _, st := range p.bc.Status.Sessions {
+		lastSuccess[st.Name] = st.LastSuccessfulBackup
+	}
 	out := make([]corev1alpha1.SessionStatus, 0, len(p.bc.Spec.Sessions))
 	for _, s := range p.bc.Spec.Sessions {
-		st := summarize(s.Name, bySession[s.Name])
+		st := summarize(s.Name, bySession[s.Name], lastSuccess[s.Name])
 		if !p.bc.Spec.Paused && !s.Scheduler.Suspend {
 			next := p.schedules[s.Name].Next(p.now.In(p.locations[s.Name]))
 			st.NextSchedule = ptr.To(metav1.NewTime(next))
@@ -138,12 +144,14 @@ func (r *Reconciler) summarizeSessions(ctx context.Context, p *pass) (*ctrl.Resu
 	return nil, nil
 }
 
-// summarize lists a session's newest BackupSessions and its latest success.
-func summarize(session string, runs []corev1alpha1.BackupSession) corev1alpha1.SessionStatus {
+// summarize lists a session's newest BackupSessions and its latest
+// success: the newest of lastSuccess (what the status held) and the
+// successful runs that remain.
+func summarize(session string, runs []corev1alpha1.BackupSession, lastSuccess *metav1.Time) corev1alpha1.SessionStatus {
 	sort.Slice(runs, func(i, j int) bool {
 		return runs[j].CreationTimestamp.Before(&runs[i].CreationTimestamp)
 	})
-	st := corev1alpha1.SessionStatus{Name: session}
+	st := corev1alpha1.SessionStatus{Name: session, LastSuccessfulBackup: lastSuccess.DeepCopy()}
 	for i, b := range runs {
 		if b.Status.Phase == corev1alpha1.BackupSessionSucceeded && b.Status.CompletionTime != nil &&
 			(st.LastSuccessfulBackup == nil || st.LastSuccessfulBackup.Before(b.Status.CompletionTime)) {

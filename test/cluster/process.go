@@ -53,6 +53,7 @@ func (c Config) start(p process) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: p.credential}
+	closeInheritedOnExec()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
@@ -60,6 +61,24 @@ func (c Config) start(p process) error {
 	exe, _ := filepath.EvalSymlinks(p.path)
 	record := fmt.Sprintf("%d %s\n", cmd.Process.Pid, exe)
 	return os.WriteFile(c.pidFile(p.name), []byte(record), 0o644)
+}
+
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec,
+// so that the cluster's parts, which outlive the process starting them, do
+// not keep what it inherited: `flock /work/e2e.lock go test ...` hands the
+// test its lock as descriptor 3, and etcd, the kubelet and the rest would
+// hold that lock for as long as the cluster runs, so no later test could
+// take it. Go opens its own files close-on-exec already.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // running returns the recorded PID of a part if that process still lives.

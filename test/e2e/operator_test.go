@@ -54,6 +54,7 @@ func TestOperator(t *testing.T) {
 			"several namespaces": func(t *testing.T) { severalNamespaces(t, e, several) },
 			"faults":             func(t *testing.T) { faults(t, e.InNamespace(t, faultsNS)) },
 			"first hour":         func(t *testing.T) { firstHour(t, e.InNamespace(t, firstHourNS)) },
+			"metrics":            func(t *testing.T) { metricsLayout(t, c, e) },
 		} {
 			wg.Go(func() { t.Run(name, layout) })
 		}
