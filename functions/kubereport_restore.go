@@ -3,6 +3,7 @@ package functions
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,7 +47,7 @@ func (r *RestoreSessionReporter) Progress(ctx context.Context, p Progress) {
 }
 
 // Component implements Reporter: the component's final phase, duration,
-// error and amount restored.
+// error, amount restored and what the driver says it restored.
 func (r *RestoreSessionReporter) Component(ctx context.Context, res ComponentResult) error {
 	r.progress.close(res.Component)
 	status := map[string]any{
@@ -54,6 +55,13 @@ func (r *RestoreSessionReporter) Component(ctx context.Context, res ComponentRes
 		"duration": humanDuration(time.Duration(res.Duration)),
 		"progress": humanBytes(res.Size) + " restored",
 		"error":    nil, // a retried Job's success clears the last error
+		"restored": nil, // and a failure what an earlier try restored
+	}
+	if d := res.Restored; d != nil {
+		// Every field, so none of an earlier try's survives the merge.
+		status["restored"] = map[string]any{
+			"objectKind": orNil(d.ObjectKind), "objectCount": orNil(d.ObjectCount), "objects": orNil(d.Objects), "items": orNil(d.Items),
+		}
 	}
 	if res.Phase == PhaseSucceeded {
 		status["phase"] = storagev1alpha1.ComponentSucceeded
@@ -88,4 +96,12 @@ func (r *RestoreSessionReporter) patch(ctx context.Context, component string, fi
 		return err
 	}
 	return r.c.Status().Patch(ctx, r.session.DeepCopy(), patch)
+}
+
+// orNil is v, or nil (a merge patch's "remove") when v is empty.
+func orNil[T any](v T) any {
+	if reflect.ValueOf(v).IsZero() {
+		return nil
+	}
+	return v
 }
