@@ -44,7 +44,9 @@ const indexEncryptionSecret = "spec.encryptionSecret"
 // the watch caches their metadata only, never their data.
 func Setup(mgr ctrl.Manager, opts jobs.Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &storagev1alpha1.Repository{}, indexEncryptionSecret,
-		func(o client.Object) []string { return []string{encryptionSecretKey(o.(*storagev1alpha1.Repository)).String()} }); err != nil {
+		func(o client.Object) []string {
+			return []string{encryptionSecretKey(o.(*storagev1alpha1.Repository)).String()}
+		}); err != nil {
 		return err
 	}
 	r := &Reconciler{
