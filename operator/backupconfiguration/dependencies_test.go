@@ -2,6 +2,7 @@ package backupconfiguration_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,8 @@ func TestAddonInstalledLater(t *testing.T) {
 // TestSecretsWatched checks that a Ready configuration turns NotReady
 // within seconds when a Secret it names loses a key it needs or is
 // deleted, and Ready again when the Secret is fixed: Secrets are watched
-// (the configuration's next re-check is an hour away, its schedule's).
+// (nothing else wakes the configuration: its session is suspended, so no
+// BackupSession runs, and its schedule is hours away).
 func TestSecretsWatched(t *testing.T) {
 	env := testenv.Default
 	ns := fixtures(t)
@@ -50,6 +52,8 @@ func TestSecretsWatched(t *testing.T) {
 	env.Create(t, auth)
 	bc := validConfig(ns)
 	bc.Spec.Sessions[0].Addon.Tasks[0].Params["authSecret"] = auth.Name
+	bc.Spec.Sessions[0].Scheduler.Suspend = true
+	bc.Spec.Sessions[0].Scheduler.Schedule = fmt.Sprintf("0 %d * * *", (time.Now().UTC().Hour()+12)%24)
 	env.Create(t, bc)
 	conds := func() []metav1.Condition { return bc.Status.Conditions }
 	env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)

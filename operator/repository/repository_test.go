@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -230,8 +231,9 @@ func TestSecretAppears(t *testing.T) {
 
 // TestSecretWatched checks that a Ready Repository turns NotReady as soon
 // as its encryption Secret loses the password or is deleted, and Ready
-// again when it is back: Secrets are watched (the re-check is 10 minutes
-// away, past every wait of the test).
+// again when it is back: Secrets are watched (once its first sync is done
+// nothing else wakes the Repository: the re-check is 10 minutes away, past
+// every wait of the test).
 func TestSecretWatched(t *testing.T) {
 	env := testenv.Default
 	ns := env.Namespace(t, nil)
@@ -239,6 +241,10 @@ func TestSecretWatched(t *testing.T) {
 	repo := newRepository(ns, repoName, "local")
 	env.Create(t, localStorage(ns), secret, repo)
 	waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+	sync := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: repository.SyncJobName(repoName)}}
+	testenv.WaitExists(t, sync)
+	testenv.FinishJob(t, sync, "")
+	waitSynced(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonSyncSucceeded)
 
 	ctx := context.Background()
 	secret.Data, secret.StringData = map[string][]byte{"password": []byte("x")}, nil
