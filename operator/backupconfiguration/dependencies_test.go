@@ -43,8 +43,8 @@ func TestAddonInstalledLater(t *testing.T) {
 // TestSecretsWatched checks that a Ready configuration turns NotReady
 // within seconds when a Secret it names loses a key it needs or is
 // deleted, and Ready again when the Secret is fixed: Secrets are watched
-// (nothing else wakes the configuration: its session is suspended, so no
-// BackupSession runs, and its schedule is hours away).
+// (nothing else wakes the configuration once its first BackupSession is
+// Running: its schedule is hours away).
 func TestSecretsWatched(t *testing.T) {
 	env := testenv.Default
 	ns := fixtures(t)
@@ -52,11 +52,20 @@ func TestSecretsWatched(t *testing.T) {
 	env.Create(t, auth)
 	bc := validConfig(ns)
 	bc.Spec.Sessions[0].Addon.Tasks[0].Params["authSecret"] = auth.Name
-	bc.Spec.Sessions[0].Scheduler.Suspend = true
 	bc.Spec.Sessions[0].Scheduler.Schedule = fmt.Sprintf("0 %d * * *", (time.Now().UTC().Hour()+12)%24)
 	env.Create(t, bc)
 	conds := func() []metav1.Condition { return bc.Status.Conditions }
 	env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)
+	// The pass after Ready creates the first BackupSession; once it runs
+	// (its Job never ends here), nothing wakes the configuration.
+	first := &corev1alpha1.BackupSession{}
+	first.Namespace, first.Name = ns, backupconfiguration.FirstSessionName(bc.Name, sessionName)
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := env.Client.Get(ctx, clientKey(first), first); err != nil {
+			return false, err.Error()
+		}
+		return first.Status.Phase == corev1alpha1.BackupSessionRunning, "first BackupSession is " + string(first.Status.Phase)
+	})
 
 	ctx := context.Background()
 	password := &corev1.Secret{}
