@@ -159,7 +159,9 @@ func TestSchemaValidation(t *testing.T) {
 		"addon example":               {example: "addon"},
 		"addon without tasks":         {example: "addon", mutate: []mutation{unset("spec.backupTasks"), unset("spec.restoreTasks")}, wantErr: "an addon needs at least one backup or restore task"},
 		"addon required with default": {example: "addon", mutate: []mutation{set("spec.backupTasks.parameters", []any{map[string]any{"name": "x", "required": true, "default": "y"}})}, wantErr: "a required parameter cannot have a default"},
-		"addon relative driver path":  {example: "addon", mutate: []mutation{set("spec.backupTasks.driver", "driver")}, wantErr: "spec.backupTasks[0].driver: Invalid value"},
+		"addon relative driver path":  {example: "addon", mutate: []mutation{set("spec.backupTasks.driver", "driver")}, wantErr: "driver must be an absolute path inside the Function's image"},
+		"addon task name with caps":   {example: "addon", mutate: []mutation{set("spec.backupTasks.name", "Logical_Backup")}, wantErr: "a task name must be lower-case letters, digits and dashes"},
+		"addon parameter name dashed": {example: "addon", mutate: []mutation{set("spec.backupTasks.parameters", []any{map[string]any{"name": "auth-secret"}})}, wantErr: "a parameter name must be letters, digits and underscores"},
 
 		"function example":       {example: "function"},
 		"function without image": {example: "function", mutate: []mutation{unset("spec.image")}, wantErr: "spec.image: Required value"},

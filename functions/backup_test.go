@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 )
 
 // Integration tests: real InfluxDB, MinIO, restic and driver binary.
@@ -50,8 +52,9 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	for _, db := range ds.Databases {
 		s.api.Exec(t, "DROP DATABASE "+quoteIdent(db.Name))
 	}
-	restoreFrom(t, s, offsite, "latest", map[string]string{"mode": "replace"})
+	restored := restoreFrom(t, s, offsite, "latest", map[string]string{"mode": "replace"})
 	assertContents(t, s, want)
+	assertRestored(t, restored, ds)
 
 	// Merge keeps points the backup does not have; replace removes them.
 	extra := hyperbytedbtest.Point{DB: "events", RP: "autogen", Measurement: "log",
@@ -69,7 +72,9 @@ func quoteIdent(name string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
 
-func restoreFrom(t *testing.T, s *stand, repo RepositorySpec, snapshot string, params map[string]string) {
+// restoreFrom restores snapshot of repo and returns what the driver says
+// it restored.
+func restoreFrom(t *testing.T, s *stand, repo RepositorySpec, snapshot string, params map[string]string) *corev1alpha1.RestoredData {
 	t.Helper()
 	var out bytes.Buffer
 	err := RunRestore(context.Background(), RestoreConfig{Common: s.common(t, &out, params), Repository: repo, Snapshot: snapshot})
@@ -79,6 +84,23 @@ func restoreFrom(t *testing.T, s *stand, repo RepositorySpec, snapshot string, p
 	comps, done := events(t, &out)
 	if len(comps) != 1 || comps[0].Phase != PhaseSucceeded || comps[0].SnapshotID == "" || len(done) != 1 {
 		t.Fatalf("restore report: %+v %+v", comps, done)
+	}
+	return comps[0].Restored
+}
+
+// assertRestored checks the driver said it restored the databases and
+// points of ds.
+func assertRestored(t *testing.T, got *corev1alpha1.RestoredData, ds hyperbytedbtest.Dataset) {
+	t.Helper()
+	var dbs []string
+	for _, db := range ds.Databases {
+		dbs = append(dbs, db.Name)
+	}
+	slices.Sort(dbs)
+	want := &corev1alpha1.RestoredData{ObjectKind: "databases", ObjectCount: int64(len(dbs)), Objects: dbs,
+		Items: []corev1alpha1.RestoredItems{{Unit: "points", Count: int64(len(ds.Points))}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("the restore says it restored %+v, want %+v", got, want)
 	}
 }
 

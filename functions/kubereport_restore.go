@@ -59,7 +59,7 @@ func (r *RestoreSessionReporter) Progress(ctx context.Context, p Progress) {
 }
 
 // Component implements Reporter: the component's final phase, duration,
-// error and amount restored.
+// error, amount restored and what the driver says it restored.
 func (r *RestoreSessionReporter) Component(ctx context.Context, res ComponentResult) error {
 	r.progress.close(res.Component)
 	err := withRetry(ctx, func(ctx context.Context) error {
@@ -73,6 +73,7 @@ func (r *RestoreSessionReporter) Component(ctx context.Context, res ComponentRes
 				c.Transfer = transfer{done: res.Size, total: uint64(totalOf(c.Transfer)), elapsed: time.Duration(res.Duration)}.status(time.Now())
 			}
 			c.Progress = restoreLine(c.Transfer)
+			c.Restored = res.Restored // whole: nothing of an earlier try survives
 			return true
 		})
 	})

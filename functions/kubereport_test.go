@@ -3,6 +3,7 @@ package functions
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -281,6 +282,29 @@ func TestRestoreSessionReporter(t *testing.T) {
 	assertProgress(t, "restored", rs.Status.Progress, storagev1alpha1.TransferProgress{BytesDone: 1258291, Done: "1.2 MiB",
 		BytesPerSecond: 419430, Rate: "410 KiB/s", TotalBytes: 1258291, Total: "1.2 MiB"})
 
+	// What the driver says it restored is recorded whole: a second try
+	// that restored less leaves nothing of the first, and a failed try
+	// removes it.
+	for _, restored := range []*corev1alpha1.RestoredData{
+		{ObjectKind: "databases", ObjectCount: 2, Objects: []string{"events", "metrics"},
+			Items: []corev1alpha1.RestoredItems{{Unit: "points", Count: 1200}, {Unit: "series", Count: 3}}},
+		{Items: []corev1alpha1.RestoredItems{{Unit: "points", Count: 7}}},
+	} {
+		ok.Restored = restored
+		if err := NewRestoreSessionReporter(c, "default", "restore-1").Component(ctx, ok); err != nil {
+			t.Fatal(err)
+		}
+		if got := get().Restored; !reflect.DeepEqual(got, restored) {
+			t.Fatalf("restored = %+v, want %+v", got, restored)
+		}
+	}
+	if err := NewRestoreSessionReporter(c, "default", "restore-1").Component(ctx, failed); err != nil {
+		t.Fatal(err)
+	}
+	if got := get().Restored; got != nil {
+		t.Fatalf("a failed try left restored = %+v", got)
+	}
+
 	err := NewRestoreSessionReporter(c, "default", "missing").Component(ctx, ok)
 	if err == nil || !strings.Contains(err.Error(), `restoresessions.core.keepsake.dev "missing" not found`) {
 		t.Fatalf("report to a missing RestoreSession: %v", err)
@@ -293,7 +317,8 @@ func TestRestoreSessionReporter(t *testing.T) {
 func TestRunReportsToKubernetes(t *testing.T) {
 	c, api := startKube(t)
 	s := newStand(t)
-	hyperbytedbtest.Mixed(time.Now()).Write(t, s.api)
+	ds := hyperbytedbtest.Mixed(time.Now())
+	ds.Write(t, s.api)
 	primary, offsite := s.repo(t, "primary"), s.repo(t, "offsite")
 	createSnapshot(t, c, "bks-7-primary", "bks-7", "primary")
 	createSnapshot(t, c, "bks-7-offsite", "bks-7", "offsite")
@@ -341,6 +366,7 @@ func TestRunReportsToKubernetes(t *testing.T) {
 		!strings.Contains(got.Progress, " restored") || got.Duration == "" {
 		t.Fatalf("RestoreSession component %+v", got)
 	}
+	assertRestored(t, rs.Status.Components["dump"].Restored, ds)
 
 	// A report that cannot be recorded fails the run.
 	_, stderr := keepsake(t, 1, env, append([]string{"run", "backup", "--repository", specFlag(primary),

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 )
 
 // Reporter receives what a run does, as it happens. The Kubernetes
@@ -72,6 +74,9 @@ type ComponentResult struct {
 	// after compression.
 	DataAdded       uint64 `json:"dataAdded,omitempty"`
 	DataAddedPacked uint64 `json:"dataAddedPacked,omitempty"`
+	// Restored is what the driver says a restore loaded; nil when it does
+	// not say.
+	Restored *corev1alpha1.RestoredData `json:"restored,omitempty"`
 	// Duration is how long the component took.
 	Duration Duration `json:"duration"`
 	// Error says why the component failed.

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/keepsake-dev/keepsake/addons/sdk"
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/repository/restic"
 )
 
@@ -72,14 +76,30 @@ func restore(ctx context.Context, cfg RestoreConfig, res *ComponentResult) error
 		cfg.Reporter.Progress(ctx, Progress{Operation: "restore", Repository: cfg.Repository.Name, Component: cfg.Request.Component,
 			Bytes: done, Total: total, Elapsed: Duration(elapsed)})
 	})
-	n, err := drv.Restore(ctx, &sdk.RestoreRequest{Request: cfg.Request}, src)
-	res.Size = n
+	out, err := drv.Restore(ctx, &sdk.RestoreRequest{Request: cfg.Request}, src)
+	res.Size = out.Bytes
+	res.Restored = restoredData(out.Restored)
 	if err != nil {
 		_ = pr.CloseWithError(err)
 		cancel() // stops restic dump
 	}
 	<-dumped
 	return err
+}
+
+// restoredData is what the driver said it restored, as the RestoreSession
+// records it: nil when it said nothing, at most MaxRestoredObjects names.
+func restoredData(r sdk.Restored) *corev1alpha1.RestoredData {
+	if r.IsZero() {
+		return nil
+	}
+	objects := slices.Sorted(slices.Values(r.Objects))
+	out := &corev1alpha1.RestoredData{ObjectKind: r.ObjectKind, ObjectCount: int64(len(objects))}
+	out.Objects = objects[:min(len(objects), corev1alpha1.MaxRestoredObjects)]
+	for _, unit := range slices.Sorted(maps.Keys(r.Items)) {
+		out.Items = append(out.Items, corev1alpha1.RestoredItems{Unit: unit, Count: int64(min(r.Items[unit], math.MaxInt64))})
+	}
+	return out
 }
 
 // resolveSnapshot turns "latest" into the newest Keepsake snapshot of the

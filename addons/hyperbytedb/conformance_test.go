@@ -33,5 +33,8 @@ func TestConformance(t *testing.T) {
 		Backup:        &sdk.BackupRequest{Request: request(map[string]string{"databases": "conformance"})},
 		FailingBackup: &sdk.BackupRequest{Request: request(map[string]string{"databases": "missing"})},
 		Restore:       &sdk.RestoreRequest{Request: request(map[string]string{"mode": "replace"})},
+		Restored: &sdk.Restored{
+			ObjectKind: "databases", Objects: []string{bulk.DB}, Items: map[string]uint64{"points": uint64(bulk.N)},
+		},
 	})
 }

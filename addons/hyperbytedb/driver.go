@@ -62,29 +62,39 @@ func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) e
 	return nil
 }
 
-// Restore implements sdk.Driver: loads a dump made by Backup, or with
-// format physical writes its files offline (physicalRestore).
-func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) error {
+// Restore implements sdk.Driver: loads a dump made by Backup, and says
+// which databases it restored and how many points; with format physical
+// it writes the backup's files offline instead (physicalRestore).
+func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) (sdk.Restored, error) {
 	if phys, err := isPhysical(req.Params); err != nil || phys {
 		if err != nil {
-			return err
+			return sdk.Restored{}, err
 		}
-		return physicalRestore(ctx, req, r)
+		return sdk.Restored{}, physicalRestore(ctx, req, r)
 	}
 	opts, err := loadOptions(req.Params)
 	if err != nil {
-		return err
+		return sdk.Restored{}, err
 	}
 	c, err := client(ctx, req.Request)
 	if err != nil {
-		return err
+		return sdk.Restored{}, err
 	}
 	stats, err := export.Load(ctx, c, opts, r)
 	if err != nil {
-		return fmt.Errorf("restore after %d points: %w", stats.Points, err)
+		return sdk.Restored{}, fmt.Errorf("restore after %d points: %w", stats.Points, err)
 	}
-	sdk.Logger().Info("restored", "databases", stats.Databases, "points", stats.Points, "skippedPoints", stats.Skipped)
-	return nil
+	sdk.Logger().Info("restored", "databases", len(stats.Databases), "points", stats.Points, "skippedPoints", stats.Skipped)
+	return restored(stats), nil
+}
+
+// restored is what Restore tells the host: the databases and their points.
+func restored(stats export.LoadStats) sdk.Restored {
+	return sdk.Restored{
+		ObjectKind: "databases",
+		Objects:    stats.Databases,
+		Items:      map[string]uint64{"points": uint64(stats.Points)},
+	}
 }
 
 // client connects to the server and checks it answers, so a wrong URL

@@ -33,7 +33,7 @@ func TestPhysicalDriver(t *testing.T) {
 	restore := &sdk.RestoreRequest{Request: sdk.Request{Params: map[string]string{
 		ParamFormat: FormatPhysical, ParamTargetDir: db.Dir, ParamInfluxd: influxd,
 	}}}
-	if err := (Driver{}).Restore(ctx, restore, &stream); err != nil {
+	if _, err := (Driver{}).Restore(ctx, restore, &stream); err != nil {
 		t.Fatal(err)
 	}
 	back := servers.StartInfluxDBIn(t, db.Dir)
@@ -45,7 +45,7 @@ func TestPhysicalDriver(t *testing.T) {
 // TestPhysicalParams checks the physical parameters' errors and defaults.
 func TestPhysicalParams(t *testing.T) {
 	ctx := context.Background()
-	err := (Driver{}).Restore(ctx, &sdk.RestoreRequest{Request: sdk.Request{Params: map[string]string{
+	_, err := (Driver{}).Restore(ctx, &sdk.RestoreRequest{Request: sdk.Request{Params: map[string]string{
 		ParamFormat: FormatPhysical, ParamTargetDir: "/no/such/dir", ParamInfluxd: "influxd",
 	}}}, strings.NewReader(""))
 	if err == nil || !strings.Contains(err.Error(), "offline restore Job") {

@@ -51,14 +51,18 @@ func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) e
 }
 
 // Restore implements sdk.Driver.
-func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) error {
+func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) (sdk.Restored, error) {
 	c, err := connection(req.Request)
 	if err != nil {
-		return err
+		return sdk.Restored{}, err
 	}
 	opts, err := parseRestoreOptions(req.Params)
 	if err != nil {
-		return err
+		return sdk.Restored{}, err
 	}
-	return restore(ctx, c, opts, r)
+	dbs, err := restore(ctx, c, opts, r)
+	if err != nil {
+		return sdk.Restored{}, err
+	}
+	return sdk.Restored{ObjectKind: "databases", Objects: dbs}, nil
 }

@@ -17,31 +17,34 @@ import (
 var psqlArgs = []string{"-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "--echo-errors"}
 
 // restore loads the dump on r as opts say.
-func restore(ctx context.Context, c conn, opts restoreOptions, r io.Reader) error {
+func restore(ctx context.Context, c conn, opts restoreOptions, r io.Reader) (restored []string, err error) {
 	d := newDecoder(r)
 	if err := d.header(); err != nil {
-		return err
+		return nil, err
 	}
 	var seen []string
 	for {
 		f, err := d.frame()
 		if err != nil {
-			return err
+			return restored, err
 		}
 		switch f.kind {
 		case frameEnd:
 			if err := d.rest(); err != nil {
-				return err
+				return restored, err
 			}
-			return checkSeen(opts, seen)
+			return restored, checkSeen(opts, seen)
 		case frameGlobals:
 			err = restoreGlobals(ctx, c, opts, d)
 		case frameDatabase:
 			seen = append(seen, f.db.Name)
 			err = restoreDatabase(ctx, c, opts, f.db, d)
+			if err == nil && opts.selected(f.db.Name) {
+				restored = append(restored, opts.target(f.db.Name))
+			}
 		}
 		if err != nil {
-			return err
+			return restored, err
 		}
 	}
 }

@@ -63,24 +63,25 @@ func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) e
 }
 
 // Restore implements sdk.Driver: the command reads the dump on its standard
-// input and must read all of it.
-func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) error {
+// input and must read all of it. A command says nothing of what it
+// restored, so neither does the driver.
+func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) (sdk.Restored, error) {
 	cmd, err := prepare(ctx, "restore", req.Params[ParamRestoreCommand], ParamRestoreCommand, req.Request)
 	if err != nil {
-		return err
+		return sdk.Restored{}, err
 	}
 	in := &countingReader{r: r, onError: cmd.killGroup}
 	cmd.Stdin = in
 	runErr := cmd.run()
 	switch {
 	case in.err != nil && !errors.Is(in.err, io.EOF):
-		return fmt.Errorf("read the snapshot: %w", in.err)
+		return sdk.Restored{}, fmt.Errorf("read the snapshot: %w", in.err)
 	case runErr != nil:
-		return runErr
+		return sdk.Restored{}, runErr
 	case !in.eof:
-		return fmt.Errorf("restore command exited after reading %d bytes, before the end of the snapshot: it must read all of its standard input", in.n)
+		return sdk.Restored{}, fmt.Errorf("restore command exited after reading %d bytes, before the end of the snapshot: it must read all of its standard input", in.n)
 	}
-	return nil
+	return sdk.Restored{}, nil
 }
 
 // countingWriter counts what reaches w and keeps w's first error, on

@@ -141,13 +141,15 @@ func (c *Client) Backup(ctx context.Context, req *BackupRequest, w io.Writer) (u
 }
 
 // Restore streams r into the driver's Restore and returns once the driver
-// has loaded all of it. An error reading r aborts the driver's Restore.
-func (c *Client) Restore(ctx context.Context, req *RestoreRequest, r io.Reader) (uint64, error) {
-	n, err := c.driver.restore(ctx, req, r)
+// has loaded all of it: the bytes sent and what the driver says it
+// restored. An error reading r aborts the driver's Restore; on error Bytes
+// is how far the stream got.
+func (c *Client) Restore(ctx context.Context, req *RestoreRequest, r io.Reader) (RestoreResult, error) {
+	res, err := c.driver.restore(ctx, req, r)
 	if err != nil {
-		return n, fmt.Errorf("driver %s: restore: %w", c.name, c.explain(ctx, err))
+		return res, fmt.Errorf("driver %s: restore: %w", c.name, c.explain(ctx, err))
 	}
-	return n, nil
+	return res, nil
 }
 
 // explain turns a raw call error into what happened: the driver's own

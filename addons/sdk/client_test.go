@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +57,7 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "test" || info.Version != "1.2.3" || len(info.Parameters) != 7 || info.Parameters[0].Default != "0" {
+	if info.Name != "test" || info.Version != "1.2.3" || len(info.Parameters) != 8 || info.Parameters[0].Default != "0" {
 		t.Fatalf("info = %+v", info)
 	}
 }
@@ -195,7 +196,7 @@ func TestRestoreStreamsExactBytes(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "restored")
 	const size = 20<<20 + 7
 	req := &RestoreRequest{Request: Request{Params: map[string]string{"out": out}}}
-	n, err := c.Restore(context.Background(), req, io.LimitReader(generator(3), size))
+	res, err := c.Restore(context.Background(), req, io.LimitReader(generator(3), size))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +205,27 @@ func TestRestoreStreamsExactBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if n != size || sum(f, size) != sum(generator(3), size) {
-		t.Fatalf("restored %d bytes, or content differs", n)
+	if res.Bytes != size || sum(f, size) != sum(generator(3), size) {
+		t.Fatalf("restored %d bytes, or content differs", res.Bytes)
+	}
+	want := Restored{ObjectKind: "files", Objects: []string{"restored"}, Items: map[string]uint64{"bytes": size}}
+	if !reflect.DeepEqual(res.Restored, want) {
+		t.Errorf("driver said it restored %+v, want %+v", res.Restored, want)
+	}
+}
+
+// TestRestoreSaysNothing: a driver that does not say what it restored (as
+// drivers built before Restored) still restores, and the host sees the
+// zero Restored.
+func TestRestoreSaysNothing(t *testing.T) {
+	c := mustOpen(t)
+	req := &RestoreRequest{Request: Request{Params: map[string]string{"out": filepath.Join(t.TempDir(), "restored"), "silent": "true"}}}
+	res, err := c.Restore(context.Background(), req, io.LimitReader(generator(3), 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bytes != 1000 || !res.Restored.IsZero() {
+		t.Errorf("got %d bytes and %+v, want 1000 bytes and nothing said", res.Bytes, res.Restored)
 	}
 }
 

@@ -67,3 +67,14 @@ func nonNil(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+func restoredToProto(in Restored) *driverpb.Restored {
+	if in.IsZero() {
+		return nil
+	}
+	return &driverpb.Restored{ObjectKind: in.ObjectKind, Objects: in.Objects, Items: in.Items}
+}
+
+func restoredFromProto(in *driverpb.Restored) Restored {
+	return Restored{ObjectKind: in.GetObjectKind(), Objects: in.GetObjects(), Items: in.GetItems()}
+}

@@ -37,8 +37,38 @@ type Driver interface {
 	Backup(ctx context.Context, req *BackupRequest, w io.Writer) error
 	// Restore loads a dump made by Backup from r into req.Target. It must
 	// read r to io.EOF before returning nil: the SDK reports a Restore that
-	// returns early as an error, so data is never dropped silently.
-	Restore(ctx context.Context, req *RestoreRequest, r io.Reader) error
+	// returns early as an error, so data is never dropped silently. It
+	// returns what it loaded, which the runtime shows in the restore's
+	// status; the zero Restored when it cannot tell.
+	Restore(ctx context.Context, req *RestoreRequest, r io.Reader) (Restored, error)
+}
+
+// Restored says what a Restore loaded, in the driver's own terms, so a user
+// can compare it with what they expected. Every field is optional; the
+// zero value says nothing (drivers built before it existed send that).
+type Restored struct {
+	// ObjectKind names what Objects are, plural and lower case, e.g.
+	// "databases", "tables" or "buckets".
+	ObjectKind string
+	// Objects are the names of the top-level objects restored, e.g. the
+	// databases.
+	Objects []string
+	// Items counts the items restored by unit, plural and lower case, e.g.
+	// {"points": 120000} or {"rows": 5000, "tables": 12}.
+	Items map[string]uint64
+}
+
+// IsZero reports whether r says nothing.
+func (r Restored) IsZero() bool {
+	return r.ObjectKind == "" && len(r.Objects) == 0 && len(r.Items) == 0
+}
+
+// RestoreResult is the host's view of a finished Restore.
+type RestoreResult struct {
+	// Bytes is how much of the stream reached the driver.
+	Bytes uint64
+	// Restored is what the driver says it loaded.
+	Restored Restored
 }
 
 // Info describes a driver.

@@ -74,12 +74,12 @@ func finishBackup(stream driverpb.Driver_BackupClient, got, sent uint64) error {
 
 // restore streams r into the driver. A read error of r aborts the call, so
 // the driver sees a broken stream rather than a clean end.
-func (c *grpcClient) restore(ctx context.Context, req *RestoreRequest, r io.Reader) (uint64, error) {
+func (c *grpcClient) restore(ctx context.Context, req *RestoreRequest, r io.Reader) (RestoreResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.rpc.Restore(ctx)
 	if err != nil {
-		return 0, err
+		return RestoreResult{}, err
 	}
 	if started := calls.Started(ctx); started != nil {
 		go func() {
@@ -90,24 +90,26 @@ func (c *grpcClient) restore(ctx context.Context, req *RestoreRequest, r io.Read
 	}
 	header := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_Header{Header: requestToProto(req.Request)}}
 	if err := stream.Send(header); err != nil {
-		return 0, closeAndRecvError(stream, err)
+		return RestoreResult{}, closeAndRecvError(stream, err)
 	}
-	n, err := sendChunks(stream, r)
+	res := RestoreResult{}
+	res.Bytes, err = sendChunks(stream, r)
 	if err != nil {
-		return n, err
+		return res, err
 	}
-	end := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_End{End: &driverpb.End{Bytes: n}}}
+	end := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_End{End: &driverpb.End{Bytes: res.Bytes}}}
 	if err := stream.Send(end); err != nil {
-		return n, closeAndRecvError(stream, err)
+		return res, closeAndRecvError(stream, err)
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
-		return n, err
+		return res, err
 	}
-	if resp.GetBytes() != n {
-		return n, fmt.Errorf("%w: sent %d bytes but the driver read %d", errProtocol, n, resp.GetBytes())
+	if resp.GetBytes() != res.Bytes {
+		return res, fmt.Errorf("%w: sent %d bytes but the driver read %d", errProtocol, res.Bytes, resp.GetBytes())
 	}
-	return n, nil
+	res.Restored = restoredFromProto(resp.GetRestored())
+	return res, nil
 }
 
 // sendChunks sends r as data messages, each a fresh buffer of up to

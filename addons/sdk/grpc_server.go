@@ -81,7 +81,7 @@ func (s *grpcServer) Restore(stream driverpb.Driver_RestoreServer) (err error) {
 		return err
 	}
 	r := &chunkReader{recv: stream.Recv}
-	err = s.impl.Restore(ctx, &RestoreRequest{Request: req}, r)
+	restored, err := s.impl.Restore(ctx, &RestoreRequest{Request: req}, r)
 	logIfCancelled(ctx, "Restore")
 	if err != nil {
 		return driverError(ctx, err)
@@ -89,7 +89,7 @@ func (s *grpcServer) Restore(stream driverpb.Driver_RestoreServer) (err error) {
 	if !r.atEnd() {
 		return status.Errorf(codes.Internal, "driver returned from Restore after reading %d bytes, before the end of the stream", r.n)
 	}
-	return stream.SendAndClose(&driverpb.RestoreResponse{Bytes: r.n})
+	return stream.SendAndClose(&driverpb.RestoreResponse{Bytes: r.n, Restored: restoredToProto(restored)})
 }
 
 // resolve turns the wire request into the Request the driver sees, with

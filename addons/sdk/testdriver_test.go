@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -42,6 +43,7 @@ func (testDriver) Info(context.Context) (Info, error) {
 			{Name: "fault-after", Usage: "bytes before the fault", Default: "0"},
 			{Name: "out", Usage: "restore: file to write the stream to"},
 			{Name: "read-limit", Usage: "restore: stop after this many bytes and return nil"},
+			{Name: "silent", Usage: "restore: say nothing of what was restored"},
 			{Name: "log", Usage: "backup: log this message with Logger first"},
 		},
 		Capabilities: []Capability{CapabilityBackup, CapabilityRestore},
@@ -72,23 +74,28 @@ func (testDriver) Backup(_ context.Context, req *BackupRequest, w io.Writer) err
 	return nil
 }
 
-func (testDriver) Restore(_ context.Context, req *RestoreRequest, r io.Reader) error {
+func (testDriver) Restore(_ context.Context, req *RestoreRequest, r io.Reader) (Restored, error) {
 	if limit := req.Params["read-limit"]; limit != "" {
 		_, err := io.CopyN(io.Discard, r, mustInt(limit))
-		return err
+		return Restored{}, err
 	}
 	if req.Params["fault"] == "panic" {
 		panic("boom in restore")
 	}
 	f, err := os.Create(req.Params["out"])
 	if err != nil {
-		return err
+		return Restored{}, err
 	}
 	defer f.Close()
-	if _, err := io.Copy(f, r); err != nil {
-		return fmt.Errorf("copy restore stream: %w", err)
+	n, err := io.Copy(f, r)
+	if err != nil {
+		return Restored{}, fmt.Errorf("copy restore stream: %w", err)
 	}
-	return f.Close()
+	if req.Params["silent"] != "" {
+		return Restored{}, f.Close() // as a driver from before Restored
+	}
+	restored := Restored{ObjectKind: "files", Objects: []string{filepath.Base(f.Name())}, Items: map[string]uint64{"bytes": uint64(n)}}
+	return restored, f.Close()
 }
 
 // crash panics where the SDK cannot recover it: in another goroutine.

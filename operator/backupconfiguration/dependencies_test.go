@@ -2,11 +2,14 @@ package backupconfiguration_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
@@ -35,6 +38,64 @@ func TestAddonInstalledLater(t *testing.T) {
 		}}},
 	})
 	env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)
+}
+
+// TestSecretsWatched checks that a Ready configuration turns NotReady
+// within seconds when a Secret it names loses a key it needs or is
+// deleted, and Ready again when the Secret is fixed: Secrets are watched
+// (nothing else wakes the configuration once its first BackupSession is
+// Running: its schedule is hours away).
+func TestSecretsWatched(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	auth := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-auth"}, StringData: map[string]string{"password": "x"}}
+	env.Create(t, auth)
+	bc := validConfig(ns)
+	bc.Spec.Sessions[0].Addon.Tasks[0].Params["authSecret"] = auth.Name
+	bc.Spec.Sessions[0].Scheduler.Schedule = fmt.Sprintf("0 %d * * *", (time.Now().UTC().Hour()+12)%24)
+	env.Create(t, bc)
+	conds := func() []metav1.Condition { return bc.Status.Conditions }
+	env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)
+	// The pass after Ready creates the first BackupSession; once it runs
+	// (its Job never ends here), nothing wakes the configuration.
+	first := &corev1alpha1.BackupSession{}
+	first.Namespace, first.Name = ns, backupconfiguration.FirstSessionName(bc.Name, sessionName)
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		if err := env.Client.Get(ctx, clientKey(first), first); err != nil {
+			return false, err.Error()
+		}
+		return first.Status.Phase == corev1alpha1.BackupSessionRunning, "first BackupSession is " + string(first.Status.Phase)
+	})
+
+	ctx := context.Background()
+	password := &corev1.Secret{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: secretName}, password); err != nil {
+		t.Fatal(err)
+	}
+	password.Data = map[string][]byte{"password": []byte("x")}
+	if err := env.Client.Update(ctx, password); err != nil {
+		t.Fatal(err)
+	}
+	c := env.WaitCondition(t, bc, conds, corev1alpha1.ConditionSecretsFound, metav1.ConditionFalse, corev1alpha1.ReasonSecretKeyMissing)
+	if !strings.Contains(c.Message, "has no key RESTIC_PASSWORD") {
+		t.Errorf("message %q does not name the key", c.Message)
+	}
+	password.Data = map[string][]byte{"RESTIC_PASSWORD": []byte("not-a-real-password")}
+	if err := env.Client.Update(ctx, password); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitCondition(t, bc, conds, corev1alpha1.ConditionReady, metav1.ConditionTrue, corev1alpha1.ReasonAllReady)
+
+	if err := env.Client.Delete(ctx, auth); err != nil {
+		t.Fatal(err)
+	}
+	c = env.WaitCondition(t, bc, conds, corev1alpha1.ConditionSecretsFound, metav1.ConditionFalse, corev1alpha1.ReasonSecretNotFound)
+	if !strings.Contains(c.Message, "parameter authSecret: Secret "+ns+"/db-auth not found") {
+		t.Errorf("message %q does not name the Secret", c.Message)
+	}
+	if bc.Status.Phase != corev1alpha1.BackupConfigurationNotReady {
+		t.Errorf("phase %s, want NotReady", bc.Status.Phase)
+	}
 }
 
 // TestSessionSummary checks that status.sessions reports the newest

@@ -25,10 +25,11 @@ type secretNeed struct {
 // checkSecrets makes sure every Secret the configuration names exists with
 // the keys its Jobs read: each repository's encryption Secret
 // (RESTIC_PASSWORD) and each secret-typed task parameter. Secrets are read
-// past the cache (the operator keeps no Secret cache) and a missing one is
-// checked again with backoff, so the configuration turns Ready within
-// seconds of the Secret being fixed. Storage credentials are the
-// BackupStorage's to check (StorageReady).
+// live (the operator caches only their metadata, for the watch that brings
+// a configuration back here when a Secret it names is created, changed or
+// deleted), so the configuration's readiness follows its Secrets within
+// seconds. Storage credentials are the BackupStorage's to check
+// (StorageReady).
 func (r *Reconciler) checkSecrets(ctx context.Context, p *pass) (*problem, error) {
 	needs, err := r.secretNeeds(ctx, p.bc)
 	if err != nil {

@@ -6,8 +6,11 @@ package backupconfiguration
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -42,7 +45,7 @@ const (
 // +kubebuilder:rbac:groups=addons.keepsake.dev,resources=addons;functions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // Targets the operator may check by default; the chart's
 // targetReadRules value grants more kinds.
 // +kubebuilder:rbac:groups=apps,resources=statefulsets;deployments;daemonsets,verbs=get
@@ -51,10 +54,12 @@ const (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Setup registers the BackupConfiguration reconciler with mgr. A
-// configuration is reconciled again when a storage, retention policy or
-// addon it uses changes, and when its Repositories, CronJobs or
-// BackupSessions do. Targets are of any kind and are not watched: a missing
-// target is checked again with backoff.
+// configuration is reconciled again when a storage, retention policy,
+// addon or Secret it uses changes, and when its Repositories, CronJobs or
+// BackupSessions do. Secrets are watched by their metadata only: the cache
+// never holds a Secret's data, which checkSecrets reads live. Targets are of
+// any kind and are not watched: a missing target is checked again with
+// backoff.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
@@ -85,6 +90,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Watches(&storagev1alpha1.BackupStorage{}, byDependency).
 		Watches(&storagev1alpha1.RetentionPolicy{}, byDependency).
 		Watches(&addonsv1alpha1.Addon{}, byDependency).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.configurationsOfSecret), builder.OnlyMetadata).
 		Complete(r)
 }
 
@@ -101,10 +107,37 @@ func dependencies(o client.Object) []string {
 	for _, s := range bc.Spec.Sessions {
 		keys = append(keys, "Addon//"+s.Addon.Name)
 		for _, ri := range s.Repositories {
-			keys = append(keys, "Repository/"+bc.Namespace+"/"+ri.Name)
+			keys = append(keys, "Repository/"+bc.Namespace+"/"+ri.Name,
+				"Secret/"+namespaceOr(ri.EncryptionSecret.Namespace, bc.Namespace)+"/"+ri.EncryptionSecret.Name)
 		}
 	}
 	return keys
+}
+
+// configurationsOfSecret maps a Secret to the configurations that need it:
+// those naming it as an encryption Secret (in any namespace, by the index)
+// and those of its namespace with a secret parameter naming it (which an
+// Addon's default can set, so they are asked).
+func (r *Reconciler) configurationsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	key := client.ObjectKeyFromObject(o)
+	var naming, local corev1alpha1.BackupConfigurationList
+	if err := r.Client.List(ctx, &naming, client.MatchingFields{indexDependencies: "Secret/" + key.Namespace + "/" + key.Name}); err != nil {
+		return nil
+	}
+	if err := r.Client.List(ctx, &local, client.InNamespace(key.Namespace)); err != nil {
+		return nil
+	}
+	reqs := map[reconcile.Request]bool{}
+	for _, bc := range naming.Items {
+		reqs[reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&bc)}] = true
+	}
+	for _, bc := range local.Items {
+		needs, err := r.secretNeeds(ctx, &bc)
+		if err == nil && slices.ContainsFunc(needs, func(n secretNeed) bool { return n.key == key }) {
+			reqs[reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&bc)}] = true
+		}
+	}
+	return slices.Collect(maps.Keys(reqs))
 }
 
 // dependents maps a storage, retention policy or addon to the

@@ -135,7 +135,9 @@ func TestBackupStorage(t *testing.T) {
 }
 
 // TestStorageRecovers checks that a storage waiting for its Secret becomes
-// Ready once the Secret is created, by the backoff re-check alone.
+// Ready once the Secret is created, and NotReady at once when it is
+// deleted (Secrets are watched; the re-check of a Ready storage is 10
+// minutes away).
 func TestStorageRecovers(t *testing.T) {
 	env := testenv.Default
 	minio := servers.StartMinIO(t)
@@ -153,12 +155,17 @@ func TestStorageRecovers(t *testing.T) {
 	env.Create(t, bs)
 	conds := func() []metav1.Condition { return bs.Status.Conditions }
 	env.WaitCondition(t, bs, conds, storagev1alpha1.ConditionReady, metav1.ConditionFalse, storagev1alpha1.ReasonSecretMissing)
-	env.Create(t, &corev1.Secret{
+	creds := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "late-creds"},
 		StringData: map[string]string{"AWS_ACCESS_KEY_ID": minio.AccessKey, "AWS_SECRET_ACCESS_KEY": minio.SecretKey},
-	})
+	}
+	env.Create(t, creds)
 	env.WaitCondition(t, bs, conds, storagev1alpha1.ConditionReady, metav1.ConditionTrue, storagev1alpha1.ReasonStorageAvailable)
 	waitEvent(t, bs, storagev1alpha1.ReasonStorageAvailable)
+	if err := env.Client.Delete(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitCondition(t, bs, conds, storagev1alpha1.ConditionReady, metav1.ConditionFalse, storagev1alpha1.ReasonSecretMissing)
 }
 
 // waitEvent waits until an Event about obj has the given reason.

@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
@@ -157,10 +158,11 @@ func (r *Reconciler) allows(ctx context.Context, bs *storagev1alpha1.BackupStora
 }
 
 // checkEncryptionSecret makes sure the encryption Secret exists and holds
-// the password. It is read in the Repository's namespace, where the Jobs
-// mount it.
+// the password. It is read in the namespace its reference names, else the
+// Repository's; one of another namespace must allow the Repository's in
+// its keepsake.dev/allow-from annotation, as the Jobs require to copy it.
 func (r *Reconciler) checkEncryptionSecret(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	key := types.NamespacedName{Namespace: p.repo.Namespace, Name: p.repo.Spec.EncryptionSecret.Name}
+	key := encryptionSecretKey(p.repo)
 	var secret corev1.Secret
 	if err := r.APIReader.Get(ctx, key, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -168,6 +170,11 @@ func (r *Reconciler) checkEncryptionSecret(ctx context.Context, p *pass) (*ctrl.
 				fmt.Sprintf("encryption secret %s not found", key)), nil
 		}
 		return nil, fmt.Errorf("get encryption secret %s: %w", key, err)
+	}
+	if key.Namespace != p.repo.Namespace && !jobs.AllowsFrom(secret.Annotations[corev1alpha1.AnnotationAllowFrom], p.repo.Namespace) {
+		return r.notReady(p, corev1alpha1.ReasonNamespaceNotAllowed, fmt.Sprintf(
+			"encryption secret %s does not allow namespace %s: annotate it %s=%s to share it",
+			key, p.repo.Namespace, corev1alpha1.AnnotationAllowFrom, p.repo.Namespace)), nil
 	}
 	if len(secret.Data[jobs.PasswordKey]) == 0 {
 		return r.notReady(p, ReasonEncryptionKeyMissing,
@@ -181,7 +188,7 @@ func (r *Reconciler) setReady(_ context.Context, p *pass) (*ctrl.Result, error) 
 	repo := p.repo
 	repo.Status.Phase = storagev1alpha1.RepositoryReady
 	msg := fmt.Sprintf("BackupStorage %s/%s is Ready and encryption secret %s holds %s",
-		p.bs.Namespace, p.bs.Name, repo.Spec.EncryptionSecret.Name, jobs.PasswordKey)
+		p.bs.Namespace, p.bs.Name, encryptionSecretKey(repo), jobs.PasswordKey)
 	if status.Set(&repo.Status.Conditions, repo.Generation, storagev1alpha1.ConditionReady, true,
 		storagev1alpha1.ReasonRepositoryReady, msg) {
 		p.events.Eventf(repo, nil, corev1.EventTypeNormal, storagev1alpha1.ReasonRepositoryReady, "Check", msg)

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
 	"github.com/keepsake-dev/keepsake/operator/repository"
@@ -215,8 +218,7 @@ func TestNotReady(t *testing.T) {
 }
 
 // TestSecretAppears checks that a Repository waiting for its encryption
-// Secret becomes Ready once the Secret is created, by the backoff re-check
-// alone (Secrets are not watched).
+// Secret becomes Ready once the Secret is created.
 func TestSecretAppears(t *testing.T) {
 	env := testenv.Default
 	ns := env.Namespace(t, nil)
@@ -225,6 +227,69 @@ func TestSecretAppears(t *testing.T) {
 	waitReady(t, repo, metav1.ConditionFalse, storagev1alpha1.ReasonEncryptionSecretMissing)
 	env.Create(t, passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "not-a-real-password"}))
 	waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+}
+
+// TestSecretWatched checks that a Ready Repository turns NotReady as soon
+// as its encryption Secret loses the password or is deleted, and Ready
+// again when it is back: Secrets are watched (once its first sync is done
+// nothing else wakes the Repository: the re-check is 10 minutes away, past
+// every wait of the test).
+func TestSecretWatched(t *testing.T) {
+	env := testenv.Default
+	ns := env.Namespace(t, nil)
+	secret := passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "not-a-real-password"})
+	repo := newRepository(ns, repoName, "local")
+	env.Create(t, localStorage(ns), secret, repo)
+	waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+	sync := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: repository.SyncJobName(repoName)}}
+	testenv.WaitExists(t, sync)
+	testenv.FinishJob(t, sync, "")
+	waitSynced(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonSyncSucceeded)
+
+	ctx := context.Background()
+	secret.Data, secret.StringData = map[string][]byte{"password": []byte("x")}, nil
+	if err := env.Client.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, repo, metav1.ConditionFalse, repository.ReasonEncryptionKeyMissing)
+	if err := env.Client.Delete(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, repo, metav1.ConditionFalse, storagev1alpha1.ReasonEncryptionSecretMissing)
+	env.Create(t, passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "not-a-real-password"}))
+	waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+}
+
+// TestEncryptionSecretOfAnotherNamespace checks encryptionSecret.namespace
+// is honoured: the Secret is looked for there (a Secret of the same name in
+// the Repository's namespace does not count), and used only when it allows
+// the Repository's namespace (docs/multi-namespace.md).
+func TestEncryptionSecretOfAnotherNamespace(t *testing.T) {
+	env := testenv.Default
+	ns, keys := env.Namespace(t, nil), env.Namespace(t, nil)
+	repo := newRepository(ns, repoName, "local")
+	repo.Spec.EncryptionSecret.Namespace = keys
+	// Only the Repository's namespace has the Secret at first: not the one
+	// named.
+	env.Create(t, localStorage(ns), passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "local"}), repo)
+	c := waitReady(t, repo, metav1.ConditionFalse, storagev1alpha1.ReasonEncryptionSecretMissing)
+	if want := "encryption secret " + keys + "/" + passwordSecret + " not found"; c.Message != want {
+		t.Errorf("message %q, want %q", c.Message, want)
+	}
+	shared := passwordSecretOf(keys, map[string]string{"RESTIC_PASSWORD": "shared"})
+	env.Create(t, shared)
+	c = waitReady(t, repo, metav1.ConditionFalse, corev1alpha1.ReasonNamespaceNotAllowed)
+	if !strings.Contains(c.Message, corev1alpha1.AnnotationAllowFrom+"="+ns) {
+		t.Errorf("message %q does not say how to share the Secret", c.Message)
+	}
+	shared.Annotations = map[string]string{corev1alpha1.AnnotationAllowFrom: ns}
+	if err := env.Client.Update(context.Background(), shared); err != nil {
+		t.Fatal(err)
+	}
+	c = waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+	if !strings.Contains(c.Message, keys+"/"+passwordSecret) {
+		t.Errorf("message %q does not name the Secret used", c.Message)
+	}
 }
 
 // TestSummary checks the counts the status sums up from the Snapshots:

@@ -8,7 +8,9 @@ import (
 	"context"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -26,16 +28,27 @@ import (
 // +kubebuilder:rbac:groups=core.keepsake.dev,resources=backupconfigurations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=storage.keepsake.dev,resources=backupstorages,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
+// indexEncryptionSecret indexes Repositories by their encryption Secret,
+// as "<namespace>/<name>".
+const indexEncryptionSecret = "spec.encryptionSecret"
+
 // Setup registers the Repository reconciler with mgr. A Repository is
-// reconciled again when one of its Snapshots or its BackupStorage changes.
-// Secrets are read straight from the API server (get only, no cluster-wide
-// Secret cache); a Repository waiting for one is checked again with backoff.
+// reconciled again when one of its Snapshots, its BackupStorage or its
+// encryption Secret changes. Secrets are read straight from the API server;
+// the watch caches their metadata only, never their data.
 func Setup(mgr ctrl.Manager, opts jobs.Options) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &storagev1alpha1.Repository{}, indexEncryptionSecret,
+		func(o client.Object) []string {
+			return []string{encryptionSecretKey(o.(*storagev1alpha1.Repository)).String()}
+		}); err != nil {
+		return err
+	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -51,7 +64,34 @@ func Setup(mgr ctrl.Manager, opts jobs.Options) error {
 		Owns(&batchv1.Job{}).
 		Watches(&storagev1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(repositoryOfSnapshot)).
 		Watches(&storagev1alpha1.BackupStorage{}, handler.EnqueueRequestsFromMapFunc(repositoriesOfStorage(mgr.GetClient()))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(repositoriesOfSecret(mgr.GetClient())), builder.OnlyMetadata).
 		Complete(r)
+}
+
+// repositoriesOfSecret maps a Secret to the Repositories, in any
+// namespace, it encrypts.
+func repositoriesOfSecret(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list storagev1alpha1.RepositoryList
+		if err := c.List(ctx, &list, client.MatchingFields{indexEncryptionSecret: client.ObjectKeyFromObject(o).String()}); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, repo := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&repo)})
+		}
+		return reqs
+	}
+}
+
+// encryptionSecretKey is the Repository's encryption Secret: in the
+// namespace its reference names, else in the Repository's.
+func encryptionSecretKey(repo *storagev1alpha1.Repository) client.ObjectKey {
+	ref := repo.Spec.EncryptionSecret
+	if ref.Namespace == "" {
+		ref.Namespace = repo.Namespace
+	}
+	return client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
 }
 
 // repositoryOfSnapshot maps a Snapshot to the Repository holding it.

@@ -44,10 +44,12 @@ func (r *Reconciler) maintenanceJob(ctx context.Context, p *pass, name string) (
 }
 
 // syncSnapshots keeps a sync Job running for a Ready Repository: when it
-// becomes Ready, then SyncInterval after each Job finished. The Job runs
-// `keepsake run sync`, which creates a discovered Snapshot for every backup
-// in the restic repository that has no Snapshot object. The operator never
-// runs restic itself.
+// becomes Ready, after each backup, and SyncInterval after each Job
+// finished. The Job runs `keepsake run sync`, which creates a discovered
+// Snapshot for every backup in the restic repository that has no Snapshot
+// object and records the stored size. The operator never runs restic
+// itself. One sync runs at a time: the backups that finish while it runs
+// are all counted by the one sync after it.
 func (r *Reconciler) syncSnapshots(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	job, run, err := r.maintenanceJob(ctx, p, SyncJobName(p.repo.Name))
 	if !run {
@@ -57,10 +59,25 @@ func (r *Reconciler) syncSnapshots(ctx context.Context, p *pass) (*ctrl.Result, 
 		return nil, r.startSync(ctx, p)
 	}
 	r.recordSync(p, job)
-	if done, failed := jobs.Outcome(job); (done != nil || failed != nil) && finishedAt(job).Add(SyncInterval).Before(time.Now()) {
+	done, failed := jobs.Outcome(job)
+	if (done != nil || failed != nil) && (finishedAt(job).Add(SyncInterval).Before(time.Now()) || backedUpSince(p.snaps, job)) {
 		return nil, r.deleteSyncJob(ctx, job)
 	}
 	return nil, nil
+}
+
+// backedUpSince reports whether a backup of snaps succeeded after job was
+// created: the size job recorded may not count it. Times are in seconds,
+// so a backup of the same second counts as later (one sync too many, never
+// one too few).
+func backedUpSince(snaps []storagev1alpha1.Snapshot, job *batchv1.Job) bool {
+	for _, s := range snaps {
+		if s.Status.Phase == storagev1alpha1.SnapshotSucceeded && s.Status.SnapshotTime != nil &&
+			!s.Status.SnapshotTime.Before(&job.CreationTimestamp) {
+			return true
+		}
+	}
+	return false
 }
 
 // deleteSyncJob deletes a finished sync Job, its pods and its settings

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
@@ -54,6 +56,49 @@ func TestSyncJob(t *testing.T) {
 
 	testenv.FinishJob(t, job, "BackoffLimitExceeded")
 	waitSynced(t, repo, metav1.ConditionFalse, storagev1alpha1.ReasonSyncFailed)
+}
+
+// TestSyncAfterBackup checks that a backup that succeeds after the last
+// sync Job started brings a new sync once that one is done, so the stored
+// size is current soon after each backup (the periodic sync is an hour
+// away): one sync at a time, the backups that finish during one counted by
+// the next.
+func TestSyncAfterBackup(t *testing.T) {
+	env := testenv.Default
+	ns := env.Namespace(t, nil)
+	repo := newRepository(ns, repoName, "local")
+	env.Create(t, localStorage(ns), passwordSecretOf(ns, map[string]string{"RESTIC_PASSWORD": "x"}), repo)
+	waitReady(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonRepositoryReady)
+	first := waitSyncJob(t, ns, "")
+	testenv.FinishJob(t, first, "")
+	waitSynced(t, repo, metav1.ConditionTrue, storagev1alpha1.ReasonSyncSucceeded)
+
+	backedUp := func(name string) {
+		newSnapshot(t, ns, name, repoName, storagev1alpha1.SnapshotStatus{
+			Phase: storagev1alpha1.SnapshotSucceeded, SnapshotTime: &metav1.Time{Time: time.Now()}, SizeBytes: 1000})
+	}
+	backedUp("after-first-sync")
+	second := waitSyncJob(t, ns, first.UID)
+	// Two backups while the second sync runs: one sync after it.
+	backedUp("during-second-sync-1")
+	backedUp("during-second-sync-2")
+	testenv.FinishJob(t, second, "")
+	waitSyncJob(t, ns, second.UID)
+}
+
+// waitSyncJob waits for the sync Job of repoName in ns whose UID is not
+// previous, and returns it.
+func waitSyncJob(t *testing.T, ns string, previous types.UID) *batchv1.Job {
+	t.Helper()
+	job := &batchv1.Job{}
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) {
+		key := client.ObjectKey{Namespace: ns, Name: repository.SyncJobName(repoName)}
+		if err := testenv.Default.Client.Get(ctx, key, job); err != nil {
+			return false, err.Error()
+		}
+		return job.UID != previous && job.DeletionTimestamp.IsZero(), "the sync Job is still " + string(job.UID)
+	})
+	return job
 }
 
 // waitSynced waits until repo's Synced condition has status want and reason.

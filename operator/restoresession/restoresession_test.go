@@ -213,10 +213,18 @@ func TestRestoreSucceedsOnce(t *testing.T) {
 	checkAccess(t, ns)
 
 	env.RestartManager(t)
+	reportComponent(t, rs, componentName, corev1alpha1.RestoreComponentStatus{
+		Phase: storagev1alpha1.ComponentSucceeded,
+		Restored: &corev1alpha1.RestoredData{ObjectKind: "databases", ObjectCount: 2, Objects: []string{"events", "metrics"},
+			Items: []corev1alpha1.RestoredItems{{Unit: "points", Count: 1200}}},
+	})
 	testenv.FinishJob(t, job, "")
 	c := waitPhase(t, rs, corev1alpha1.RestoreSucceeded, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreCompleted)
-	if c.Status != metav1.ConditionTrue {
-		t.Errorf("condition RestoreSucceeded = %s, want True", c.Status)
+	if c.Status != metav1.ConditionTrue || !strings.HasSuffix(c.Message, ": 2 databases, 1200 points") {
+		t.Errorf("condition RestoreSucceeded = %s %q, want True ending with what was restored", c.Status, c.Message)
+	}
+	if rs.Status.Restored != "2 databases, 1200 points" {
+		t.Errorf("restored = %q, want the driver's databases and points", rs.Status.Restored)
 	}
 	if jobs := jobsOf(t, rs); len(jobs) != 1 {
 		t.Errorf("got %d Jobs after a restart, want 1", len(jobs))

@@ -39,7 +39,11 @@ func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error
 	}
 	finishComponents(p.rs, storagev1alpha1.ComponentSucceeded, "")
 	p.rs.Status.Phase = corev1alpha1.RestoreSucceeded
+	p.rs.Status.Restored = p.rs.Status.RestoredSummary()
 	msg := fmt.Sprintf("Job %s restored Snapshot %s in %s", p.job.Name, p.rs.Status.Snapshot, p.rs.Status.Duration)
+	if p.rs.Status.Restored != "" {
+		msg += ": " + p.rs.Status.Restored
+	}
 	status.Set(&p.rs.Status.Conditions, p.rs.Generation, corev1alpha1.ConditionRestoreSucceeded, true,
 		corev1alpha1.ReasonRestoreCompleted, msg)
 	p.events.Eventf(p.rs, p.job, corev1.EventTypeNormal, corev1alpha1.ReasonRestoreCompleted, "Restore", "%s", msg)

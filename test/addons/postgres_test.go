@@ -148,8 +148,15 @@ func TestPostgresThroughTheSDK(t *testing.T) {
 		t.Fatalf("dump has database frames %q, want Blog Posts, postgres and shop", got)
 	}
 	dropEverything(t, pg)
-	if _, err := sdktest.Restore(ctx, t, sdktest.Start(t, driver).Client, &sdk.RestoreRequest{Request: pgRequest(t, pg)}, dump); err != nil {
+	res, err := sdktest.Restore(ctx, t, sdktest.Start(t, driver).Client, &sdk.RestoreRequest{Request: pgRequest(t, pg)}, dump)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The driver says what it restored: the three databases, as the
+	// RestoreSession will show them.
+	wantDBs := []string{"Blog Posts", "postgres", "shop"}
+	if r := res.Restored; r.ObjectKind != "databases" || !slices.Equal(slices.Sorted(slices.Values(r.Objects)), wantDBs) {
+		t.Errorf("restored %+v, want the databases %q", r, wantDBs)
 	}
 	if got := pgState(t, pg, dbs...); got != want {
 		t.Fatalf("restored server differs:\n got: %s\nwant: %s", got, want)

@@ -70,6 +70,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("the restored database differs from the one backed up:\n%s", diff)
 	}
 
+	e.WaitRepositorySize("metrics-backup-repo") // the sync after the backup measures it
 	if untidy := e.Untidy(); len(untidy) != 0 {
 		t.Errorf("after a backup and a restore that went well, kubectl shows:\n%s", strings.Join(untidy, "\n"))
 	}

@@ -187,6 +187,22 @@ func (e *Env) WaitStorage(name, reason string) *storagev1alpha1.BackupStorage {
 	return &bs
 }
 
+// WaitRepositorySize waits until Repository name records its stored size,
+// which the sync Job after a backup measures: kubectl's Size column is
+// empty until then.
+func (e *Env) WaitRepositorySize(name string) *storagev1alpha1.Repository {
+	e.T.Helper()
+	var repo storagev1alpha1.Repository
+	e.wait(&repo, name, func() (bool, string) {
+		c := meta.FindStatusCondition(repo.Status.Conditions, storagev1alpha1.ConditionSynced)
+		if c == nil {
+			return false, "no stored size and no Synced condition"
+		}
+		return repo.Status.Size != "", fmt.Sprintf("no stored size; Synced %s/%s: %s", c.Status, c.Reason, c.Message)
+	})
+	return &repo
+}
+
 // WaitBackupSession waits until BackupSession name reaches phase.
 func (e *Env) WaitBackupSession(name string, phase corev1alpha1.BackupSessionPhase) *corev1alpha1.BackupSession {
 	e.T.Helper()

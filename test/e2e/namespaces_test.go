@@ -65,7 +65,9 @@ func severalNamespaces(t *testing.T, e *demo.Env, ns teams) {
 	}
 	t.Run("team A restores every point", func(t *testing.T) { l.restore(t, "team-a-restore", "team-a-repo", snapshot, want) })
 	t.Run("team A's happy path shows no empty column and no warning", func(t *testing.T) {
-		if untidy := l.e.With(t).Untidy(); len(untidy) != 0 {
+		e := l.e.With(t)
+		e.WaitRepositorySize("team-a-repo") // the sync after the backup measures it
+		if untidy := e.Untidy(); len(untidy) != 0 {
 			t.Errorf("kubectl get keepsake and Events in %s show:\n%s", l.e.Params.Namespace, strings.Join(untidy, "\n"))
 		}
 	})

@@ -614,8 +614,11 @@ func (*RestoreChunk_Data) isRestoreChunk_Kind() {}
 func (*RestoreChunk_End) isRestoreChunk_Kind() {}
 
 type RestoreResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bytes         uint64                 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Bytes uint64                 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// What the driver restored. Drivers built before this field send none;
+	// the host then reports only the bytes.
+	Restored      *Restored `protobuf:"bytes,2,opt,name=restored,proto3" json:"restored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -655,6 +658,78 @@ func (x *RestoreResponse) GetBytes() uint64 {
 		return x.Bytes
 	}
 	return 0
+}
+
+func (x *RestoreResponse) GetRestored() *Restored {
+	if x != nil {
+		return x.Restored
+	}
+	return nil
+}
+
+// Restored says what a Restore loaded, in the driver's own terms, so a user
+// can compare it with what they expected.
+type Restored struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What objects are, plural: e.g. "databases", "tables", "buckets".
+	ObjectKind string `protobuf:"bytes,1,opt,name=object_kind,json=objectKind,proto3" json:"object_kind,omitempty"`
+	// Names of the top-level objects restored, e.g. the databases.
+	Objects []string `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	// Counts of the items restored by unit, plural: e.g. "points" or "rows".
+	Items         map[string]uint64 `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Restored) Reset() {
+	*x = Restored{}
+	mi := &file_driver_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Restored) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Restored) ProtoMessage() {}
+
+func (x *Restored) ProtoReflect() protoreflect.Message {
+	mi := &file_driver_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Restored.ProtoReflect.Descriptor instead.
+func (*Restored) Descriptor() ([]byte, []int) {
+	return file_driver_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Restored) GetObjectKind() string {
+	if x != nil {
+		return x.ObjectKind
+	}
+	return ""
+}
+
+func (x *Restored) GetObjects() []string {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *Restored) GetItems() map[string]uint64 {
+	if x != nil {
+		return x.Items
+	}
+	return nil
 }
 
 var File_driver_proto protoreflect.FileDescriptor
@@ -703,9 +778,19 @@ const file_driver_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x1b.keepsake.driver.v1.RequestH\x00R\x06header\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12+\n" +
 	"\x03end\x18\x03 \x01(\v2\x17.keepsake.driver.v1.EndH\x00R\x03endB\x06\n" +
-	"\x04kind\"'\n" +
+	"\x04kind\"a\n" +
 	"\x0fRestoreResponse\x12\x14\n" +
-	"\x05bytes\x18\x01 \x01(\x04R\x05bytes2\xf7\x01\n" +
+	"\x05bytes\x18\x01 \x01(\x04R\x05bytes\x128\n" +
+	"\brestored\x18\x02 \x01(\v2\x1c.keepsake.driver.v1.RestoredR\brestored\"\xbe\x01\n" +
+	"\bRestored\x12\x1f\n" +
+	"\vobject_kind\x18\x01 \x01(\tR\n" +
+	"objectKind\x12\x18\n" +
+	"\aobjects\x18\x02 \x03(\tR\aobjects\x12=\n" +
+	"\x05items\x18\x03 \x03(\v2'.keepsake.driver.v1.Restored.ItemsEntryR\x05items\x1a8\n" +
+	"\n" +
+	"ItemsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xf7\x01\n" +
 	"\x06Driver\x12I\n" +
 	"\x04Info\x12\x1f.keepsake.driver.v1.InfoRequest\x1a .keepsake.driver.v1.InfoResponse\x12N\n" +
 	"\x06Backup\x12!.keepsake.driver.v1.BackupRequest\x1a\x1f.keepsake.driver.v1.BackupChunk0\x01\x12R\n" +
@@ -723,7 +808,7 @@ func file_driver_proto_rawDescGZIP() []byte {
 	return file_driver_proto_rawDescData
 }
 
-var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_driver_proto_goTypes = []any{
 	(*InfoRequest)(nil),     // 0: keepsake.driver.v1.InfoRequest
 	(*Parameter)(nil),       // 1: keepsake.driver.v1.Parameter
@@ -735,29 +820,33 @@ var file_driver_proto_goTypes = []any{
 	(*BackupChunk)(nil),     // 7: keepsake.driver.v1.BackupChunk
 	(*RestoreChunk)(nil),    // 8: keepsake.driver.v1.RestoreChunk
 	(*RestoreResponse)(nil), // 9: keepsake.driver.v1.RestoreResponse
-	nil,                     // 10: keepsake.driver.v1.Request.ParamsEntry
-	nil,                     // 11: keepsake.driver.v1.Request.CredentialsEntry
+	(*Restored)(nil),        // 10: keepsake.driver.v1.Restored
+	nil,                     // 11: keepsake.driver.v1.Request.ParamsEntry
+	nil,                     // 12: keepsake.driver.v1.Request.CredentialsEntry
+	nil,                     // 13: keepsake.driver.v1.Restored.ItemsEntry
 }
 var file_driver_proto_depIdxs = []int32{
 	1,  // 0: keepsake.driver.v1.InfoResponse.parameters:type_name -> keepsake.driver.v1.Parameter
 	3,  // 1: keepsake.driver.v1.Request.target:type_name -> keepsake.driver.v1.Target
-	10, // 2: keepsake.driver.v1.Request.params:type_name -> keepsake.driver.v1.Request.ParamsEntry
-	11, // 3: keepsake.driver.v1.Request.credentials:type_name -> keepsake.driver.v1.Request.CredentialsEntry
+	11, // 2: keepsake.driver.v1.Request.params:type_name -> keepsake.driver.v1.Request.ParamsEntry
+	12, // 3: keepsake.driver.v1.Request.credentials:type_name -> keepsake.driver.v1.Request.CredentialsEntry
 	4,  // 4: keepsake.driver.v1.BackupRequest.request:type_name -> keepsake.driver.v1.Request
 	6,  // 5: keepsake.driver.v1.BackupChunk.end:type_name -> keepsake.driver.v1.End
 	4,  // 6: keepsake.driver.v1.RestoreChunk.header:type_name -> keepsake.driver.v1.Request
 	6,  // 7: keepsake.driver.v1.RestoreChunk.end:type_name -> keepsake.driver.v1.End
-	0,  // 8: keepsake.driver.v1.Driver.Info:input_type -> keepsake.driver.v1.InfoRequest
-	5,  // 9: keepsake.driver.v1.Driver.Backup:input_type -> keepsake.driver.v1.BackupRequest
-	8,  // 10: keepsake.driver.v1.Driver.Restore:input_type -> keepsake.driver.v1.RestoreChunk
-	2,  // 11: keepsake.driver.v1.Driver.Info:output_type -> keepsake.driver.v1.InfoResponse
-	7,  // 12: keepsake.driver.v1.Driver.Backup:output_type -> keepsake.driver.v1.BackupChunk
-	9,  // 13: keepsake.driver.v1.Driver.Restore:output_type -> keepsake.driver.v1.RestoreResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 8: keepsake.driver.v1.RestoreResponse.restored:type_name -> keepsake.driver.v1.Restored
+	13, // 9: keepsake.driver.v1.Restored.items:type_name -> keepsake.driver.v1.Restored.ItemsEntry
+	0,  // 10: keepsake.driver.v1.Driver.Info:input_type -> keepsake.driver.v1.InfoRequest
+	5,  // 11: keepsake.driver.v1.Driver.Backup:input_type -> keepsake.driver.v1.BackupRequest
+	8,  // 12: keepsake.driver.v1.Driver.Restore:input_type -> keepsake.driver.v1.RestoreChunk
+	2,  // 13: keepsake.driver.v1.Driver.Info:output_type -> keepsake.driver.v1.InfoResponse
+	7,  // 14: keepsake.driver.v1.Driver.Backup:output_type -> keepsake.driver.v1.BackupChunk
+	9,  // 15: keepsake.driver.v1.Driver.Restore:output_type -> keepsake.driver.v1.RestoreResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_driver_proto_init() }
@@ -780,7 +869,7 @@ func file_driver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_driver_proto_rawDesc), len(file_driver_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -34,6 +35,10 @@ type Options struct {
 	// Restore is a request that loads the dump of Backup. Required when
 	// the driver can restore.
 	Restore *sdk.RestoreRequest
+	// Restored is what the driver must say the Restore of Restore loaded,
+	// e.g. the databases and points of the dump; not compared when nil
+	// (what the driver says is still checked for form).
+	Restored *sdk.Restored
 	// BeforeRestore, when set, runs before each restore, e.g. to empty the
 	// database the dump was taken from.
 	BeforeRestore func(t testing.TB)
@@ -50,7 +55,9 @@ type Options struct {
 //   - Backup into a pipe: a complete dump, every byte through the pipe.
 //   - An error in Backup yields no stream end: the call fails (the host
 //     saw no end marker), with the driver's message rather than a crash.
-//   - Restore reads to EOF: the dump of Backup restores, every byte read.
+//   - Restore reads to EOF: the dump of Backup restores, every byte read,
+//     and what the driver says it restored is well formed (CheckRestored)
+//     and equals Options.Restored when that is set.
 //   - A cancelled context stops Backup, and one stops Restore: the call
 //     fails, the driver's method returns (its log says so) within 30 s,
 //     and the driver still answers Info.
@@ -229,18 +236,77 @@ func (w cancelOnWrite) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// restore restores dump and checks the driver read all of it.
+// restore restores dump and checks the driver read all of it and says
+// what it restored.
 func (c conformance) restore(t testing.TB, dump Dump) error {
 	c.beforeRestore(t)
 	d := c.start(t)
-	n, err := Restore(c.ctx(t), t, d.Client, c.opts.Restore, dump)
+	res, err := Restore(c.ctx(t), t, d.Client, c.opts.Restore, dump)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if n != dump.Bytes {
-		return fmt.Errorf("restore read %d bytes of a %d-byte dump", n, dump.Bytes)
+	if res.Bytes != dump.Bytes {
+		return fmt.Errorf("restore read %d bytes of a %d-byte dump", res.Bytes, dump.Bytes)
+	}
+	if err := CheckRestored(res.Restored); err != nil {
+		return err
+	}
+	if want := c.opts.Restored; want != nil && !sameRestored(res.Restored, *want) {
+		return fmt.Errorf("the driver says it restored %s, want %s", formatRestored(res.Restored), formatRestored(*want))
 	}
 	return nil
+}
+
+// CheckRestored reports what is wrong with what a driver says it
+// restored, or nil. The zero Restored is valid: the driver does not say.
+func CheckRestored(r sdk.Restored) error {
+	var problems []error
+	if len(r.Objects) > 0 && r.ObjectKind == "" {
+		problems = append(problems, errors.New("objects without an object kind: say what they are, e.g. \"databases\""))
+	}
+	if r.ObjectKind != "" && !isUnit(r.ObjectKind) {
+		problems = append(problems, fmt.Errorf("object kind %q must be one lower-case word, e.g. \"databases\"", r.ObjectKind))
+	}
+	seen := map[string]bool{}
+	for _, o := range r.Objects {
+		if o == "" || seen[o] {
+			problems = append(problems, fmt.Errorf("object name %q is empty or repeated", o))
+		}
+		seen[o] = true
+	}
+	for unit := range r.Items {
+		if !isUnit(unit) {
+			problems = append(problems, fmt.Errorf("item unit %q must be one lower-case word, e.g. \"points\"", unit))
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return fmt.Errorf("invalid Restored: %w", err)
+	}
+	return nil
+}
+
+// isUnit reports whether s is a lower-case word, as units and kinds are
+// shown after a count ("3 databases").
+func isUnit(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// sameRestored compares two Restored, objects in any order.
+func sameRestored(a, b sdk.Restored) bool {
+	return a.ObjectKind == b.ObjectKind && maps.Equal(a.Items, b.Items) &&
+		slices.Equal(slices.Sorted(slices.Values(a.Objects)), slices.Sorted(slices.Values(b.Objects)))
+}
+
+func formatRestored(r sdk.Restored) string {
+	return fmt.Sprintf("%s %q, items %v", r.ObjectKind, r.Objects, r.Items)
 }
 
 // cancelRestore feeds half of dump, then cancels the call as a killed

@@ -20,6 +20,7 @@ func fakeOptions(mode string) Options {
 		FailingBackup: &sdk.BackupRequest{Request: sdk.Request{Params: map[string]string{"fail": "true"}}},
 		CancelBackup:  &sdk.BackupRequest{Request: sdk.Request{Params: map[string]string{"size": bigDump}}},
 		Restore:       &sdk.RestoreRequest{},
+		Restored:      &sdk.Restored{ObjectKind: "streams", Objects: []string{"fake"}, Items: map[string]uint64{"bytes": 1000000}},
 		Timeout:       2 * time.Minute,
 	}
 }
@@ -55,6 +56,19 @@ func TestConformanceCatches(t *testing.T) {
 			mode:  modeShortRestore,
 			check: func(c conformance, t testing.TB) error { return c.restore(t, goodDump(t)) },
 			want:  "before the end of the stream",
+		},
+		"a restore that names objects without their kind": {
+			mode:  modeNamelessObjects,
+			check: func(c conformance, t testing.TB) error { return c.restore(t, goodDump(t)) },
+			want:  "objects without an object kind",
+		},
+		"a restore that says it restored something else": {
+			mode: modeGood,
+			check: func(c conformance, t testing.TB) error {
+				c.opts.Restored = &sdk.Restored{ObjectKind: "streams", Objects: []string{"fake"}, Items: map[string]uint64{"bytes": 7}}
+				return c.restore(t, goodDump(t))
+			},
+			want: "the driver says it restored streams",
 		},
 	}
 	for name, tc := range tests {

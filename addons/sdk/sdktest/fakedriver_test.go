@@ -22,6 +22,8 @@ const (
 	modeNeverFails    = "never-fails"    // Backup ignores the fail parameter
 	modeIgnoresCancel = "ignores-cancel" // Backup and Restore hang on a broken stream
 	modeShortRestore  = "short-restore"  // Restore returns before the end
+	// Restore says it restored objects without saying what they are.
+	modeNamelessObjects = "nameless-objects"
 )
 
 func TestMain(m *testing.M) {
@@ -64,15 +66,19 @@ func (d fakeDriver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Wri
 	return nil
 }
 
-func (d fakeDriver) Restore(ctx context.Context, _ *sdk.RestoreRequest, r io.Reader) error {
+func (d fakeDriver) Restore(ctx context.Context, _ *sdk.RestoreRequest, r io.Reader) (sdk.Restored, error) {
 	if d.mode == modeShortRestore {
 		_, err := io.CopyN(io.Discard, r, 10)
-		return err
+		return sdk.Restored{}, err
 	}
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return d.broken(ctx, err)
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
+		return sdk.Restored{}, d.broken(ctx, err)
 	}
-	return nil
+	if d.mode == modeNamelessObjects {
+		return sdk.Restored{Objects: []string{"fake"}}, nil
+	}
+	return sdk.Restored{ObjectKind: "streams", Objects: []string{"fake"}, Items: map[string]uint64{"bytes": uint64(n)}}, nil
 }
 
 // broken is what the driver does when its stream breaks: return, or, in

@@ -116,8 +116,8 @@ func backupInto(ctx context.Context, c *sdk.Client, req *sdk.BackupRequest, w io
 }
 
 // Restore streams dump through a pipe into req's Restore and returns the
-// bytes the driver read and its error.
-func Restore(ctx context.Context, t testing.TB, c *sdk.Client, req *sdk.RestoreRequest, dump Dump) (uint64, error) {
+// bytes the driver read, what it says it restored, and its error.
+func Restore(ctx context.Context, t testing.TB, c *sdk.Client, req *sdk.RestoreRequest, dump Dump) (sdk.RestoreResult, error) {
 	t.Helper()
 	f, err := os.Open(dump.Path)
 	if err != nil {
@@ -128,10 +128,10 @@ func Restore(ctx context.Context, t testing.TB, c *sdk.Client, req *sdk.RestoreR
 }
 
 // restoreFrom feeds r to the driver's Restore through an os.Pipe.
-func restoreFrom(ctx context.Context, c *sdk.Client, req *sdk.RestoreRequest, r io.Reader) (uint64, error) {
+func restoreFrom(ctx context.Context, c *sdk.Client, req *sdk.RestoreRequest, r io.Reader) (sdk.RestoreResult, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return sdk.RestoreResult{}, err
 	}
 	copied := make(chan error, 1)
 	go func() {
@@ -139,9 +139,9 @@ func restoreFrom(ctx context.Context, c *sdk.Client, req *sdk.RestoreRequest, r 
 		pw.Close()
 		copied <- err
 	}()
-	n, err := c.Restore(ctx, req, &pipeSource{r: pr, copied: copied})
+	res, err := c.Restore(ctx, req, &pipeSource{r: pr, copied: copied})
 	pr.Close()
-	return n, err
+	return res, err
 }
 
 // pipeSource reads the pipe's end and turns a failed copy into the pipe

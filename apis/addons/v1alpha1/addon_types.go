@@ -29,14 +29,15 @@ type Task struct {
 	// Name of the task, e.g. logical-backup.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="a task name must be lower-case letters, digits and dashes, starting and ending with a letter or digit, e.g. logical-backup"
 	Name string `json:"name"`
 	// Function is the Function whose container runs this task.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Function string `json:"function"`
 	// Driver is the path of the driver binary inside the Function's image.
-	// +kubebuilder:validation:Pattern=`^/.*`
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="driver must be an absolute path inside the Function's image, e.g. /drivers/hyperbytedb"
 	Driver string `json:"driver"`
 	// Parameters the task accepts; users set them in the session's
 	// addon.tasks[].params.
@@ -64,7 +65,7 @@ type ParameterDefinition struct {
 	// Name of the parameter, used as ${name} in the Function.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z_][A-Za-z0-9_]*$')",message="a parameter name must be letters, digits and underscores, not starting with a digit, e.g. authSecret"
 	Name string `json:"name"`
 	// Usage says what the parameter does.
 	// +optional

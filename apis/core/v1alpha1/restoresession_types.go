@@ -99,6 +99,11 @@ type RestoreSessionStatus struct {
 	// TotalComponents is the number of components being restored.
 	// +optional
 	TotalComponents int32 `json:"totalComponents,omitempty"`
+	// Restored sums what the drivers restored, e.g. "2 databases, 120000
+	// points", once the restore succeeded; empty when the drivers do not
+	// say (the script addon).
+	// +optional
+	Restored string `json:"restored,omitempty"`
 	// Components holds the progress of each component, keyed by name.
 	// +optional
 	Components map[string]RestoreComponentStatus `json:"components,omitempty"`
@@ -141,6 +146,45 @@ type RestoreComponentStatus struct {
 	// Error says why the component failed.
 	// +optional
 	Error string `json:"error,omitempty"`
+	// Restored is what the driver says it loaded, e.g. 2 databases and
+	// 120000 points; unset when the driver does not say.
+	// +optional
+	Restored *RestoredData `json:"restored,omitempty"`
+}
+
+// MaxRestoredObjects bounds RestoredData.Objects; ObjectCount still counts
+// them all.
+const MaxRestoredObjects = 64
+
+// RestoredData is what a driver says a restore loaded, in its own terms.
+type RestoredData struct {
+	// ObjectKind names what Objects are, e.g. databases or tables.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	ObjectKind string `json:"objectKind,omitempty"`
+	// ObjectCount is how many objects were restored.
+	// +optional
+	ObjectCount int64 `json:"objectCount,omitempty"`
+	// Objects are the names of the objects restored, e.g. the databases;
+	// the first MaxRestoredObjects (64) in name order.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Objects []string `json:"objects,omitempty"`
+	// Items counts the items restored, by unit, e.g. points or rows.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=unit
+	// +optional
+	Items []RestoredItems `json:"items,omitempty"`
+}
+
+// RestoredItems is a count of restored items of one unit.
+type RestoredItems struct {
+	// Unit of the items, plural, e.g. points or rows.
+	// +kubebuilder:validation:MaxLength=63
+	Unit string `json:"unit"`
+	// Count of items restored.
+	Count int64 `json:"count"`
 }
 
 // RestoreSession restores a Snapshot into an application.
@@ -153,6 +197,7 @@ type RestoreComponentStatus struct {
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target.name`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.duration`
+// +kubebuilder:printcolumn:name="Restored",type=string,JSONPath=`.status.restored`,priority=1
 // +kubebuilder:printcolumn:name="Resolved-Snapshot",type=string,JSONPath=`.status.snapshot`,priority=1
 // +kubebuilder:printcolumn:name="Addon",type=string,JSONPath=`.spec.addon.name`,priority=1
 // +kubebuilder:printcolumn:name="Done",type=string,JSONPath=`.status.progress.done`,priority=1

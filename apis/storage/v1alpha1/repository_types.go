@@ -253,7 +253,7 @@ type SnapshotSummary struct {
 // +kubebuilder:resource:shortName=repo,categories=keepsake
 // +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.spec.storageRef.name`
 // +kubebuilder:printcolumn:name="Snapshots",type=integer,JSONPath=`.status.snapshotCount`
-// +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`,priority=1
+// +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.size`
 // +kubebuilder:printcolumn:name="Logical",type=string,JSONPath=`.status.logicalSize`,priority=1
 // +kubebuilder:printcolumn:name="Integrity",type=string,JSONPath=`.status.integrityCheck.result`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`

@@ -32,8 +32,8 @@ func (generator) Backup(_ context.Context, req *sdk.BackupRequest, w io.Writer) 
 	return err
 }
 
-func (generator) Restore(context.Context, *sdk.RestoreRequest, io.Reader) error {
-	return io.ErrUnexpectedEOF
+func (generator) Restore(context.Context, *sdk.RestoreRequest, io.Reader) (sdk.Restored, error) {
+	return sdk.Restored{}, io.ErrUnexpectedEOF
 }
 
 // Payload is the generated stream: fast, incompressible, never repeating.

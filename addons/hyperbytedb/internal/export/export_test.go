@@ -130,7 +130,7 @@ func testDumpRestoreExact(t *testing.T, kind serverKind) {
 	}
 
 	stats := load(t, dst, LoadOptions{Mode: ModeMerge}, first)
-	if stats.Points != int64(len(ds.Points)) || stats.Databases != 3 {
+	if stats.Points != int64(len(ds.Points)) || len(stats.Databases) != 3 {
 		t.Fatalf("stats %+v, want %d points in 3 databases", stats, len(ds.Points))
 	}
 	assertContents(t, dst, want)

@@ -60,8 +60,8 @@ type LoadStats struct {
 	Points int64
 	// Skipped points of databases not selected.
 	Skipped int64
-	// Databases restored.
-	Databases int
+	// Databases restored, by their names on the server (after renaming).
+	Databases []string
 }
 
 const (
@@ -279,7 +279,7 @@ func (l *loader) applySchema(ctx context.Context) error {
 		if err := l.createSchema(ctx, target, l.schemas[db].policies, exists); err != nil {
 			return fmt.Errorf("create database %q: %w", target, err)
 		}
-		l.stats.Databases++
+		l.stats.Databases = append(l.stats.Databases, target)
 	}
 	return nil
 }
