@@ -31,6 +31,7 @@ func faults(t *testing.T, e *demo.Env) {
 	t.Run("ten sessions at once under Forbid", func(t *testing.T) { burst(t, e) })
 	t.Run("backup pod killed mid-upload", func(t *testing.T) { backupPodKilled(t, e) })
 	t.Run("forget racing a backup and a restore", func(t *testing.T) { forgetRace(t, e) })
+	t.Run("corrupted pack", func(t *testing.T) { corruptedPack(t, e) })
 }
 
 // oneShot is a BackupConfiguration whose schedule never comes within a
