@@ -115,4 +115,3 @@ func corruptOnePack(t *testing.T, e *demo.Env, dir string) string {
 	}
 	return key
 }
-
