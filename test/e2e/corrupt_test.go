@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"path"
@@ -48,17 +49,22 @@ func corruptedPack(t *testing.T, e *demo.Env) {
 	} else {
 		t.Logf("as the user sees it: %s: %s (time to the final state: %s)", c.Reason, c.Message, time.Since(started).Round(time.Second))
 	}
-	var events corev1.EventList
-	if err := e.Kube.List(demo.Context(t, time.Minute), &events, client.InNamespace(e.Params.Namespace)); err != nil {
-		t.Fatal(err)
-	}
-	warned := false
-	for _, ev := range events.Items {
-		warned = warned || (ev.InvolvedObject.Name == "corrupt-repo" && ev.Type == corev1.EventTypeWarning &&
-			ev.Reason == storagev1alpha1.ReasonIntegrityCheckFailed)
-	}
-	if !warned {
-		t.Errorf("no Warning Event %s on Repository corrupt-repo", storagev1alpha1.ReasonIntegrityCheckFailed)
+	// The operator records the Event once it sees the check Job end,
+	// after the Job wrote the verdict.
+	err := demo.Poll(demo.Context(t, demo.Timeout), "a Warning Event on Repository corrupt-repo", func(ctx context.Context) (bool, string, error) {
+		var events corev1.EventList
+		if err := e.Kube.List(ctx, &events, client.InNamespace(e.Params.Namespace)); err != nil {
+			return false, "", err
+		}
+		for _, ev := range events.Items {
+			if ev.InvolvedObject.Name == "corrupt-repo" && ev.Type == corev1.EventTypeWarning && ev.Reason == storagev1alpha1.ReasonIntegrityCheckFailed {
+				return true, "", nil
+			}
+		}
+		return false, fmt.Sprintf("%d Events in the namespace, none a Warning %s on corrupt-repo", len(events.Items), storagev1alpha1.ReasonIntegrityCheckFailed), nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 
 	e.Apply(demo.RestoreSession, func(p *demo.Params) {
