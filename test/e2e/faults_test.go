@@ -23,8 +23,10 @@ import (
 
 // faults injects what goes wrong in real use, in a namespace of its own:
 // a repository password that no longer opens the repository, a burst of
-// sessions under Forbid, and a backup pod killed mid-upload. Each asserts
-// what the user sees and that no backup that succeeded was lost.
+// sessions under Forbid, a backup pod killed mid-upload, the operator
+// killed mid-restore, forget racing a backup and a restore, and a
+// corrupted pack. Each asserts what the user sees and that no backup that
+// succeeded was lost (docs/testing.md has the fault matrix).
 func faults(t *testing.T, e *demo.Env) {
 	hyperbytedbtest.Mixed(time.Now()).Write(t, e.DB)
 	t.Run("wrong repository password", func(t *testing.T) { wrongPassword(t, e) })
