@@ -96,16 +96,27 @@ func (r *Reconciler) stopJob(ctx context.Context, job *batchv1.Job) error {
 }
 
 // finishFailed fails the session and its unfinished Snapshots, saying why
-// in the runtime's words when it recorded them.
+// in the runtime's words when it recorded them, and saying so when the pod
+// was deleted or evicted (see jobs.LostPod): the Job controller's
+// BackoffLimitExceeded tells a user nothing.
 func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.JobCondition) (*ctrl.Result, error) {
 	reason := corev1alpha1.ReasonBackupFailed
 	err := fmt.Errorf("backup Job %s failed: %s: %s", p.job.Name, cond.Reason, cond.Message)
+	var lost *jobs.PodLoss
 	if cond.Reason == batchv1.JobReasonDeadlineExceeded {
 		reason = corev1alpha1.ReasonBackupTimeout
 		err = fmt.Errorf("backup Job %s ran longer than its activeDeadlineSeconds (backupTimeout %s)",
 			p.job.Name, timeoutString(p.session))
 		status.Set(&p.bks.Status.Conditions, p.bks.Generation, corev1alpha1.ConditionDeadlineExceeded, true,
 			corev1alpha1.ReasonBackupTimeout, err.Error())
+	} else {
+		var lerr error
+		if lost, lerr = jobs.LostPod(ctx, r.APIReader, p.job); lerr != nil {
+			return nil, lerr
+		}
+		if lost != nil {
+			err = lost.Err
+		}
 	}
 	problems, serr := r.finishSnapshots(ctx, p, err)
 	if serr != nil {
@@ -114,7 +125,28 @@ func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.Jo
 	if reason == corev1alpha1.ReasonBackupFailed && len(problems) > 0 {
 		err = fmt.Errorf("backup Job %s failed: %s", p.job.Name, strings.Join(problems, "; "))
 	}
+	if lost != nil {
+		recorded := runtimeRecorded(problems, lost.Err)
+		if lost.Disrupted && recorded {
+			err = fmt.Errorf("%w; %w", lost.Err, err)
+		}
+		if lost.Disrupted || !recorded {
+			reason = lost.Reason
+		}
+	}
 	return r.fail(p, reason, err), nil
+}
+
+// runtimeRecorded reports whether a problem line of finishSnapshots holds
+// an error the runtime recorded rather than jobErr, which stands in for a
+// Snapshot the runtime left without one.
+func runtimeRecorded(problems []string, jobErr error) bool {
+	for _, line := range problems {
+		if !strings.HasSuffix(line, jobErr.Error()) {
+			return true
+		}
+	}
+	return false
 }
 
 // finishSnapshots settles each Snapshot of the session once its Job ended:

@@ -11,6 +11,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/keepsake-dev/keepsake/addons/hyperbytedb/hyperbytedbtest"
@@ -22,14 +23,17 @@ import (
 
 // faults injects what goes wrong in real use, in a namespace of its own:
 // a repository password that no longer opens the repository, a burst of
-// sessions under Forbid, and a backup pod killed mid-upload. Each asserts
-// what the user sees and that no backup that succeeded was lost.
+// sessions under Forbid, a backup pod killed mid-upload, the operator
+// killed mid-restore, forget racing a backup and a restore, and a
+// corrupted pack. Each asserts what the user sees and that no backup that
+// succeeded was lost (docs/testing.md has the fault matrix).
 func faults(t *testing.T, e *demo.Env) {
 	hyperbytedbtest.Mixed(time.Now()).Write(t, e.DB)
 	t.Run("wrong repository password", func(t *testing.T) { wrongPassword(t, e) })
 	t.Run("ten sessions at once under Forbid", func(t *testing.T) { burst(t, e) })
 	t.Run("backup pod killed mid-upload", func(t *testing.T) { backupPodKilled(t, e) })
 	t.Run("forget racing a backup and a restore", func(t *testing.T) { forgetRace(t, e) })
+	t.Run("corrupted pack", func(t *testing.T) { corruptedPack(t, e) })
 }
 
 // oneShot is a BackupConfiguration whose schedule never comes within a
@@ -227,6 +231,11 @@ func backupPodKilled(t *testing.T, e *demo.Env) {
 	}
 	killed := e.WaitBackupSession(session, corev1alpha1.BackupSessionFailed)
 	t.Logf("as the user sees it: %s", failure(killed.Status.Conditions))
+	if c := meta.FindStatusCondition(killed.Status.Conditions, corev1alpha1.ConditionBackupSucceeded); c == nil ||
+		c.Reason != corev1alpha1.ReasonPodDeleted || !strings.Contains(c.Message, "deleted") {
+		t.Errorf("BackupSucceeded condition = %+v, want reason %s saying the pod was deleted", c, corev1alpha1.ReasonPodDeleted)
+	}
+	logTimeToFinal(t, killed.CreationTimestamp.Time, killed.Status.Conditions)
 	for _, s := range e.Snapshots("killed-repo") {
 		if s.Status.Phase == storagev1alpha1.SnapshotSucceeded {
 			t.Errorf("Snapshot %s of the killed backup is Succeeded", s.Name)
@@ -250,6 +259,70 @@ func backupPodKilled(t *testing.T, e *demo.Env) {
 		p.Name, p.Repository, p.Snapshot = "after-kill", "killed-repo", next.Status.Snapshots[0].Name
 	})
 	e.WaitRestoreSession("after-kill", corev1alpha1.RestoreSucceeded)
+	if diff := hyperbytedbtest.Diff(want, hyperbytedbtest.ReadContents(t, e.DB), 10); diff != "" {
+		t.Fatalf("restored database differs:\n%s", diff)
+	}
+	t.Run("operator killed mid-restore", func(t *testing.T) { operatorKilledMidRestore(t, e, next.Status.Snapshots[0].Name, want) })
+}
+
+// logTimeToFinal logs how long a session took from its creation to its
+// last condition change: reported, never asserted (speed is for
+// benchmarks).
+func logTimeToFinal(t *testing.T, created time.Time, conds []metav1.Condition) {
+	t.Helper()
+	var last time.Time
+	for _, c := range conds {
+		if c.LastTransitionTime.After(last) {
+			last = c.LastTransitionTime.Time
+		}
+	}
+	t.Logf("time to the final state: %s", last.Sub(created).Round(time.Second))
+}
+
+// operatorKilledMidRestore: the operator pod is deleted while a restore
+// Job runs. The RestoreSession ends Succeeded once, with one Job, and
+// every point comes back.
+func operatorKilledMidRestore(t *testing.T, e *demo.Env, snapshot string, want hyperbytedbtest.Contents) {
+	e = e.With(t)
+	e.DropAll()
+	e.Apply(demo.RestoreSession, func(p *demo.Params) {
+		p.Name, p.Repository, p.Snapshot = "operator-killed", "killed-repo", snapshot
+	})
+	selector := client.MatchingLabels{corev1alpha1.LabelRestoreSession: "operator-killed"}
+	err := demo.Poll(demo.Context(t, demo.Timeout), "the restore pod running", func(ctx context.Context) (bool, string, error) {
+		var jobs batchv1.JobList
+		if err := e.Kube.List(ctx, &jobs, client.InNamespace(e.Params.Namespace), selector); err != nil || len(jobs.Items) == 0 {
+			return false, "no Job yet", err
+		}
+		st := jobs.Items[0].Status
+		if st.Succeeded+st.Failed > 0 {
+			return false, "", fmt.Errorf("the restore Job ended before the operator could be killed mid-restore: %+v", st)
+		}
+		return st.Ready != nil && *st.Ready > 0, fmt.Sprintf("Job status %+v", st), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := e.OperatorPods(demo.Context(t, time.Minute))
+	if err != nil || len(pods) != 1 {
+		t.Fatalf("operator pods: %d, %v", len(pods), err)
+	}
+	t.Logf("deleting operator pod %s while the restore runs", pods[0].Name)
+	if _, err := e.Kubectl(demo.Context(t, time.Minute), "delete", "pod", "-n", demo.OperatorNamespace, pods[0].Name, "--wait=false"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitOperatorReady(demo.Context(t, demo.Timeout)); err != nil {
+		t.Fatal(err)
+	}
+	rs := e.WaitRestoreSession("operator-killed", corev1alpha1.RestoreSucceeded)
+	logTimeToFinal(t, rs.CreationTimestamp.Time, rs.Status.Conditions)
+	var jobs batchv1.JobList
+	if err := e.Kube.List(demo.Context(t, time.Minute), &jobs, client.InNamespace(e.Params.Namespace), selector); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs.Items) != 1 {
+		t.Errorf("RestoreSession operator-killed ran %d Jobs, want 1", len(jobs.Items))
+	}
 	if diff := hyperbytedbtest.Diff(want, hyperbytedbtest.ReadContents(t, e.DB), 10); diff != "" {
 		t.Fatalf("restored database differs:\n%s", diff)
 	}

@@ -51,7 +51,8 @@ const (
 )
 
 // Reasons a BackupSession or RestoreSession fails with when its Job's pods
-// cannot be created or cannot start (see operator/internal/jobs.Stuck).
+// cannot be created or cannot start (see operator/internal/jobs.Stuck), or
+// were lost (jobs.LostPod).
 const (
 	// ReasonPodCreationFailed: the API server refused the Job's pods (the
 	// Job controller's FailedCreate Event), e.g. a missing ServiceAccount.
@@ -67,6 +68,10 @@ const (
 	ReasonContainerConfigError = "ContainerConfigError"
 	// ReasonUnschedulable: no node can run the pod.
 	ReasonUnschedulable = "Unschedulable"
+	// ReasonPodDeleted: the Job's pod was deleted or evicted before it
+	// ended (kubectl delete, a drained or lost node), rather than failing
+	// by itself; the Job controller reports only BackoffLimitExceeded.
+	ReasonPodDeleted = "PodDeleted"
 	// ReasonReplaced: a newer run of the same session replaced this one
 	// (concurrencyPolicy Replace).
 	ReasonReplaced = "ReplacedByNewerSession"
