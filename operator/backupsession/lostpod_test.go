@@ -1,14 +1,10 @@
 package backupsession_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
@@ -51,7 +47,7 @@ func TestLostPodSaysSo(t *testing.T) {
 			bks := firstSession(ns)
 			job := getJob(t, bks)
 			if tc.phase != "" {
-				jobPod(t, job, tc.phase, tc.condition)
+				testenv.JobPod(t, job, tc.phase, tc.condition)
 			}
 			if tc.runtimeErr != "" {
 				recordResult(t, bks, tc.runtimeErr)
@@ -65,28 +61,3 @@ func TestLostPodSaysSo(t *testing.T) {
 	}
 }
 
-// jobPod plays the Job controller and the kubelet: it creates a pod of
-// job, ended in phase with condition cond if set.
-func jobPod(t *testing.T, job *batchv1.Job, phase corev1.PodPhase, cond *corev1.PodCondition) {
-	t.Helper()
-	ctx := context.Background()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: job.Name + "-pod", Labels: job.Spec.Template.Labels},
-		Spec:       *job.Spec.Template.Spec.DeepCopy(),
-	}
-	if err := testenv.Default.Client.Create(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.Phase = phase
-	if cond != nil {
-		c := *cond
-		c.LastTransitionTime = metav1.Now()
-		pod.Status.Conditions = []corev1.PodCondition{c}
-	}
-	if err := testenv.Default.Client.Status().Update(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	if err := testenv.Default.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil || pod.Status.Phase != phase {
-		t.Fatalf("pod %s status = %+v (%v), want phase %s", pod.Name, pod.Status, err, phase)
-	}
-}

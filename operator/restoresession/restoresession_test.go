@@ -416,13 +416,62 @@ func TestJobFailureWithoutReport(t *testing.T) {
 	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
 	rs := restore(ns, "restore-db", "snap", nil)
 	env.Create(t, rs)
-	testenv.FinishJob(t, getJob(t, rs), "BackoffLimitExceeded")
+	job := getJob(t, rs)
+	testenv.JobPod(t, job, corev1.PodFailed, nil) // it failed by itself
+	testenv.FinishJob(t, job, "BackoffLimitExceeded")
 	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreFailed)
 	if !strings.Contains(c.Message, "BackoffLimitExceeded: set by the test") {
 		t.Errorf("message %q does not carry the Job's condition", c.Message)
 	}
 	if got := rs.Status.Components[componentName]; got.Phase != storagev1alpha1.ComponentFailed || got.Error == "" {
 		t.Errorf("component status = %+v, want Failed with an error", got)
+	}
+}
+
+// TestLostRestorePodSaysSo checks the reason of a restore whose pod did
+// not fail by itself: force-deleted (no pod left) or evicted (the API's
+// DisruptionTarget condition), the user reads that, not the Job
+// controller's BackoffLimitExceeded; an eviction's message leads, and the
+// runtime's report of being stopped follows it.
+func TestLostRestorePodSaysSo(t *testing.T) {
+	cases := map[string]struct {
+		phase      corev1.PodPhase // empty: no pod at all
+		condition  *corev1.PodCondition
+		runtimeErr string
+		messages   []string
+	}{
+		"force-deleted": {messages: []string{"was deleted before it finished", "BackoffLimitExceeded"}},
+		"evicted": {
+			phase: corev1.PodFailed, runtimeErr: "restore: context canceled",
+			condition: &corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+				Reason: "EvictionByEvictionAPI", Message: "Eviction API: evicting"},
+			messages: []string{"EvictionByEvictionAPI: Eviction API: evicting", "restore: context canceled"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			env := testenv.Default
+			ns := fixtures(t)
+			createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
+			rs := restore(ns, "restore-db", "snap", nil)
+			env.Create(t, rs)
+			job := getJob(t, rs)
+			if tc.phase != "" {
+				testenv.JobPod(t, job, tc.phase, tc.condition)
+			}
+			if tc.runtimeErr != "" {
+				reportComponent(t, rs, componentName, corev1alpha1.RestoreComponentStatus{
+					Phase: storagev1alpha1.ComponentFailed, Error: tc.runtimeErr,
+				})
+			}
+			testenv.FinishJob(t, job, "BackoffLimitExceeded")
+			c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonPodDeleted)
+			for _, want := range tc.messages {
+				if !strings.Contains(c.Message, want) {
+					t.Errorf("message %q, want it to say %q", c.Message, want)
+				}
+			}
+		})
 	}
 }
 

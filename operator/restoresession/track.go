@@ -27,7 +27,7 @@ func (r *Reconciler) trackJob(ctx context.Context, p *pass) (*ctrl.Result, error
 	done, failed := jobs.Outcome(p.job)
 	switch {
 	case failed != nil:
-		return r.finishFailed(p, failed), nil
+		return r.finishFailed(ctx, p, failed)
 	case done == nil:
 		return r.checkStuck(ctx, p)
 	}
@@ -66,21 +66,36 @@ func (r *Reconciler) checkStuck(ctx context.Context, p *pass) (*ctrl.Result, err
 }
 
 // finishFailed fails the RestoreSession with the most readable message:
-// the components' errors the runtime reported, else the Job's condition.
-func (r *Reconciler) finishFailed(p *pass, cond *batchv1.JobCondition) *ctrl.Result {
+// the components' errors the runtime reported, else the Job's condition;
+// and it says so when the pod was deleted or evicted (jobs.LostPod): the
+// Job controller's BackoffLimitExceeded tells a user nothing.
+func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.JobCondition) (*ctrl.Result, error) {
 	setDuration(p, cond)
 	reason := corev1alpha1.ReasonRestoreFailed
 	err := fmt.Errorf("restore Job %s failed: %s: %s", p.job.Name, cond.Reason, cond.Message)
-	if msg := componentErrors(p.rs); msg != "" {
-		err = fmt.Errorf("restore Job %s failed: %s", p.job.Name, msg)
+	reported := componentErrors(p.rs)
+	if reported != "" {
+		err = fmt.Errorf("restore Job %s failed: %s", p.job.Name, reported)
 	}
 	if cond.Reason == batchv1.JobReasonDeadlineExceeded {
 		reason = corev1alpha1.ReasonRestoreTimeout
 		err = fmt.Errorf("restore Job %s ran longer than its activeDeadlineSeconds (restoreTimeout %s)",
 			p.job.Name, timeoutString(p.rs))
+	} else {
+		lost, lerr := jobs.LostPod(ctx, r.APIReader, p.job)
+		if lerr != nil {
+			return nil, lerr
+		}
+		switch {
+		case lost != nil && lost.Disrupted && reported != "":
+			// What the runtime said as it was stopped is a consequence.
+			reason, err = lost.Reason, fmt.Errorf("%w; %w", lost.Err, err)
+		case lost != nil && (lost.Disrupted || reported == ""):
+			reason, err = lost.Reason, lost.Err
+		}
 	}
 	finishComponents(p.rs, storagev1alpha1.ComponentFailed, err.Error())
-	return r.fail(p, reason, err)
+	return r.fail(p, reason, err), nil
 }
 
 // componentErrors joins the errors of the components the runtime reported

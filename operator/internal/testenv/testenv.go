@@ -222,6 +222,32 @@ func (e *Env) WaitCondition(t testing.TB, obj client.Object, conds func() []meta
 	return found
 }
 
+// JobPod plays the Job controller and the kubelet: it creates a pod of
+// job, ended in phase with condition cond if set.
+func JobPod(t testing.TB, job *batchv1.Job, phase corev1.PodPhase, cond *corev1.PodCondition) {
+	t.Helper()
+	ctx := context.Background()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: job.Name + "-pod", Labels: job.Spec.Template.Labels},
+		Spec:       *job.Spec.Template.Spec.DeepCopy(),
+	}
+	if err := Default.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = phase
+	if cond != nil {
+		c := *cond
+		c.LastTransitionTime = metav1.Now()
+		pod.Status.Conditions = []corev1.PodCondition{c}
+	}
+	if err := Default.Client.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := Default.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil || pod.Status.Phase != phase {
+		t.Fatalf("pod %s status = %+v (%v), want phase %s", pod.Name, pod.Status, err, phase)
+	}
+}
+
 // FinishJob plays the Job controller: it marks the Job Complete, or Failed
 // with failReason when that is set.
 func FinishJob(t testing.TB, job *batchv1.Job, failReason string) {
