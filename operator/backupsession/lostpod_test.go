@@ -60,4 +60,3 @@ func TestLostPodSaysSo(t *testing.T) {
 		})
 	}
 }
-
