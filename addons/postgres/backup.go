@@ -107,16 +107,16 @@ func dumpSection(t *tool, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := t.start(); err != nil {
+	if err := t.Start(); err != nil {
 		return err
 	}
 	if err := copySection(w, out); err != nil {
-		_ = t.kill()
+		_ = t.Kill()
 		_ = t.Wait()
 		if cause := context.Cause(t.ctx); cause != nil {
 			return fmt.Errorf("%s stopped: %w", t.what, cause)
 		}
 		return fmt.Errorf("%s: send the dump: %w", t.what, err)
 	}
-	return t.wait()
+	return t.Wait()
 }

@@ -110,19 +110,19 @@ func load(t *tool, d *decoder, rewrite map[string]func([]byte) []byte) error {
 		return err
 	}
 	t.Stdout = io.Discard // results of lo_open and the like
-	if err := t.start(); err != nil {
+	if err := t.Start(); err != nil {
 		return err
 	}
 	sink := &errWriter{w: in}
 	_, _ = fmt.Fprintf(sink, "\\restrict %s\n", randomKey())
 	if err := d.copySection(sink, rewrite); err != nil {
 		if sink.err == nil {
-			_ = t.kill()
+			_ = t.Kill()
 			_ = t.Wait()
 			return fmt.Errorf("%s: %w", t.what, err)
 		}
 		_ = in.Close()
-		if waitErr := t.wait(); waitErr != nil {
+		if waitErr := t.Wait(); waitErr != nil {
 			return waitErr
 		}
 		return fmt.Errorf("%s: stopped reading the dump: %w", t.what, sink.err)
@@ -130,7 +130,7 @@ func load(t *tool, d *decoder, rewrite map[string]func([]byte) []byte) error {
 	if err := in.Close(); err != nil {
 		return err
 	}
-	return t.wait()
+	return t.Wait()
 }
 
 // prepareDatabase creates target, drops and re-creates it (replace), or

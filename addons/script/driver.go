@@ -48,9 +48,9 @@ func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	out := &countingWriter{w: w, onError: cmd.killGroup}
+	out := &countingWriter{w: w, onError: cmd.Kill}
 	cmd.Stdout = out
-	runErr := cmd.run()
+	runErr := cmd.Run()
 	switch {
 	case runErr != nil:
 		return runErr
@@ -70,9 +70,9 @@ func (Driver) Restore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader)
 	if err != nil {
 		return sdk.Restored{}, err
 	}
-	in := &countingReader{r: r, onError: cmd.killGroup}
+	in := &countingReader{r: r, onError: cmd.Kill}
 	cmd.Stdin = in
-	runErr := cmd.run()
+	runErr := cmd.Run()
 	switch {
 	case in.err != nil && !errors.Is(in.err, io.EOF):
 		return sdk.Restored{}, fmt.Errorf("read the snapshot: %w", in.err)
