@@ -79,6 +79,9 @@ var calls = map[string]call{
 	"delete Snapshot": func(ctx context.Context, c client.Client, o *objects) error {
 		return c.Delete(ctx, o.snapshot.DeepCopy())
 	},
+	"get RestoreSession": func(ctx context.Context, c client.Client, o *objects) error {
+		return c.Get(ctx, client.ObjectKeyFromObject(o.restore), &corev1alpha1.RestoreSession{})
+	},
 	"patch RestoreSession status": func(ctx context.Context, c client.Client, o *objects) error {
 		return c.Status().Patch(ctx, o.restore.DeepCopy(), mergePatch(`{"status":{"components":{"db":{"phase":"Running"}}}}`))
 	},
@@ -129,14 +132,14 @@ func TestEachKindMakesItsCallsOnly(t *testing.T) {
 		},
 		"backup": {
 			kind:    Backup,
-			allowed: []string{"get Pod", "list Snapshots of a session", "patch Snapshot status"},
+			allowed: []string{"get Pod", "list Snapshots of a session", "get Snapshot", "patch Snapshot status"},
 			refused: []string{"delete Snapshot", "patch Snapshot", "create Snapshot", "create BackupSession",
-				"delete BackupSession", "patch RestoreSession status", "get Secret", "create Job"},
+				"delete BackupSession", "get RestoreSession", "patch RestoreSession status", "get Secret", "create Job"},
 		},
 		"restore": {
 			kind:    Restore,
-			allowed: []string{"get Pod", "patch RestoreSession status"},
-			refused: []string{"create BackupSession", "list Snapshots of a session", "patch Snapshot status", "delete Snapshot",
+			allowed: []string{"get Pod", "get RestoreSession", "patch RestoreSession status"},
+			refused: []string{"create BackupSession", "list Snapshots of a session", "get Snapshot", "patch Snapshot status", "delete Snapshot",
 				"get Secret", "create Job"},
 		},
 		"retention": {

@@ -50,15 +50,19 @@ var (
 		rule(coreGroup, "backupsessions", "create"),
 	}}
 	// Backup is `keepsake run backup`: it lists its session's Snapshots
-	// (by label) and patches their status. It can delete nothing.
+	// (by label), reads a Snapshot's parent (its size is the estimated
+	// total of the progress) and patches their status. It can delete
+	// nothing.
 	Backup = Kind{Name: "keepsake-backup", Rules: []rbacv1.PolicyRule{
-		rule(storageGroup, "snapshots", "list"),
+		rule(storageGroup, "snapshots", "get", "list"),
 		rule(storageGroup, "snapshots/status", "patch"),
 		podsRule,
 	}}
-	// Restore is `keepsake run restore`: it patches its RestoreSession's
-	// status.components, and nothing else.
+	// Restore is `keepsake run restore`: it reads its RestoreSession (the
+	// summed progress is computed from the components read) and patches
+	// its status, and nothing else.
 	Restore = Kind{Name: "keepsake-restore", Rules: []rbacv1.PolicyRule{
+		rule(coreGroup, "restoresessions", "get"),
 		rule(coreGroup, "restoresessions/status", "patch"),
 		podsRule,
 	}}
