@@ -28,15 +28,29 @@ type PrometheusConfig struct {
 	RuleFiles []string
 }
 
-// ScrapeConfig is one scrape job of static targets, in Prometheus' own
-// configuration format.
+// ScrapeConfig is one scrape job, of static targets or of a Kubernetes
+// Service's endpoints, in Prometheus' own configuration format.
 type ScrapeConfig struct {
 	JobName string `yaml:"job_name"`
 	// Targets are host:port addresses serving /metrics.
 	Targets []string `yaml:"-"`
+	// Service, when set, finds the targets as Prometheus finds them in a
+	// cluster (and as a ServiceMonitor does): the ready endpoints of the
+	// Service's port, from its EndpointSlices, followed as pods come and
+	// go.
+	Service *ServiceTargets `yaml:"-"`
 	// MetricRelabel filters or rewrites the scraped series before they are
 	// stored (e.g. keep only one namespace's).
 	MetricRelabel []RelabelConfig `yaml:"metric_relabel_configs,omitempty"`
+}
+
+// ServiceTargets names a Service port whose endpoints are scraped.
+type ServiceTargets struct {
+	// Kubeconfig is the file Prometheus reads the cluster from.
+	Kubeconfig      string
+	Namespace, Name string
+	// Port is the Service port's name.
+	Port string
 }
 
 // RelabelConfig is one of Prometheus' relabelling steps.
@@ -102,13 +116,33 @@ func writePrometheusConfig(file string, cfg PrometheusConfig) error {
 	type static struct {
 		Targets []string `yaml:"targets"`
 	}
+	type kubernetesSD struct {
+		Role       string              `yaml:"role"`
+		Kubeconfig string              `yaml:"kubeconfig_file"`
+		Namespaces map[string][]string `yaml:"namespaces"`
+	}
 	type job struct {
 		ScrapeConfig `yaml:",inline"`
-		Static       []static `yaml:"static_configs"`
+		Static       []static        `yaml:"static_configs,omitempty"`
+		Kubernetes   []kubernetesSD  `yaml:"kubernetes_sd_configs,omitempty"`
+		Relabel      []RelabelConfig `yaml:"relabel_configs,omitempty"`
 	}
 	jobs := make([]job, 0, len(cfg.Scrape))
 	for _, s := range cfg.Scrape {
-		jobs = append(jobs, job{ScrapeConfig: s, Static: []static{{Targets: s.Targets}}})
+		j := job{ScrapeConfig: s}
+		if len(s.Targets) > 0 {
+			j.Static = []static{{Targets: s.Targets}}
+		}
+		if svc := s.Service; svc != nil {
+			j.Kubernetes = []kubernetesSD{{Role: "endpointslice", Kubeconfig: svc.Kubeconfig,
+				Namespaces: map[string][]string{"names": {svc.Namespace}}}}
+			j.Relabel = []RelabelConfig{
+				{SourceLabels: []string{"__meta_kubernetes_service_name"}, Regex: svc.Name, Action: "keep"},
+				{SourceLabels: []string{"__meta_kubernetes_endpointslice_port_name"}, Regex: svc.Port, Action: "keep"},
+				{SourceLabels: []string{"__meta_kubernetes_endpointslice_endpoint_conditions_ready"}, Regex: "true", Action: "keep"},
+			}
+		}
+		jobs = append(jobs, j)
 	}
 	data, err := yaml.Marshal(map[string]any{
 		"global": map[string]string{
