@@ -54,6 +54,10 @@ const (
 	ReasonBackupCompleted        = "BackupCompleted"
 	ReasonBackupFailed           = "BackupFailed"
 	ReasonBackupTimeout          = "BackupTimeout"
+	// ReasonStorageUnreachable: the session's Job reached its deadline
+	// while restic was retrying requests the storage did not answer; the
+	// message carries restic's last error. Also a RestoreSession's reason.
+	ReasonStorageUnreachable = "StorageUnreachable"
 	ReasonConfigurationNotFound  = "BackupConfigurationNotFound"
 	ReasonSessionNotFound        = "SessionNotFound"
 	ReasonConfigurationNotReady  = "BackupConfigurationNotReady"

@@ -185,6 +185,14 @@ const (
 	// ReasonRepositoryLocked is the reason of ConditionWaitingForLock.
 	ReasonRepositoryLocked = "RepositoryLocked"
 
+	// ConditionStorageUnreachable is True while restic, working for a Job
+	// on the Snapshot (or RestoreSession), retries storage requests that
+	// failed; the message is restic's last error and since when. It goes
+	// away when a retried request succeeds or the Job's result is in.
+	ConditionStorageUnreachable = "StorageUnreachable"
+	// ReasonStorageRetrying is the reason of ConditionStorageUnreachable.
+	ReasonStorageRetrying = "StorageRetrying"
+
 	// ConditionVerified says how the latest verification of the Snapshot
 	// ended: True when every component was read back whole and matched
 	// what the backup recorded.
