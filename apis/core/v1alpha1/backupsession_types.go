@@ -48,16 +48,16 @@ const (
 
 // Reasons of a BackupSession's conditions.
 const (
-	ReasonSnapshotsCreated       = "SnapshotsCreated"
-	ReasonJobCreated             = "JobCreated"
-	ReasonJobCreationFailed      = "JobCreationFailed"
-	ReasonBackupCompleted        = "BackupCompleted"
-	ReasonBackupFailed           = "BackupFailed"
-	ReasonBackupTimeout          = "BackupTimeout"
+	ReasonSnapshotsCreated  = "SnapshotsCreated"
+	ReasonJobCreated        = "JobCreated"
+	ReasonJobCreationFailed = "JobCreationFailed"
+	ReasonBackupCompleted   = "BackupCompleted"
+	ReasonBackupFailed      = "BackupFailed"
+	ReasonBackupTimeout     = "BackupTimeout"
 	// ReasonStorageUnreachable: the session's Job reached its deadline
 	// while restic was retrying requests the storage did not answer; the
 	// message carries restic's last error. Also a RestoreSession's reason.
-	ReasonStorageUnreachable = "StorageUnreachable"
+	ReasonStorageUnreachable     = "StorageUnreachable"
 	ReasonConfigurationNotFound  = "BackupConfigurationNotFound"
 	ReasonSessionNotFound        = "SessionNotFound"
 	ReasonConfigurationNotReady  = "BackupConfigurationNotReady"
