@@ -372,6 +372,8 @@ func checkAccess(t *testing.T, ns string) {
 		t.Fatalf("get Role: %v", err)
 	}
 	want := []rbacv1.PolicyRule{
+		// Its RestoreSession, whose components' progress it sums.
+		{APIGroups: []string{"core.keepsake.dev"}, Resources: []string{"restoresessions"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"core.keepsake.dev"}, Resources: []string{"restoresessions/status"}, Verbs: []string{"patch"}},
 		// Whether the pod a repository lock names has ended.
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
