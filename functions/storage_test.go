@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 )
 
@@ -105,17 +104,7 @@ func TestStorageTroubleShowsOnItsSnapshot(t *testing.T) {
 // TestStorageTroubleShowsOnItsRestoreSession: the same on a restore.
 func TestStorageTroubleShowsOnItsRestoreSession(t *testing.T) {
 	c, _ := startKube(t)
-	rs := &corev1alpha1.RestoreSession{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "restore-retries"},
-		Spec: corev1alpha1.RestoreSessionSpec{
-			Target:     storagev1alpha1.TypedObjectReference{Kind: "HyperbytedbCluster", Name: "db"},
-			DataSource: corev1alpha1.RestoreDataSource{Repository: storagev1alpha1.ObjectReference{Name: "primary"}},
-			Addon:      corev1alpha1.AddonInfo{Name: "hyperbytedb", Tasks: []corev1alpha1.TaskReference{{Name: "logical-restore"}}},
-		},
-	}
-	if err := c.Create(context.Background(), rs); err != nil {
-		t.Fatal(err)
-	}
+	rs := createRestoreSession(t, c, "restore-retries", "primary")
 	condition := func() *metav1.Condition {
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(rs), rs); err != nil {
 			t.Fatal(err)

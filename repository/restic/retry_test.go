@@ -3,7 +3,6 @@ package restic_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +61,7 @@ func TestBackupTellsOfStorageRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	const size = 160 * MiB
-	src := &stopAfter{r: testrepo.Stream(7, size), limit: 40 * MiB, stop: env.MinIO.Stop}
+	src := &stopAfter{r: testrepo.Stream(7, size), tripwire: tripwire{limit: 40 * MiB, stop: env.MinIO.Stop}}
 	type result struct {
 		sum *restic.BackupSummary
 		err error
@@ -121,7 +120,7 @@ func TestDumpTellsOfStorageRetries(t *testing.T) {
 	cfg.OnStorageRetry = notes.hear
 	repo = restic.New(cfg)
 	h := sha256.New()
-	w := &stopAfterWrite{w: h, limit: 20 * MiB, stop: env.MinIO.Stop}
+	w := &stopAfterWrite{w: h, tripwire: tripwire{limit: 20 * MiB, stop: env.MinIO.Stop}}
 	done := make(chan error, 1)
 	go func() { done <- repo.Dump(ctx, sum.SnapshotID, "db.dump", w) }()
 	select {
@@ -155,21 +154,4 @@ func assertRecovered(t *testing.T, heard []string) {
 		}
 	}
 	t.Errorf("no note said a retried request succeeded: %q", heard)
-}
-
-// stopAfterWrite writes through to w and calls stop once limit bytes
-// have passed.
-type stopAfterWrite struct {
-	w     io.Writer
-	limit int64
-	stop  func()
-}
-
-func (s *stopAfterWrite) Write(p []byte) (int, error) {
-	n, err := s.w.Write(p)
-	if s.limit -= int64(n); s.limit <= 0 && s.stop != nil {
-		s.stop()
-		s.stop = nil
-	}
-	return n, err
 }
