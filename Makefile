@@ -132,6 +132,7 @@ bench: tools build ## Run the benchmarks (ratios against baselines measured in t
 	go test -run '^$$' -bench . -benchtime 4x -timeout 60m ./repository/...
 	go test -run '^$$' -bench BenchmarkDriver -benchtime 1x -timeout 60m ./test/bench/
 	go test -run '^$$' -bench 'BenchmarkOperatorMemory|BenchmarkBackupSessionToJob' -benchtime 1x -timeout 60m ./test/bench/
+	go test -run '^$$' -bench 'BenchmarkPhysicalVsLogical|BenchmarkPostgresBackup' -benchtime 1x -timeout 60m ./test/bench/
 
 ##@ Demo
 
