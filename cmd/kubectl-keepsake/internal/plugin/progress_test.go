@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -39,7 +40,8 @@ func (b *syncBuffer) String() string {
 // against a kube-apiserver while the test plays the operator and the
 // backup Job: the Snapshot's progress, patched as the Job patches it,
 // shows as progress lines (stdout is no terminal), with the estimated
-// total and its share; then the backup ends and the command succeeds.
+// total and its share, and a storage restic retries shows in the status
+// line; then the backup ends and the command succeeds.
 func TestBackupWaitShowsProgress(t *testing.T) {
 	c, kubeconfig := startAPI(t)
 	defer func(every time.Duration) { progressLineEvery = every }(progressLineEvery)
@@ -88,6 +90,19 @@ func TestBackupWaitShowsProgress(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitOutput(ctx, t, &out, step.want)
+		if step.done == 2<<30 { // the Job reports restic retrying the storage, then the storage answering
+			retrying := "restic has been retrying requests to the storage of repository primary since 2026-01-02T03:04:05Z: connection refused"
+			meta.SetStatusCondition(&snap.Status.Conditions, metav1.Condition{Type: storagev1alpha1.ConditionStorageUnreachable,
+				Status: metav1.ConditionTrue, Reason: storagev1alpha1.ReasonStorageRetrying, Message: retrying})
+			if err := c.Status().Update(ctx, snap); err != nil {
+				t.Fatal(err)
+			}
+			waitOutput(ctx, t, &out, "primary: Running (dump Running) [StorageUnreachable: "+retrying+"]")
+			meta.RemoveStatusCondition(&snap.Status.Conditions, storagev1alpha1.ConditionStorageUnreachable)
+			if err := c.Status().Update(ctx, snap); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 
 	snap.Status.Phase, snap.Status.Size = storagev1alpha1.SnapshotSucceeded, "5.0 GiB"

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -65,7 +66,7 @@ func snapshotProgress(ctx context.Context, c client.Client, bks *corev1alpha1.Ba
 		if err := c.Get(ctx, client.ObjectKey{Namespace: bks.Namespace, Name: ref.Name}, &snap); err != nil {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s: %s%s", ref.Repository, snap.Status.Phase, components(snap.Status.Components)))
+		parts = append(parts, fmt.Sprintf("%s: %s%s%s", ref.Repository, snap.Status.Phase, components(snap.Status.Components), waits(snap.Status.Conditions)))
 		if p := snap.Status.Progress; p != nil && (slowest == nil || p.BytesDone < slowest.BytesDone) {
 			repository, slowest = ref.Repository, p
 		}
@@ -95,6 +96,22 @@ func components(cs map[string]storagev1alpha1.ComponentStatus) string {
 		return ""
 	}
 	return " (" + strings.Join(out, ", ") + ")"
+}
+
+// waits says what a running backup or restore waits for, as its Job
+// reports it: a repository lock another run holds, or a storage restic
+// keeps retrying. "" when it waits for nothing.
+func waits(conds []metav1.Condition) string {
+	var out []string
+	for _, t := range []string{storagev1alpha1.ConditionWaitingForLock, storagev1alpha1.ConditionStorageUnreachable} {
+		if c := meta.FindStatusCondition(conds, t); c != nil && c.Status == metav1.ConditionTrue {
+			out = append(out, c.Type+": "+c.Message)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " [" + strings.Join(out, "; ") + "]"
 }
 
 // conditionMessage is the reason and message of the newest condition, the
@@ -136,6 +153,7 @@ func waitRestore(ctx context.Context, e *env, c client.Client, rs *corev1alpha1.
 				line += " " + comp.Progress
 			}
 		}
+		line += waits(rs.Status.Conditions)
 		if line != last {
 			view.news(strings.TrimSpace(line))
 			last = line
