@@ -26,7 +26,7 @@ var retriable = map[string]bool{
 	corev1alpha1.ReasonBackupTimeout: true,
 	// the storage may be back by the next run
 	corev1alpha1.ReasonStorageUnreachable: true,
-	corev1alpha1.ReasonResultMissing: true,
+	corev1alpha1.ReasonResultMissing:      true,
 }
 
 // RetryName is the name of the n-th retry of BackupSession first, short
