@@ -95,4 +95,21 @@ var recipes = map[string]recipe{
 		entrypoint: []string{"/usr/local/bin/postgres-driver"},
 		env:        []string{defaultPath},
 	},
+	// redis is Debian's Redis 7 (redis-server and redis-cli, with the
+	// libraries ldd resolves for them) and busybox's shell and applets: the
+	// server the e2e backs up with the script addon, and the image of the
+	// script addon's Functions there, whose commands run redis-cli under
+	// /bin/sh. Give -redis-server /usr/bin/redis-server (a link to
+	// redis-check-rdb, which acts as the server by the name it is run as).
+	"redis": {
+		ref: Registry + "/redis:7.0",
+		files: []imageFile{
+			{source: "busybox", dst: "/bin/busybox", mode: 0o755},
+			{source: "redis-server", dst: "/usr/bin/redis-server", mode: 0o755},
+			{source: "redis-cli", dst: "/usr/bin/redis-cli", mode: 0o755},
+		},
+		applets: true,
+		cmd:     []string{"/usr/bin/redis-server"},
+		env:     []string{defaultPath},
+	},
 }
