@@ -20,6 +20,7 @@ import (
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
+	"github.com/keepsake-dev/keepsake/repository/restic"
 	"github.com/keepsake-dev/keepsake/test/addons"
 	"github.com/keepsake-dev/keepsake/test/cluster"
 	"github.com/keepsake-dev/keepsake/test/demo"
@@ -182,8 +183,10 @@ func dropPlatformData(t *testing.T, pg *servers.Postgres) {
 // status).
 func pgSecondBackup(t *testing.T, e *demo.Env, first *storagev1alpha1.Snapshot) {
 	e = e.With(t)
+	before := repoStats(t, e, "pg-all")
 	apply(t, e, backupSession, map[string]string{"Name": "pg-all-again", "Config": "pg-all"})
 	bks := e.WaitBackupSession("pg-all-again", corev1alpha1.BackupSessionSucceeded)
+	after := repoStats(t, e, "pg-all")
 	snap := sessionSnapshot(t, e, bks)
 	logBackup(t, "second backup of the unchanged server", bks, snap)
 	comp := onlyComponent(t, snap)
@@ -198,6 +201,22 @@ func pgSecondBackup(t *testing.T, e *demo.Env, first *storagev1alpha1.Snapshot) 
 	if comp.SizeBytes < 4<<20 || float64(added) >= 0.01*float64(comp.SizeBytes) {
 		t.Fatalf("the second backup added %s to a %d-byte dump: want < 1%%", comp.DataAdded, comp.SizeBytes)
 	}
+	// restic's own count of the stored data blobs, before compression.
+	grown := after.TotalUncompressedSize - before.TotalUncompressedSize
+	t.Logf("restic stats: the repository's data grew by %d bytes (%d stored, compressed)", grown, after.TotalSize-before.TotalSize)
+	if float64(grown) >= 0.01*float64(comp.SizeBytes) {
+		t.Fatalf("the repository's data grew by %d bytes for a %d-byte dump: want < 1%%", grown, comp.SizeBytes)
+	}
+}
+
+// repoStats reads restic's stats of the repository in dir from the node.
+func repoStats(t *testing.T, e *demo.Env, dir string) *restic.Stats {
+	t.Helper()
+	s, err := e.Restic(dir).Stats(demo.Context(t, 2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // pgSelected: a backup of one selected database holds only that one
@@ -465,7 +484,7 @@ spec:
 const redisRestoreCommand = `set -e
 cd /keepsake/scratch
 cat > dump.rdb
-printf 'port 6390\ndir /keepsake/scratch\ndbfilename dump.rdb\nrequirepass "%s"\nsave ""\nappendonly no\ndaemonize yes\nlogfile /keepsake/scratch/source.log\n' "$REDISCLI_AUTH" | redis-server -
+printf 'port 6390\ndir /keepsake/scratch\ndbfilename dump.rdb\nrequirepass "%s"\nsave ""\nappendonly no\ndaemonize yes\npidfile /keepsake/scratch/source.pid\nlogfile /keepsake/scratch/source.log\n' "$REDISCLI_AUTH" | redis-server -
 until redis-cli -p 6390 --no-auth-warning ping | grep -q PONG; do sleep 1; done
 ip=$(awk 'NR == FNR { host = $1; next } $2 == host { print $1; exit }' /etc/hostname /etc/hosts)
 redis-cli -h redis --no-auth-warning replicaof "$ip" 6390
