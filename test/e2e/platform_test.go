@@ -529,7 +529,9 @@ func platformScript(t *testing.T, e *demo.Env) {
 		t.Fatal(err)
 	}
 	want := addons.FillRedis(t, redis)
-	apply(t, e, scriptBackup, map[string]string{"Name": "redis", "Command": yamlString("redis-cli -h redis --no-auth-warning --rdb -")})
+	// As docs/writing-an-addon.md has it: one command line for every target.
+	command := "redis-cli -h $KEEPSAKE_TARGET_NAME.$KEEPSAKE_TARGET_NAMESPACE.svc --no-auth-warning --rdb -"
+	apply(t, e, scriptBackup, map[string]string{"Name": "redis", "Command": yamlString(command)})
 	bks := e.WaitBackupSession(backupconfiguration.FirstSessionName("redis", "manual"), corev1alpha1.BackupSessionSucceeded)
 	snap := sessionSnapshot(t, e, bks)
 	logBackup(t, "backup of Redis", bks, snap)
