@@ -1,7 +1,6 @@
 package addons
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"io/fs"
@@ -98,9 +97,9 @@ func (s *pgStand) latestSize(t *testing.T) int64 {
 // unchanged server adds less than 1% of the dump to the repository.
 func TestPostgresThroughKeepsakeRun(t *testing.T) {
 	pg := servers.StartPostgres(t)
-	fillPostgres(t, pg, 15000)
+	PostgresData{}.Fill(t, pg, 15000)
 	dbs := []string{"Blog Posts", "shop"}
-	want := pgState(t, pg, dbs...)
+	want := PostgresState(t, pg, dbs...)
 	s := newPgStand(t, pg)
 	code, out, errOut := s.run(t, "backup")
 	if code != 0 || !strings.Contains(out, `"phase":"Succeeded"`) || s.snapshots(t) != 1 {
@@ -116,15 +115,15 @@ func TestPostgresThroughKeepsakeRun(t *testing.T) {
 		t.Fatalf("the second backup added %d bytes to a repository holding a %d-byte dump: want < 1%%", added, dumpSize)
 	}
 
-	dropEverything(t, pg)
+	PostgresData{}.Drop(t, pg)
 	code, out, errOut = s.run(t, "restore", "--snapshot", "latest")
 	if code != 0 || !strings.Contains(out, `"phase":"Succeeded"`) {
 		t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	if got := pgState(t, pg, dbs...); got != want {
+	if got := PostgresState(t, pg, dbs...); got != want {
 		t.Fatalf("restored server differs:\n got: %s\nwant: %s", got, want)
 	}
-	if strings.Contains(out+errOut, pg.Password) || strings.Contains(out+errOut, "alice-s3cret") {
+	if strings.Contains(out+errOut, pg.Password) || strings.Contains(out+errOut, PostgresRolePassword) {
 		t.Fatal("keepsake run's output holds a password")
 	}
 }
@@ -138,7 +137,7 @@ func TestPostgresDumpFailingMidway(t *testing.T) {
 	pg.MustSQL(t, "postgres", "CREATE DATABASE aaa; CREATE DATABASE zzz;")
 	pg.MustSQL(t, "aaa", "CREATE TABLE t AS SELECT g, md5(g::text) FROM generate_series(1, 50000) g;")
 	pg.MustSQL(t, "zzz", "CREATE TABLE locked (x int);")
-	holdLock(t, pg, "zzz", "locked")
+	HoldLock(t, pg, "zzz", "locked")
 	s := newPgStand(t, pg)
 	cmd := s.command("backup")
 	var out, errOut bytes.Buffer
@@ -162,32 +161,6 @@ WHERE NOT l.granted AND a.application_name = 'pg_dump' AND a.datname = 'zzz';`)
 	}
 	if n := s.snapshots(t); n != 0 {
 		t.Fatalf("%d snapshots after a failed backup, want none", n)
-	}
-}
-
-// holdLock keeps an ACCESS EXCLUSIVE lock on table of database in an open
-// psql session until the test ends (or the server stops).
-func holdLock(t *testing.T, pg *servers.Postgres, database, table string) {
-	t.Helper()
-	cmd := pg.Command(database, "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
-	if _, err := in.Write([]byte("BEGIN; LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "locked\n" {
-		t.Fatalf("lock %s: %q, %v", table, line, err)
 	}
 }
 

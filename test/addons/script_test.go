@@ -1,7 +1,3 @@
-// Package addons tests addon modules that live beside the root module
-// (they depend on the SDK alone) against real servers, run as the runtime
-// runs them: through the SDK's test helper, and through `keepsake run`
-// with a real restic repository.
 package addons
 
 import (
@@ -34,19 +30,6 @@ func build(t *testing.T, dir, pkg, name string) string {
 	return out
 }
 
-// fill writes keys of several types into r and returns its DEBUG DIGEST.
-func fill(t *testing.T, r *servers.Redis) string {
-	t.Helper()
-	for i := range 500 {
-		r.MustDo(t, "SET", fmt.Sprintf("string:%d", i), strings.Repeat("v", i%40)+fmt.Sprint(i))
-		r.MustDo(t, "HSET", fmt.Sprintf("hash:%d", i%50), fmt.Sprint("field", i), fmt.Sprint(i*7))
-		r.MustDo(t, "RPUSH", fmt.Sprintf("list:%d", i%20), fmt.Sprint(i))
-		r.MustDo(t, "ZADD", "zset", fmt.Sprint(i), fmt.Sprint("member", i))
-	}
-	r.MustDo(t, "SET", "binary", "\x00\xff\r\n")
-	return r.MustDo(t, "DEBUG", "DIGEST")
-}
-
 // authSecret writes a Secret as Kubernetes mounts it: redis-cli reads
 // REDISCLI_AUTH from the environment, so the password is never an arg.
 func authSecret(t *testing.T, password string) string {
@@ -67,7 +50,7 @@ func rdbCommand(r *servers.Redis) string {
 // server's directory, and compares the data sets' digests.
 func TestScriptRedisThroughTheSDK(t *testing.T) {
 	src := servers.StartRedis(t)
-	want := fill(t, src)
+	want := FillRedis(t, src)
 	driver := build(t, "addons/script", "./cmd/script-driver", "script-driver")
 	creds := map[string]string{"secret": authSecret(t, src.Password)}
 	backup := &sdk.BackupRequest{Request: sdk.Request{Component: "dump.rdb", Credentials: creds,
@@ -147,7 +130,7 @@ func (s *runStand) snapshots(t *testing.T) int {
 // of the latest snapshot; failing commands make no snapshot.
 func TestScriptRedisThroughKeepsakeRun(t *testing.T) {
 	src := servers.StartRedis(t)
-	want := fill(t, src)
+	want := FillRedis(t, src)
 	s := newRunStand(t)
 	secret := "secret=" + authSecret(t, src.Password)
 

@@ -60,3 +60,25 @@ func (c Config) waitContainerd(ctx context.Context) error {
 		return true, nil
 	})
 }
+
+// Images of the addons the e2e suites run, as test/images names them.
+const (
+	// PostgresDriverImage is the PostgreSQL addon's image: its driver and
+	// Debian's PostgreSQL 15 client tools.
+	PostgresDriverImage = "keepsake.local/postgres-driver:dev"
+	// RedisImage holds Debian's redis-server and redis-cli and busybox's
+	// shell: a Redis server, and the script addon's Functions' image.
+	RedisImage = "keepsake.local/redis:7.0"
+)
+
+// AddonImageSources are the host files of PostgresDriverImage and
+// RedisImage, for ImportImages: the PostgreSQL driver at driver, and
+// Debian's tools (packages postgresql, redis-server, redis-tools,
+// busybox-static).
+func AddonImageSources(driver string) map[string]string {
+	return map[string]string{
+		"postgres-driver": driver,
+		"pg_dump":         postgresBinDir + "/pg_dump", "pg_dumpall": postgresBinDir + "/pg_dumpall", "psql": postgresBinDir + "/psql",
+		"busybox": busyboxBinary, "redis-server": "/usr/bin/redis-server", "redis-cli": "/usr/bin/redis-cli",
+	}
+}

@@ -80,17 +80,23 @@ func (s *Stand) logf(format string, args ...any) {
 
 func (s *Stand) bin(name string) string { return filepath.Join(s.Cluster.BinDir, name) }
 
-// Install loads the keepsake image built from ./bin (keepsake, restic and
-// the HyperbyteDB driver) into the node, applies the CRDs (Helm installs a
-// chart's CRDs only once, never upgrading them) and installs or upgrades
-// the chart, waiting until the operator is available.
+// Install loads the keepsake image built from ./bin (keepsake, restic, the
+// HyperbyteDB driver and the script driver) and the addon images (the
+// PostgreSQL driver's, and Redis's for the script addon's Functions) into
+// the node, applies the CRDs (Helm installs a chart's CRDs only once, never
+// upgrading them) and installs or upgrades the chart with those images,
+// waiting until the operator is available.
 func (s *Stand) Install(ctx context.Context) error {
-	sources := map[string]string{
-		"keepsake": s.bin("keepsake"), "restic": s.bin("restic"), "hyperbytedb-driver": s.bin("hyperbytedb-driver"),
+	sources := cluster.AddonImageSources(s.bin("postgres-driver"))
+	for _, name := range []string{"keepsake", "restic", "hyperbytedb-driver", "script-driver"} {
+		sources[name] = s.bin(name)
 	}
-	build, err := hashFiles(sources["keepsake"], sources["restic"], sources["hyperbytedb-driver"])
+	build, err := hashFiles(sources["keepsake"], sources["restic"], sources["hyperbytedb-driver"], sources["script-driver"])
 	if err != nil {
 		return fmt.Errorf("keepsake binaries (make build): %w", err)
+	}
+	if _, err := os.Stat(sources["postgres-driver"]); err != nil {
+		return fmt.Errorf("postgres driver (make build): %w", err)
 	}
 	if err := s.Cluster.ImportImages(ctx, sources); err != nil {
 		return err
@@ -104,6 +110,8 @@ func (s *Stand) Install(ctx context.Context) error {
 	helm := exec.CommandContext(ctx, s.bin("helm"), "upgrade", "--install", Release, chart,
 		"--kubeconfig", s.Cluster.AdminKubeconfig(), "--namespace", OperatorNamespace, "--create-namespace",
 		"--set-string", "podAnnotations.keepsake\\.dev/build="+build[:16],
+		"--set-string", "addons.postgres.image="+cluster.PostgresDriverImage,
+		"--set-string", "addons.script.image="+cluster.RedisImage,
 		"--wait", "--timeout", "5m")
 	helm.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(os.TempDir(), "keepsake-helm-cache"),
 		"HELM_CONFIG_HOME="+filepath.Join(os.TempDir(), "keepsake-helm-config"),

@@ -79,10 +79,13 @@ var recipes = map[string]recipe{
 		env:        []string{defaultPath},
 	},
 	// postgres-driver is the PostgreSQL addon's image: its driver and
-	// Debian's PostgreSQL 15 client tools (pg_dumpall finds pg_dump beside
-	// itself), with the interpreter and libraries ldd resolves for them.
-	// Give -pg_dump etc. the binaries of /usr/lib/postgresql/15/bin, not
-	// /usr/bin's wrapper scripts. The chart runs it with
+	// Debian's PostgreSQL 15 client tools, with the interpreter and
+	// libraries ldd resolves for them, and busybox as /bin/sh: pg_dumpall
+	// finds pg_dump beside itself and checks its version with popen("pg_dump
+	// -V"), which runs /bin/sh (without one: `program "pg_dump" is needed by
+	// pg_dumpall but was not found in the same directory`). Give -pg_dump
+	// etc. the binaries of /usr/lib/postgresql/15/bin, not /usr/bin's wrapper
+	// scripts. The chart runs it with
 	// addons.postgres.image=keepsake.local/postgres-driver:dev.
 	"postgres-driver": {
 		ref: Registry + "/postgres-driver:dev",
@@ -91,8 +94,26 @@ var recipes = map[string]recipe{
 			{source: "pg_dump", dst: "/usr/local/bin/pg_dump", mode: 0o755},
 			{source: "pg_dumpall", dst: "/usr/local/bin/pg_dumpall", mode: 0o755},
 			{source: "psql", dst: "/usr/local/bin/psql", mode: 0o755},
+			{source: "busybox", dst: "/bin/sh", mode: 0o755},
 		},
 		entrypoint: []string{"/usr/local/bin/postgres-driver"},
 		env:        []string{defaultPath},
+	},
+	// redis is Debian's Redis 7 (redis-server and redis-cli, with the
+	// libraries ldd resolves for them) and busybox's shell and applets: the
+	// server the e2e backs up with the script addon, and the image of the
+	// script addon's Functions there, whose commands run redis-cli under
+	// /bin/sh. Give -redis-server /usr/bin/redis-server (a link to
+	// redis-check-rdb, which acts as the server by the name it is run as).
+	"redis": {
+		ref: Registry + "/redis:7.0",
+		files: []imageFile{
+			{source: "busybox", dst: "/bin/busybox", mode: 0o755},
+			{source: "redis-server", dst: "/usr/bin/redis-server", mode: 0o755},
+			{source: "redis-cli", dst: "/usr/bin/redis-cli", mode: 0o755},
+		},
+		applets: true,
+		cmd:     []string{"/usr/bin/redis-server"},
+		env:     []string{defaultPath},
 	},
 }
