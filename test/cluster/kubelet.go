@@ -1,0 +1,71 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// kubeletStopGrace is how long the kubelet gets to exit on SIGTERM before
+// it is killed.
+const kubeletStopGrace = 30 * time.Second
+
+// RestartKubelet stops the node's kubelet by its recorded PID (SIGTERM,
+// SIGKILL after a grace time) and starts it again with the same
+// configuration, as a node agent upgrade or crash does, then waits until
+// the new kubelet serves: its health endpoint answers and the node is
+// Ready with a heartbeat the new kubelet posted. The pods keep running
+// meanwhile: containerd runs them, not the kubelet. The kubelet is
+// node-wide, so every pod of the cluster sees the restart.
+func (c Config) RestartKubelet(ctx context.Context) error {
+	if _, ok := c.running("kubelet"); !ok {
+		return fmt.Errorf("restart kubelet: it is not running")
+	}
+	if err := c.stop("kubelet", syscall.SIGTERM, kubeletStopGrace); err != nil {
+		return fmt.Errorf("restart kubelet: %w", err)
+	}
+	// A heartbeat of the old kubelet is at most this old.
+	stopped := time.Now()
+	if err := c.start(c.kubelet()); err != nil {
+		return fmt.Errorf("restart kubelet: %w", err)
+	}
+	if err := waitHTTP(ctx, "kubelet /healthz", "http://127.0.0.1:10248/healthz"); err != nil {
+		return fmt.Errorf("restart kubelet: %w", err)
+	}
+	cs, err := c.Clientset()
+	if err != nil {
+		return err
+	}
+	return c.waitNodeHeartbeat(ctx, cs, stopped)
+}
+
+// waitNodeHeartbeat waits until the node is Ready with a heartbeat posted
+// after since. Heartbeats are stored to the second, so one in the second
+// of since does not count.
+func (c Config) waitNodeHeartbeat(ctx context.Context, cs kubernetes.Interface, since time.Time) error {
+	after := since.Truncate(time.Second).Add(time.Second)
+	return poll(ctx, "node "+c.NodeName+" Ready from the restarted kubelet", 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		node, err := cs.CoreV1().Nodes().Get(ctx, c.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, cond := range node.Status.Conditions {
+			if cond.Type != corev1.NodeReady {
+				continue
+			}
+			if cond.LastHeartbeatTime.Time.Before(after) {
+				return false, fmt.Errorf("last heartbeat %s, from before the restart", cond.LastHeartbeatTime.Format(time.RFC3339))
+			}
+			if cond.Status != corev1.ConditionTrue {
+				return false, fmt.Errorf("node not ready: %s", cond.Message)
+			}
+			return true, nil
+		}
+		return false, fmt.Errorf("node has no Ready condition")
+	})
+}
