@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
@@ -16,22 +17,29 @@ import (
 const kubeletStopGrace = 30 * time.Second
 
 // RestartKubelet stops the node's kubelet by its recorded PID (SIGTERM,
-// SIGKILL after a grace time) and starts it again with the same
+// SIGKILL after a grace time) and starts it again with the same binary and
 // configuration, as a node agent upgrade or crash does, then waits until
 // the new kubelet serves: its health endpoint answers and the node is
 // Ready with a heartbeat the new kubelet posted. The pods keep running
 // meanwhile: containerd runs them, not the kubelet. The kubelet is
 // node-wide, so every pod of the cluster sees the restart.
 func (c Config) RestartKubelet(ctx context.Context) error {
-	if _, ok := c.running("kubelet"); !ok {
-		return fmt.Errorf("restart kubelet: it is not running")
+	rec, err := readPIDFile(c.pidFile("kubelet"))
+	if err != nil || !alive(rec) {
+		return fmt.Errorf("restart kubelet: it is not running (%v)", err)
 	}
 	if err := c.stop("kubelet", syscall.SIGTERM, kubeletStopGrace); err != nil {
 		return fmt.Errorf("restart kubelet: %w", err)
 	}
 	// A heartbeat of the old kubelet is at most this old.
 	stopped := time.Now()
-	if err := c.start(c.kubelet()); err != nil {
+	// The same binary as before, whichever checkout started the cluster,
+	// while it is there.
+	kubelet := c.kubelet()
+	if _, err := os.Stat(rec.exe); err == nil {
+		kubelet.path = rec.exe
+	}
+	if err := c.start(kubelet); err != nil {
 		return fmt.Errorf("restart kubelet: %w", err)
 	}
 	if err := waitHTTP(ctx, "kubelet /healthz", "http://127.0.0.1:10248/healthz"); err != nil {
