@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"fmt"
+	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -96,8 +97,9 @@ func StartFaultProxy(t testing.TB, host, target string, cfg FaultProxyConfig) *F
 		},
 		// The client chose its encodings; the proxy adds none.
 		Transport: &http.Transport{DisableCompression: true, Proxy: nil},
+		ErrorLog:  log.New(p.log, "forward: ", log.Ltime),
 	}
-	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: time.Minute}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(p.log, "serve: ", log.Ltime)}
 	go func() { _ = p.srv.Serve(l) }()
 	t.Cleanup(func() {
 		_ = p.srv.Close()
