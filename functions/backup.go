@@ -68,6 +68,9 @@ type repoRun struct {
 	spec   RepositorySpec
 	repo   *restic.Repo
 	result ComponentResult
+	// storage reports restic's retries of a failing storage; stopped
+	// before the result is reported.
+	storage *storageWatch
 }
 
 // RunBackup starts the driver and streams its dump into one restic backup
@@ -92,6 +95,9 @@ func RunBackup(ctx context.Context, cfg BackupConfig) error {
 		err = componentErrors(runs)
 	}
 	for _, r := range runs {
+		if r.storage != nil {
+			r.storage.stop()
+		}
 		if rerr := cfg.Reporter.Component(ctx, r.result); rerr != nil && err == nil {
 			err = fmt.Errorf("report: %w", rerr)
 		}
@@ -130,6 +136,8 @@ func (r *repoRun) open(ctx context.Context, c Common) error {
 	if err != nil {
 		return err
 	}
+	r.storage = watchStorage(ctx, c.Reporter, c.progressInterval(), StorageTrouble{Repository: r.spec.Name, Component: c.Request.Component})
+	rc.OnStorageRetry = r.storage.note
 	r.repo = restic.New(rc)
 	if err := r.repo.InitIfAbsent(ctx); err != nil {
 		return fmt.Errorf("open repository %s: %w", r.spec.Name, err)

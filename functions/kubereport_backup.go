@@ -140,6 +140,31 @@ func (r *SnapshotReporter) LockWait(ctx context.Context, w LockWait) {
 
 var _ LockWaitReporter = (*SnapshotReporter)(nil)
 
+// StorageTrouble implements StorageTroubleReporter: the repository's
+// Snapshots of the session have condition StorageUnreachable while restic
+// retries the storage, until it answers again or the result is in.
+func (r *SnapshotReporter) StorageTrouble(ctx context.Context, t StorageTrouble) {
+	_ = withRetry(ctx, func(ctx context.Context) error {
+		snaps, err := r.snapshots(ctx, t.Repository)
+		if err != nil {
+			return err
+		}
+		for i := range snaps {
+			snap := &snaps[i]
+			base := snap.DeepCopy()
+			if !setStorageTrouble(&snap.Status.Conditions, snap.Generation, t) {
+				continue
+			}
+			if err := r.c.Status().Patch(ctx, snap, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+var _ StorageTroubleReporter = (*SnapshotReporter)(nil)
+
 // setWaitingForLock sets snap's WaitingForLock condition to message.
 func setWaitingForLock(ctx context.Context, c client.Client, snap *storagev1alpha1.Snapshot, message string) error {
 	base := snap.DeepCopy()
@@ -188,6 +213,7 @@ func (r *SnapshotReporter) record(ctx context.Context, snap *storagev1alpha1.Sna
 	}
 	snap.Status.Components[res.Component] = cs
 	meta.RemoveStatusCondition(&snap.Status.Conditions, storagev1alpha1.ConditionWaitingForLock) // the wait is over
+	meta.RemoveStatusCondition(&snap.Status.Conditions, storagev1alpha1.ConditionStorageUnreachable)
 	summarize(snap, failureReason(snap, res), time.Now())
 	return r.c.Status().Patch(ctx, snap, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -104,6 +105,24 @@ func (r *RestoreSessionReporter) LockWait(ctx context.Context, w LockWait) {
 
 var _ LockWaitReporter = (*RestoreSessionReporter)(nil)
 
+// StorageTrouble implements StorageTroubleReporter: the RestoreSession
+// has condition StorageUnreachable while restic retries its storage.
+func (r *RestoreSessionReporter) StorageTrouble(ctx context.Context, t StorageTrouble) {
+	_ = withRetry(ctx, func(ctx context.Context) error {
+		rs := r.session.DeepCopy()
+		if err := r.c.Get(ctx, client.ObjectKeyFromObject(rs), rs); err != nil {
+			return err
+		}
+		base := rs.DeepCopy()
+		if !setStorageTrouble(&rs.Status.Conditions, rs.Generation, t) {
+			return nil
+		}
+		return r.c.Status().Patch(ctx, rs, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	})
+}
+
+var _ StorageTroubleReporter = (*RestoreSessionReporter)(nil)
+
 // Done implements Reporter: the operator judges the session from the Job
 // and the components.
 func (r *RestoreSessionReporter) Done(context.Context, RunResult) error { return nil }
@@ -126,6 +145,9 @@ func (r *RestoreSessionReporter) update(ctx context.Context, component string, c
 		rs.Status.Components = map[string]corev1alpha1.RestoreComponentStatus{}
 	}
 	rs.Status.Components[component] = c
+	if c.Phase == storagev1alpha1.ComponentSucceeded || c.Phase == storagev1alpha1.ComponentFailed {
+		meta.RemoveStatusCondition(&rs.Status.Conditions, storagev1alpha1.ConditionStorageUnreachable) // the result is in
+	}
 	cs := make([]componentProgress, 0, len(rs.Status.Components))
 	for _, c := range rs.Status.Components {
 		cs = append(cs, componentProgress{progress: c.Transfer, running: c.Phase == storagev1alpha1.ComponentRunning})

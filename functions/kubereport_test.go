@@ -52,6 +52,24 @@ func createSnapshot(t *testing.T, c client.Client, name, session, repository str
 	return snap
 }
 
+// createRestoreSession creates RestoreSession name in namespace default,
+// restoring the hyperbytedb addon's logical-restore from repository.
+func createRestoreSession(t *testing.T, c client.Client, name, repository string) *corev1alpha1.RestoreSession {
+	t.Helper()
+	rs := &corev1alpha1.RestoreSession{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: corev1alpha1.RestoreSessionSpec{
+			Target:     storagev1alpha1.TypedObjectReference{Kind: "HyperbytedbCluster", Name: "db"},
+			DataSource: corev1alpha1.RestoreDataSource{Repository: storagev1alpha1.ObjectReference{Name: repository}},
+			Addon:      corev1alpha1.AddonInfo{Name: "hyperbytedb", Tasks: []corev1alpha1.TaskReference{{Name: "logical-restore"}}},
+		},
+	}
+	if err := c.Create(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
 func getSnapshot(t *testing.T, c client.Client, name string) *storagev1alpha1.Snapshot {
 	t.Helper()
 	snap := &storagev1alpha1.Snapshot{}
@@ -346,17 +364,7 @@ func TestRunReportsToKubernetes(t *testing.T) {
 		}
 	}
 
-	rs := &corev1alpha1.RestoreSession{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "restore-7"},
-		Spec: corev1alpha1.RestoreSessionSpec{
-			Target:     storagev1alpha1.TypedObjectReference{Kind: "HyperbytedbCluster", Name: "db"},
-			DataSource: corev1alpha1.RestoreDataSource{Repository: storagev1alpha1.ObjectReference{Name: "offsite"}},
-			Addon:      corev1alpha1.AddonInfo{Name: "hyperbytedb", Tasks: []corev1alpha1.TaskReference{{Name: "logical-restore"}}},
-		},
-	}
-	if err := c.Create(context.Background(), rs); err != nil {
-		t.Fatal(err)
-	}
+	rs := createRestoreSession(t, c, "restore-7", "offsite")
 	keepsake(t, 0, append(env, "KEEPSAKE_RESTORE_SESSION=restore-7"),
 		append([]string{"run", "restore", "--repository", specFlag(offsite)}, common...)...)
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(rs), rs); err != nil {

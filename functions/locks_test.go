@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/repository/restic"
 	"github.com/keepsake-dev/keepsake/test/servers"
@@ -284,17 +283,7 @@ func TestBackupWaitShowsOnItsSnapshot(t *testing.T) {
 // wait: the component's progress says whose lock it waits for.
 func TestRestoreWaitShowsInItsComponent(t *testing.T) {
 	c, _ := startKube(t)
-	rs := &corev1alpha1.RestoreSession{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "restore-waits"},
-		Spec: corev1alpha1.RestoreSessionSpec{
-			Target:     storagev1alpha1.TypedObjectReference{Kind: "HyperbytedbCluster", Name: "db"},
-			DataSource: corev1alpha1.RestoreDataSource{Repository: storagev1alpha1.ObjectReference{Name: "primary"}},
-			Addon:      corev1alpha1.AddonInfo{Name: "hyperbytedb", Tasks: []corev1alpha1.TaskReference{{Name: "logical-restore"}}},
-		},
-	}
-	if err := c.Create(context.Background(), rs); err != nil {
-		t.Fatal(err)
-	}
+	rs := createRestoreSession(t, c, "restore-waits", "primary")
 	msg := "waiting for the repository lock held by prune-abcde since 2026-01-02T03:04:05Z (for at most 10m0s)"
 	NewRestoreSessionReporter(c, "default", rs.Name).LockWait(context.Background(), LockWait{Repository: "primary", Component: "dump", Message: msg})
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(rs), rs); err != nil {

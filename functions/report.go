@@ -171,11 +171,18 @@ func (s *StdoutReporter) LockWait(_ context.Context, w LockWait) {
 
 var _ LockWaitReporter = (*StdoutReporter)(nil)
 
+// StorageTrouble implements StorageTroubleReporter.
+func (s *StdoutReporter) StorageTrouble(_ context.Context, t StorageTrouble) {
+	_ = s.emit(Event{Event: "storageTrouble", StorageTrouble: &t})
+}
+
+var _ StorageTroubleReporter = (*StdoutReporter)(nil)
+
 // Event is one line of StdoutReporter's output: its kind, and the field of
 // that name.
 type Event struct {
-	// Event is "progress", "component", "done", "retention", "forget" or
-	// "lockWait".
+	// Event is "progress", "component", "done", "retention", "forget",
+	// "lockWait" or "storageTrouble".
 	Event     string           `json:"event"`
 	Progress  *Progress        `json:"progress,omitempty"`
 	Component *ComponentResult `json:"component,omitempty"`
@@ -183,6 +190,9 @@ type Event struct {
 	Retention *RetentionResult `json:"retention,omitempty"`
 	Forget    *ForgetResult    `json:"forget,omitempty"`
 	LockWait  *LockWait        `json:"lockWait,omitempty"`
+	// StorageTrouble: restic retries a failing storage, or it answers
+	// again (no message).
+	StorageTrouble *StorageTrouble `json:"storageTrouble,omitempty"`
 }
 
 func (s *StdoutReporter) emit(e Event) error {

@@ -51,6 +51,9 @@ func restore(ctx context.Context, cfg RestoreConfig, res *ComponentResult) error
 	if err != nil {
 		return err
 	}
+	storage := watchStorage(ctx, cfg.Reporter, cfg.progressInterval(), StorageTrouble{Repository: cfg.Repository.Name, Component: cfg.Request.Component})
+	defer storage.stop() // before the result is reported
+	rc.OnStorageRetry = storage.note
 	repo := restic.New(rc)
 	cfg.Locks.Prepare(ctx, repo, cfg.Repository, false, LockWait{Component: cfg.Request.Component})
 	var total uint64

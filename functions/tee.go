@@ -65,3 +65,11 @@ func (t teeMaintenance) LockWait(ctx context.Context, w LockWait) {
 		rep.LockWait(ctx, w)
 	}
 }
+
+// StorageTrouble implements StorageTroubleReporter.
+func (t teeReporter) StorageTrouble(ctx context.Context, st StorageTrouble) {
+	t.log.StorageTrouble(ctx, st)
+	if rep, ok := t.main.(StorageTroubleReporter); ok {
+		rep.StorageTrouble(ctx, st)
+	}
+}

@@ -351,6 +351,41 @@ func TestBackupTimeout(t *testing.T) {
 	}
 }
 
+// TestBackupTimeoutWhileStorageUnreachable: a Job that reaches its
+// deadline while the runtime says restic retries the storage fails the
+// session with StorageUnreachable and restic's message, not a bare
+// BackupTimeout; the failed Snapshot no longer says restic retries.
+func TestBackupTimeoutWhileStorageUnreachable(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	env.Create(t, config(ns, addonName, nil))
+	bks := firstSession(ns)
+	job := getJob(t, bks)
+	const restic = "Save(<data/2a2d68ddb7>) returned error, retrying after 1.1s: dial tcp 10.96.0.9:9000: connect: connection refused"
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) { // as the runtime reports it
+		snap := getSnapshot(t, bks)
+		meta.SetStatusCondition(&snap.Status.Conditions, metav1.Condition{
+			Type: storagev1alpha1.ConditionStorageUnreachable, Status: metav1.ConditionTrue,
+			Reason: storagev1alpha1.ReasonStorageRetrying, Message: "restic has been retrying requests to the storage of repository " + repoName + " since 2026-01-02T03:04:05Z: " + restic,
+		})
+		if err := env.Client.Status().Update(ctx, snap); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	testenv.FinishJob(t, job, "DeadlineExceeded")
+	c := waitPhase(t, bks, corev1alpha1.BackupSessionFailed, corev1alpha1.ConditionBackupSucceeded, corev1alpha1.ReasonStorageUnreachable)
+	for _, want := range []string{"backupTimeout (30m", "repository " + repoName, "connection refused"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("message %q, want it to say %q", c.Message, want)
+		}
+	}
+	snap := getSnapshot(t, bks)
+	if snap.Status.Phase != storagev1alpha1.SnapshotFailed || meta.FindStatusCondition(snap.Status.Conditions, storagev1alpha1.ConditionStorageUnreachable) != nil {
+		t.Errorf("Snapshot phase %s, conditions %+v: want Failed without StorageUnreachable", snap.Status.Phase, snap.Status.Conditions)
+	}
+}
+
 // TestForbidSkips checks that a run due while another one runs is Skipped
 // under concurrencyPolicy Forbid.
 func TestForbidSkips(t *testing.T) {

@@ -24,6 +24,8 @@ const LabelRetryOf = "core.keepsake.dev/retry-of"
 var retriable = map[string]bool{
 	corev1alpha1.ReasonBackupFailed:  true,
 	corev1alpha1.ReasonBackupTimeout: true,
+	// the storage may be back by the next run
+	corev1alpha1.ReasonStorageUnreachable: true,
 	corev1alpha1.ReasonResultMissing: true,
 }
 

@@ -107,8 +107,17 @@ func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.Jo
 		reason = corev1alpha1.ReasonBackupTimeout
 		err = fmt.Errorf("backup Job %s ran longer than its activeDeadlineSeconds (backupTimeout %s)",
 			p.job.Name, timeoutString(p.session))
+		trouble, terr := r.storageTrouble(ctx, p)
+		if terr != nil {
+			return nil, terr
+		}
+		if trouble != "" {
+			reason = corev1alpha1.ReasonStorageUnreachable
+			err = fmt.Errorf("backup Job %s reached its backupTimeout (%s) while the storage did not answer: %s",
+				p.job.Name, timeoutString(p.session), trouble)
+		}
 		status.Set(&p.bks.Status.Conditions, p.bks.Generation, corev1alpha1.ConditionDeadlineExceeded, true,
-			corev1alpha1.ReasonBackupTimeout, err.Error())
+			reason, err.Error())
 	} else {
 		var lerr error
 		if lost, lerr = jobs.LostPod(ctx, r.APIReader, p.job); lerr != nil {
@@ -135,6 +144,28 @@ func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.Jo
 		}
 	}
 	return r.fail(p, reason, err), nil
+}
+
+// storageTrouble joins what the session's Snapshots say of a storage that
+// restic was retrying (condition StorageUnreachable, set by the runtime),
+// e.g. "repository s3: restic has been retrying ... connection refused";
+// "" when none says so.
+func (r *Reconciler) storageTrouble(ctx context.Context, p *pass) (string, error) {
+	var lines []string
+	for _, ref := range p.bks.Status.Snapshots {
+		var snap storagev1alpha1.Snapshot
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.bks.Namespace, Name: ref.Name}, &snap)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("get Snapshot %s: %w", ref.Name, err)
+		}
+		if c := meta.FindStatusCondition(snap.Status.Conditions, storagev1alpha1.ConditionStorageUnreachable); c != nil && c.Status == metav1.ConditionTrue {
+			lines = append(lines, fmt.Sprintf("repository %s: %s", ref.Repository, c.Message))
+		}
+	}
+	return strings.Join(lines, "; "), nil
 }
 
 // runtimeRecorded reports whether a problem line of finishSnapshots holds
@@ -189,6 +220,7 @@ func (r *Reconciler) finishSnapshot(ctx context.Context, ns, name string, jobErr
 	}
 	patcher := status.NewLockingPatcher(&snap)
 	st.Phase = storagev1alpha1.SnapshotFailed
+	meta.RemoveStatusCondition(&st.Conditions, storagev1alpha1.ConditionStorageUnreachable) // no restic retries any more
 	if c := meta.FindStatusCondition(st.Conditions, storagev1alpha1.ConditionBackupCompleted); c == nil || c.Status != metav1.ConditionFalse {
 		status.Set(&st.Conditions, snap.Generation, storagev1alpha1.ConditionBackupCompleted, false,
 			corev1alpha1.ReasonBackupFailed, msg)

@@ -372,6 +372,8 @@ func checkAccess(t *testing.T, ns string) {
 		t.Fatalf("get Role: %v", err)
 	}
 	want := []rbacv1.PolicyRule{
+		// Its RestoreSession, whose components' progress it sums.
+		{APIGroups: []string{"core.keepsake.dev"}, Resources: []string{"restoresessions"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"core.keepsake.dev"}, Resources: []string{"restoresessions/status"}, Verbs: []string{"patch"}},
 		// Whether the pod a repository lock names has ended.
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
@@ -487,6 +489,42 @@ func TestRestoreTimeout(t *testing.T) {
 	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreTimeout)
 	if !strings.Contains(c.Message, "restoreTimeout 30m") {
 		t.Errorf("message %q does not name the timeout", c.Message)
+	}
+}
+
+// TestRestoreTimeoutWhileStorageUnreachable: a restore Job that reaches
+// its deadline while the runtime says restic retries the storage fails
+// with StorageUnreachable and restic's message.
+func TestRestoreTimeoutWhileStorageUnreachable(t *testing.T) {
+	env := testenv.Default
+	ns := fixtures(t)
+	createSnapshot(t, snapshotOf(ns, "snap", storagev1alpha1.SnapshotSucceeded, time.Now(), map[string]string{componentName: resticID}))
+	rs := restore(ns, "restore-db", "snap", nil)
+	env.Create(t, rs)
+	job := getJob(t, rs)
+	const restic = "Load(<data/afca7522c8>, 1667214, 4641012) returned error, retrying after 1s: connect: connection refused"
+	testenv.Eventually(t, func(ctx context.Context) (bool, string) { // as the runtime reports it
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rs), rs); err != nil {
+			return false, err.Error()
+		}
+		meta.SetStatusCondition(&rs.Status.Conditions, metav1.Condition{
+			Type: storagev1alpha1.ConditionStorageUnreachable, Status: metav1.ConditionTrue,
+			Reason: storagev1alpha1.ReasonStorageRetrying, Message: "restic has been retrying requests to the storage of repository primary since 2026-01-02T03:04:05Z: " + restic,
+		})
+		if err := env.Client.Status().Update(ctx, rs); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	testenv.FinishJob(t, job, batchv1.JobReasonDeadlineExceeded)
+	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonStorageUnreachable)
+	for _, want := range []string{"restoreTimeout (30m", "connection refused"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("message %q, want it to say %q", c.Message, want)
+		}
+	}
+	if got := meta.FindStatusCondition(rs.Status.Conditions, storagev1alpha1.ConditionStorageUnreachable); got != nil {
+		t.Errorf("StorageUnreachable on the failed restore: %+v, want none", got)
 	}
 }
 

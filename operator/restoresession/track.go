@@ -10,6 +10,8 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
@@ -81,6 +83,11 @@ func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.Jo
 		reason = corev1alpha1.ReasonRestoreTimeout
 		err = fmt.Errorf("restore Job %s ran longer than its activeDeadlineSeconds (restoreTimeout %s)",
 			p.job.Name, timeoutString(p.rs))
+		if c := meta.FindStatusCondition(p.rs.Status.Conditions, storagev1alpha1.ConditionStorageUnreachable); c != nil && c.Status == metav1.ConditionTrue {
+			reason = corev1alpha1.ReasonStorageUnreachable
+			err = fmt.Errorf("restore Job %s reached its restoreTimeout (%s) while the storage did not answer: %s",
+				p.job.Name, timeoutString(p.rs), c.Message)
+		}
 	} else {
 		lost, lerr := jobs.LostPod(ctx, r.APIReader, p.job)
 		if lerr != nil {
@@ -95,6 +102,7 @@ func (r *Reconciler) finishFailed(ctx context.Context, p *pass, cond *batchv1.Jo
 		}
 	}
 	finishComponents(p.rs, storagev1alpha1.ComponentFailed, err.Error())
+	meta.RemoveStatusCondition(&p.rs.Status.Conditions, storagev1alpha1.ConditionStorageUnreachable) // no restic retries any more
 	return r.fail(p, reason, err), nil
 }
 

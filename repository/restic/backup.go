@@ -80,7 +80,7 @@ func (r *Repo) Backup(ctx context.Context, src io.Reader, opts BackupOptions, pr
 	stderr := newTailBuffer(stderrTail)
 	cmd := r.command(ctx, backupArgs(opts)...)
 	cmd.Env = append(cmd.Env, "RESTIC_PROGRESS_FPS="+progressFPS(interval))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, out, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, out, r.stderr(stderr)
 	err = cmd.Start()
 	_ = pr.Close() // restic holds its own copy now
 	if err != nil {

@@ -39,7 +39,7 @@ func (r *Repo) Dump(ctx context.Context, snapshotID, filename string, w io.Write
 	// while --retry-lock waits (cmd/restic/lock.go, Verbosef), which would
 	// land in the middle of the dump.
 	cmd := r.command(ctx, "dump", "--quiet", snapshotID, "/"+strings.TrimPrefix(filename, "/"))
-	cmd.Stdout, cmd.Stderr = out, stderr
+	cmd.Stdout, cmd.Stderr = out, r.stderr(stderr)
 	err := cmd.Run()
 	if out.err != nil { // restic died of the closed pipe: the writer's error is the news
 		return fmt.Errorf("restic dump %s %s: write: %w", r.cfg.Repository, snapshotID, out.err)

@@ -10,50 +10,59 @@ import (
 // (never expected) are dropped rather than held in memory.
 const maxLineSize = 1 << 20
 
-// backupOutput parses `restic backup --json` output line by line as restic
-// writes it, turning status lines into throttled progress callbacks and
-// keeping the summary. exec.Cmd writes to it from one goroutine; summary is
-// read after Wait returns.
-type backupOutput struct {
-	progress func(Progress)
-	interval time.Duration
-	last     time.Time
+// lineWriter hands each complete line written to it, without its
+// newline, to line. exec.Cmd writes to it from one goroutine.
+type lineWriter struct {
+	line     func([]byte)
 	partial  []byte
 	dropping bool
-	summary  *BackupSummary
 }
 
-func newBackupOutput(progress func(Progress), interval time.Duration) *backupOutput {
-	return &backupOutput{progress: progress, interval: interval}
-}
-
-// Write splits p into lines and handles each complete one.
-func (o *backupOutput) Write(p []byte) (int, error) {
+// Write splits p into lines and hands on each complete one.
+func (w *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			o.keep(p)
+			w.keep(p)
 			break
 		}
-		o.keep(p[:i])
-		if !o.dropping {
-			o.handle(o.partial)
+		w.keep(p[:i])
+		if !w.dropping {
+			w.line(w.partial)
 		}
-		o.partial, o.dropping = o.partial[:0], false
+		w.partial, w.dropping = w.partial[:0], false
 		p = p[i+1:]
 	}
 	return n, nil
 }
 
 // keep buffers part of a line unless the line grew too long.
-func (o *backupOutput) keep(p []byte) {
-	if len(o.partial)+len(p) > maxLineSize {
-		o.partial, o.dropping = o.partial[:0], true
+func (w *lineWriter) keep(p []byte) {
+	if len(w.partial)+len(p) > maxLineSize {
+		w.partial, w.dropping = w.partial[:0], true
 	}
-	if !o.dropping {
-		o.partial = append(o.partial, p...)
+	if !w.dropping {
+		w.partial = append(w.partial, p...)
 	}
+}
+
+// backupOutput parses `restic backup --json` output line by line as restic
+// writes it, turning status lines into throttled progress callbacks and
+// keeping the summary. exec.Cmd writes to it from one goroutine; summary is
+// read after Wait returns.
+type backupOutput struct {
+	lineWriter
+	progress func(Progress)
+	interval time.Duration
+	last     time.Time
+	summary  *BackupSummary
+}
+
+func newBackupOutput(progress func(Progress), interval time.Duration) *backupOutput {
+	o := &backupOutput{progress: progress, interval: interval}
+	o.line = o.handle
+	return o
 }
 
 // backupMessage holds the fields of restic's status and summary messages

@@ -51,6 +51,13 @@ type Config struct {
 	// Deadlines bound the commands that have no natural end; zero fields
 	// take DefaultDeadlines'. RetryLock is added to them.
 	Deadlines Deadlines
+	// OnStorageRetry, if set, hears restic retry the storage: it is called
+	// with restic's message each time a storage request failed and is
+	// retried ("Save(<data/…>) returned error, retrying after 1.2s: …"),
+	// and with "" each time restic says a retried request then succeeded.
+	// It is called from the goroutine copying restic's standard error, and
+	// must return quickly.
+	OnStorageRetry func(message string)
 }
 
 // Deadlines bound the restic commands other than backup and dump.
@@ -159,7 +166,7 @@ func (r *Repo) run(ctx context.Context, args ...string) ([]byte, error) {
 	var stdout bytes.Buffer
 	stderr := newTailBuffer(stderrTail)
 	cmd := r.command(ctx, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	cmd.Stdout, cmd.Stderr = &stdout, r.stderr(stderr)
 	err := cmd.Run()
 	if err != nil {
 		return stdout.Bytes(), r.commandError(ctx, args[0], err, stderr.String())
@@ -207,6 +214,34 @@ func (r *Repo) commandError(ctx context.Context, op string, err error, stderr st
 
 // stderrTail is how much of restic's standard error is kept for errors.
 const stderrTail = 16 << 10
+
+// stderr is where a command's standard error goes: into tail, for its
+// errors, and through a watch for retries when OnStorageRetry is set.
+func (r *Repo) stderr(tail *tailBuffer) io.Writer {
+	if r.cfg.OnStorageRetry == nil {
+		return tail
+	}
+	return io.MultiWriter(tail, &lineWriter{line: func(line []byte) {
+		if msg, ok := storageRetry(string(line)); ok {
+			r.cfg.OnStorageRetry(msg)
+		}
+	}})
+}
+
+// storageRetry reads one line of restic's standard error: a retry of a
+// failed storage request gives its message, a retried request that then
+// succeeded gives "" (restic 0.18: cmd/restic/global.go reports both from
+// its backend's retry loop), anything else ok false.
+func storageRetry(line string) (msg string, ok bool) {
+	line = strings.TrimSpace(line)
+	switch {
+	case strings.Contains(line, " returned error, retrying after "):
+		return line, true
+	case strings.Contains(line, " operation successful after "):
+		return "", true
+	}
+	return "", false
+}
 
 // tailBuffer keeps the last n bytes written to it.
 type tailBuffer struct {

@@ -302,7 +302,7 @@ func TestBackupWhenStorageStopsIsUnreachable(t *testing.T) {
 	const bound = 20 * time.Second
 	ctx, cancel := context.WithTimeout(testContext(t), bound)
 	defer cancel()
-	src := &stopAfter{r: testrepo.Stream(4, 1<<30), limit: 40 * MiB, stop: env.MinIO.Stop}
+	src := &stopAfter{r: testrepo.Stream(4, 1<<30), tripwire: tripwire{limit: 40 * MiB, stop: env.MinIO.Stop}}
 
 	start := time.Now()
 	_, err := repo.Backup(ctx, src, restic.BackupOptions{Filename: "db.dump"}, nil)
@@ -318,19 +318,40 @@ func TestBackupWhenStorageStopsIsUnreachable(t *testing.T) {
 	assertNoSnapshots(t, repo)
 }
 
-// stopAfter reads through r and calls stop once limit bytes have passed.
-type stopAfter struct {
-	r     io.Reader
+// tripwire calls stop once, when limit bytes have passed.
+type tripwire struct {
 	limit int64
 	stop  func()
 }
 
+func (w *tripwire) pass(n int) {
+	if w.limit -= int64(n); w.limit <= 0 && w.stop != nil {
+		w.stop()
+		w.stop = nil
+	}
+}
+
+// stopAfter reads through r and trips its wire on the way.
+type stopAfter struct {
+	r io.Reader
+	tripwire
+}
+
 func (s *stopAfter) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	if s.limit -= int64(n); s.limit <= 0 && s.stop != nil {
-		s.stop()
-		s.stop = nil
-	}
+	s.pass(n)
+	return n, err
+}
+
+// stopAfterWrite writes through to w and trips its wire on the way.
+type stopAfterWrite struct {
+	w io.Writer
+	tripwire
+}
+
+func (s *stopAfterWrite) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.pass(n)
 	return n, err
 }
 
