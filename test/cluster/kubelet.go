@@ -19,8 +19,8 @@ const kubeletStopGrace = 30 * time.Second
 // RestartKubelet stops the node's kubelet by its recorded PID (SIGTERM,
 // SIGKILL after a grace time) and starts it again with the same binary and
 // configuration, as a node agent upgrade or crash does, then waits until
-// the new kubelet serves: its health endpoint answers and the node is
-// Ready with a heartbeat the new kubelet posted. The pods keep running
+// the new kubelet serves: its health endpoint answers, it renewed the
+// node's Lease, and the node is Ready. The pods keep running
 // meanwhile: containerd runs them, not the kubelet. The kubelet is
 // node-wide, so every pod of the cluster sees the restart.
 func (c Config) RestartKubelet(ctx context.Context) error {
@@ -31,7 +31,7 @@ func (c Config) RestartKubelet(ctx context.Context) error {
 	if err := c.stop("kubelet", syscall.SIGTERM, kubeletStopGrace); err != nil {
 		return fmt.Errorf("restart kubelet: %w", err)
 	}
-	// A heartbeat of the old kubelet is at most this old.
+	// A heartbeat of the old kubelet is older than this.
 	stopped := time.Now()
 	// The same binary as before, whichever checkout started the cluster,
 	// while it is there.
@@ -52,28 +52,20 @@ func (c Config) RestartKubelet(ctx context.Context) error {
 	return c.waitNodeHeartbeat(ctx, cs, stopped)
 }
 
-// waitNodeHeartbeat waits until the node is Ready with a heartbeat posted
-// after since. Heartbeats are stored to the second, so one in the second
-// of since does not count.
+// waitNodeHeartbeat waits until the node's Lease (the kubelet's
+// heartbeat, renewed every few seconds, stored to the microsecond) was
+// renewed after since, and the node is Ready. The Ready condition's own
+// heartbeat is no use here: it is stored to the second and, with leases,
+// refreshed only every few minutes.
 func (c Config) waitNodeHeartbeat(ctx context.Context, cs kubernetes.Interface, since time.Time) error {
-	after := since.Truncate(time.Second).Add(time.Second)
 	return poll(ctx, "node "+c.NodeName+" Ready from the restarted kubelet", 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		node, err := cs.CoreV1().Nodes().Get(ctx, c.NodeName, metav1.GetOptions{})
+		lease, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, c.NodeName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
-		for _, cond := range node.Status.Conditions {
-			if cond.Type != corev1.NodeReady {
-				continue
-			}
-			if cond.LastHeartbeatTime.Time.Before(after) {
-				return false, fmt.Errorf("last heartbeat %s, from before the restart", cond.LastHeartbeatTime.Format(time.RFC3339))
-			}
-			if cond.Status != corev1.ConditionTrue {
-				return false, fmt.Errorf("node not ready: %s", cond.Message)
-			}
-			return true, nil
+		if renew := lease.Spec.RenewTime; renew == nil || !renew.After(since) {
+			return false, fmt.Errorf("node lease last renewed %v, before the restart", renew)
 		}
-		return false, fmt.Errorf("node has no Ready condition")
+		return c.nodeReady(ctx, cs)
 	})
 }

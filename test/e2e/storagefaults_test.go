@@ -372,7 +372,11 @@ func (s *storageLayout) kubeletRestarted(t *testing.T, want hyperbytedbtest.Cont
 	if err := e.Stand.Cluster.RestartKubelet(demo.Context(t, 5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the restarted kubelet reported the node Ready after %s", time.Since(restart).Round(time.Second))
+	var running corev1.Pod
+	if err := e.Kube.Get(demo.Context(t, time.Minute), client.ObjectKey{Namespace: e.Params.Namespace, Name: pod}, &running); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the restarted kubelet reported the node Ready after %s; the backup pod is %s", time.Since(restart).Round(100*time.Millisecond), running.Status.Phase)
 	bks := e.WaitBackupSession(session, corev1alpha1.BackupSessionSucceeded)
 	logTimeToFinal(t, bks.CreationTimestamp.Time, bks.Status.Conditions)
 	jobs := sessionJobs(t, e, session)
