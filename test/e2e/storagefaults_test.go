@@ -428,8 +428,10 @@ func (s *storageLayout) minioStoppedDuringBackup(t *testing.T, want hyperbytedbt
 	return snapshot
 }
 
-// minioStoppedDuringRestore: MinIO is stopped once a restore shows
-// progress. The RestoreSession fails within its 2 minute deadline with
+// minioStoppedDuringRestore: MinIO is stopped once the restore pod runs:
+// not later, for restic dump reads a few blobs ahead of the database and
+// the first run's restore of the whole bulk, stopped once it showed
+// progress, had already read everything and Succeeded. The RestoreSession fails within its 2 minute deadline with
 // reason StorageUnreachable and a message naming the storage, having shown
 // StorageUnreachable while restic retried. Once MinIO is back a new
 // RestoreSession of the same Snapshot brings back every point.
@@ -437,15 +439,19 @@ func (s *storageLayout) minioStoppedDuringRestore(t *testing.T, snapshot string,
 	e := s.e.With(t)
 	e.DropAll()
 	apply(t, e, timedRestore, map[string]string{"Name": "restore-outage", "Repository": "outage-repo", "Snapshot": snapshot, "Timeout": "2m"})
-	waitRestoreProgress(t, e, "restore-outage")
-	t.Logf("stopping MinIO while RestoreSession restore-outage runs")
+	pod := waitRestorePodRunning(t, e, "restore-outage")
 	stopped, back := s.stopMinIO(t)
-	rs, retrying := waitRestoreOutcome(t, e, "restore-outage")
+	var rs corev1alpha1.RestoreSession
+	if err := e.Kube.Get(demo.Context(t, time.Minute), client.ObjectKey{Namespace: e.Params.Namespace, Name: "restore-outage"}, &rs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped MinIO while restore pod %s runs (restored so far: %+v)", pod, rs.Status.Progress)
+	ended, retrying := waitRestoreOutcome(t, e, "restore-outage")
 	back()
-	logTimeToFinal(t, rs.CreationTimestamp.Time, rs.Status.Conditions)
-	t.Logf("from MinIO stopped to the final state: %s", lastTransition(rs.Status.Conditions).Sub(stopped).Round(time.Second))
-	c := meta.FindStatusCondition(rs.Status.Conditions, corev1alpha1.ConditionRestoreSucceeded)
-	checkUnreachable(t, "RestoreSession restore-outage", string(rs.Status.Phase), c, retrying)
+	logTimeToFinal(t, ended.CreationTimestamp.Time, ended.Status.Conditions)
+	t.Logf("from MinIO stopped to the final state: %s", lastTransition(ended.Status.Conditions).Sub(stopped).Round(time.Second))
+	c := meta.FindStatusCondition(ended.Status.Conditions, corev1alpha1.ConditionRestoreSucceeded)
+	checkUnreachable(t, "RestoreSession restore-outage", string(ended.Status.Phase), c, retrying)
 	s.restore(t, "restore-outage-over", "outage-repo", snapshot, want)
 }
 
@@ -521,18 +527,33 @@ func waitBackupProgress(t *testing.T, e *demo.Env, session string) string {
 	return name
 }
 
-// waitRestoreProgress waits until RestoreSession name has restored part of
-// the dump.
-func waitRestoreProgress(t *testing.T, e *demo.Env, name string) {
+// waitRestorePodRunning waits until the Job of RestoreSession name has a
+// Ready pod, and returns the pod's name.
+func waitRestorePodRunning(t *testing.T, e *demo.Env, name string) string {
 	t.Helper()
-	var rs corev1alpha1.RestoreSession
-	waitObject(t, e, e.Params.Namespace, name, &rs, func(rs *corev1alpha1.RestoreSession) (bool, string) {
-		if rs.IsFinished() {
-			t.Fatalf("RestoreSession %s ended %s before MinIO could be stopped under it", name, rs.Status.Phase)
+	var pod string
+	err := demo.Poll(demo.Context(t, demo.Timeout), "the restore pod of "+name+" running", func(ctx context.Context) (bool, string, error) {
+		var pods corev1.PodList
+		if err := e.Kube.List(ctx, &pods, client.InNamespace(e.Params.Namespace), client.MatchingLabels{corev1alpha1.LabelRestoreSession: name}); err != nil {
+			return false, "", err
 		}
-		p := rs.Status.Progress
-		return p != nil && p.BytesDone > 0, fmt.Sprintf("phase %s, progress %+v", rs.Status.Phase, p)
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+				return false, "", fmt.Errorf("the restore pod ended (%s) before MinIO could be stopped under it", p.Status.Phase)
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					pod = p.Name
+					return true, "", nil
+				}
+			}
+		}
+		return false, fmt.Sprintf("%d pods", len(pods.Items)), nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod
 }
 
 func progressOf(e *demo.Env, snapshot string) string {
