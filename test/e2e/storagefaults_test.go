@@ -393,30 +393,37 @@ func (s *storageLayout) kubeletRestarted(t *testing.T, want hyperbytedbtest.Cont
 	s.restore(t, "after-kubelet-restart", "kubelet-repo", snapshotOf(t, e, bks).Name, want)
 }
 
-// minioStoppedDuringBackup: MinIO is stopped once the backup's Snapshot
-// shows progress. The BackupSession fails within its 2 minute deadline with
-// reason StorageUnreachable and a message naming the storage, its Snapshot
-// showed StorageUnreachable while restic retried and is not Succeeded, and
-// restic holds no snapshot of the run once MinIO is back. The next backup
-// succeeds and restores every point; it returns that Snapshot.
+// minioStoppedDuringBackup: after a first backup into the repository,
+// MinIO is stopped once the next backup's pod runs: not later, for a
+// backup of the whole bulk lasts about ten seconds and, in the second run,
+// was done uploading by the time its Snapshot first showed progress (35
+// MiB read, Succeeded a second later). The BackupSession fails within its
+// 2 minute deadline with reason StorageUnreachable and a message naming
+// the storage, its Snapshot showed StorageUnreachable while restic retried
+// and is not Succeeded, and restic holds no snapshot of the run once MinIO
+// is back. The next backup succeeds and restores every point; it returns
+// that Snapshot.
 func (s *storageLayout) minioStoppedDuringBackup(t *testing.T, want hyperbytedbtest.Contents) string {
 	e := s.e.With(t)
 	apply(t, e, storageConfiguration, map[string]string{"Name": "outage", "Storage": "direct", "Timeout": "2m"})
-	session := backupconfiguration.FirstSessionName("outage", "manual")
-	snap := waitBackupProgress(t, e, session)
-	t.Logf("stopping MinIO while Snapshot %s has read %s", snap, progressOf(e, snap))
+	e.WaitBackupSession(backupconfiguration.FirstSessionName("outage", "manual"), corev1alpha1.BackupSessionSucceeded)
+	before := resticIDs(t, s.restic(t, "direct", "outage"))
+	apply(t, e, backupSession, map[string]string{"Name": "outage-down", "Config": "outage"})
+	pod := waitBackupPodRunning(t, e, "outage-down")
 	stopped, back := s.stopMinIO(t)
-	bks, retrying := waitBackupOutcome(t, e, session, snap)
+	snap := snapshotOf(t, e, e.WaitBackupSession("outage-down", corev1alpha1.BackupSessionRunning))
+	t.Logf("stopped MinIO while backup pod %s runs (Snapshot %s progress: %+v)", pod, snap.Name, snap.Status.Progress)
+	bks, retrying := waitBackupOutcome(t, e, "outage-down", snap.Name)
 	back()
 	logTimeToFinal(t, bks.CreationTimestamp.Time, bks.Status.Conditions)
 	t.Logf("from MinIO stopped to the final state: %s", lastTransition(bks.Status.Conditions).Sub(stopped).Round(time.Second))
 	c := meta.FindStatusCondition(bks.Status.Conditions, corev1alpha1.ConditionBackupSucceeded)
-	checkUnreachable(t, "BackupSession "+session, string(bks.Status.Phase), c, retrying)
+	checkUnreachable(t, "BackupSession outage-down", string(bks.Status.Phase), c, retrying)
 	if got := snapshotOf(t, e, bks); got.Status.Phase == storagev1alpha1.SnapshotSucceeded {
 		t.Errorf("Snapshot %s of the backup MinIO went away under is Succeeded", got.Name)
 	}
-	if ids := resticIDs(t, s.restic(t, "direct", "outage")); len(ids) != 0 {
-		t.Errorf("the backup MinIO went away under left restic snapshots %v", ids)
+	if ids := resticIDs(t, s.restic(t, "direct", "outage")); len(ids) != len(before) {
+		t.Errorf("restic holds snapshots %v after the backup MinIO went away under, want only the earlier %v", ids, before)
 	}
 
 	e.WaitStorage("direct", storagev1alpha1.ReasonStorageAvailable)
@@ -497,36 +504,6 @@ func checkUnreachable(t *testing.T, what, phase string, c, retrying *metav1.Cond
 	}
 }
 
-// waitBackupProgress waits until the Snapshot of BackupSession session has
-// read part of the dump, and returns the Snapshot's name.
-func waitBackupProgress(t *testing.T, e *demo.Env, session string) string {
-	t.Helper()
-	var name string
-	err := demo.Poll(demo.Context(t, demo.Timeout), "progress of the backup of "+session, func(ctx context.Context) (bool, string, error) {
-		var bks corev1alpha1.BackupSession
-		if err := e.Kube.Get(ctx, client.ObjectKey{Namespace: e.Params.Namespace, Name: session}, &bks); err != nil {
-			return false, "", client.IgnoreNotFound(err)
-		}
-		if bks.IsFinished() {
-			return false, "", fmt.Errorf("BackupSession %s ended %s before MinIO could be stopped under it", session, bks.Status.Phase)
-		}
-		if len(bks.Status.Snapshots) == 0 {
-			return false, "no Snapshot yet", nil
-		}
-		name = bks.Status.Snapshots[0].Name
-		var snap storagev1alpha1.Snapshot
-		if err := e.Kube.Get(ctx, client.ObjectKey{Namespace: e.Params.Namespace, Name: name}, &snap); err != nil {
-			return false, "", client.IgnoreNotFound(err)
-		}
-		p := snap.Status.Progress
-		return p != nil && p.BytesDone > 0, fmt.Sprintf("Snapshot %s progress %+v", name, p), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
-
 // waitRestorePodRunning waits until the Job of RestoreSession name has a
 // Ready pod, and returns the pod's name.
 func waitRestorePodRunning(t *testing.T, e *demo.Env, name string) string {
@@ -554,14 +531,6 @@ func waitRestorePodRunning(t *testing.T, e *demo.Env, name string) string {
 		t.Fatal(err)
 	}
 	return pod
-}
-
-func progressOf(e *demo.Env, snapshot string) string {
-	var snap storagev1alpha1.Snapshot
-	if err := e.Kube.Get(demo.Context(e.T, time.Minute), client.ObjectKey{Namespace: e.Params.Namespace, Name: snapshot}, &snap); err != nil || snap.Status.Progress == nil {
-		return "?"
-	}
-	return snap.Status.Progress.Done
 }
 
 // waitBackupOutcome waits until BackupSession session ends, watching its
