@@ -46,6 +46,7 @@ func TestOperator(t *testing.T) {
 	faultsNS := c.Namespace(t, "e2e-faults", "restricted")
 	firstHourNS := c.Namespace(t, "e2e-first-hour", "restricted")
 	platformNS := c.Namespace(t, "e2e-platform", "restricted")
+	storageFaultsNS := c.Namespace(t, "e2e-storage-faults", "restricted")
 	t.Run("layouts", func(t *testing.T) {
 		// Goroutines rather than t.Parallel, which go test bounds by
 		// -parallel (the number of cores: two here).
@@ -57,13 +58,14 @@ func TestOperator(t *testing.T) {
 			"first hour":         func(t *testing.T) { firstHour(t, e.InNamespace(t, firstHourNS)) },
 			"metrics":            func(t *testing.T) { metricsLayout(t, c, e) },
 			"platform":           func(t *testing.T) { platform(t, e.InNamespace(t, platformNS)) },
+			"storage faults":     func(t *testing.T) { storageFaults(t, e.InNamespace(t, storageFaultsNS)) },
 		} {
 			wg.Go(func() { t.Run(name, layout) })
 		}
 		wg.Wait()
 	})
 	t.Run("no secret leaked", func(t *testing.T) {
-		noSecretLeaked(t, c, e, []string{ns, several.storage, several.a, several.b, faultsNS, firstHourNS, platformNS})
+		noSecretLeaked(t, c, e, []string{ns, several.storage, several.a, several.b, faultsNS, firstHourNS, platformNS, storageFaultsNS})
 	})
 }
 

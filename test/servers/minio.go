@@ -58,13 +58,28 @@ type MinIO struct {
 // StartMinIO starts a MinIO server with a fresh data directory and random
 // root credentials, waits until /minio/health/ready answers, and registers
 // a cleanup that kills it. The server log is printed when the test fails.
-func StartMinIO(t testing.TB) *MinIO {
+// It listens on loopback unless an option says otherwise.
+func StartMinIO(t testing.TB, opts ...MinIOOption) *MinIO {
 	t.Helper()
 	SkipIfShort(t, "MinIO")
 	m := newMinIO(t)
+	for _, o := range opts {
+		o(t, m)
+	}
 	m.Endpoint = "http://" + m.address
 	m.run(t)
 	return m
+}
+
+// MinIOOption changes how StartMinIO starts the server.
+type MinIOOption func(testing.TB, *MinIO)
+
+// ListenOn makes the server listen on host (an IP address), on a port free
+// when it starts: the local cluster's node address, for instance, where
+// pods reach it through a selector-less Service. Restart keeps the
+// address.
+func ListenOn(host string) MinIOOption {
+	return func(t testing.TB, m *MinIO) { m.address = freeAddress(t, host) }
 }
 
 // newMinIO prepares a server with fresh credentials, data directory and
@@ -227,12 +242,18 @@ func (m *MinIO) TemporaryCredentials(t testing.TB, policy string) (accessKey, se
 // freeLoopbackAddress returns 127.0.0.1:<port> with a port free right now.
 func freeLoopbackAddress(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return freeAddress(t, "127.0.0.1")
+}
+
+// freeAddress returns host:<port> with a port free on host right now.
+func freeAddress(t testing.TB, host string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+		t.Fatalf("find a free port on %s: %v", host, err)
 	}
 	defer func() { _ = l.Close() }()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 }
 
 func randomHex(t testing.TB, n int) string {

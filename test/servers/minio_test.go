@@ -56,3 +56,24 @@ func TestMinIOTemporaryCredentialsAreLimited(t *testing.T) {
 		t.Fatalf("put with a list-only policy: got %v, want AccessDenied", err)
 	}
 }
+
+// TestMinIOListenOn: the server listens on the address asked for (another
+// loopback address here; the node address in the e2e), and Restart keeps
+// it.
+func TestMinIOListenOn(t *testing.T) {
+	m := StartMinIO(t, ListenOn("127.0.0.2"))
+	if !strings.HasPrefix(m.Endpoint, "http://127.0.0.2:") {
+		t.Fatalf("endpoint %s, want one on 127.0.0.2", m.Endpoint)
+	}
+	m.CreateBucket(t, "elsewhere")
+	before := m.Endpoint
+	m.Restart(t)
+	if m.Endpoint != before {
+		t.Errorf("endpoint after Restart %s, want %s", m.Endpoint, before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := m.S3Client().HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("elsewhere")}); err != nil {
+		t.Fatalf("bucket after Restart: %v", err)
+	}
+}
