@@ -32,12 +32,13 @@ func TestOperator(t *testing.T) {
 	c := cluster.Ensure(t)
 	ns := c.Namespace(t, "e2e-keepsake", "restricted")
 	e := demo.Setup(t, c, ns)
-	// The layouts run side by side: one namespace as the demo has it,
-	// several namespaces sharing a storage as platform teams have them, and
-	// faults injected in a namespace of their own, and the first hour's
-	// mistakes in another. Then no Secret may show
-	// anywhere it was not put.
-	// The namespaces live until the test ends, for that last look.
+	// The layouts run side by side, each in namespaces of its own: one
+	// namespace as the demo has it, several namespaces sharing a storage as
+	// platform teams have them, faults injected, the first hour's
+	// mistakes, the metrics a real Prometheus scrapes, the PostgreSQL and
+	// script addons, and a storage that fails (docs/testing.md). Then no
+	// Secret may show anywhere it was not put. The namespaces live until
+	// the test ends, for that last look.
 	several := teams{
 		storage: c.Namespace(t, "e2e-storage", "restricted"),
 		a:       c.Namespace(t, "e2e-team-a", "restricted"),
