@@ -332,15 +332,23 @@ func operatorKilledMidRestore(t *testing.T, e *demo.Env, snapshot string, want h
 // returns the pod's name.
 func waitBackupPodRunning(t *testing.T, e *demo.Env, session string) string {
 	t.Helper()
+	return waitPodReady(t, e, "the backup pod of "+session, client.MatchingLabels{"job-name": session})
+}
+
+// waitPodReady waits until a pod of the layout's namespace matching
+// selector is Ready, and returns its name; a pod that ends first fails
+// the test (the fault it waits to inject would come too late).
+func waitPodReady(t *testing.T, e *demo.Env, what string, selector client.MatchingLabels) string {
+	t.Helper()
 	var name string
-	err := demo.Poll(demo.Context(t, demo.Timeout), "the backup pod of "+session+" running", func(ctx context.Context) (bool, string, error) {
+	err := demo.Poll(demo.Context(t, demo.Timeout), what+" running", func(ctx context.Context) (bool, string, error) {
 		var pods corev1.PodList
-		if err := e.Kube.List(ctx, &pods, client.InNamespace(e.Params.Namespace), client.MatchingLabels{"job-name": session}); err != nil {
+		if err := e.Kube.List(ctx, &pods, client.InNamespace(e.Params.Namespace), selector); err != nil {
 			return false, "", err
 		}
 		for _, p := range pods.Items {
 			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-				return false, "", fmt.Errorf("the backup pod ended (%s) before it could be killed mid-upload", p.Status.Phase)
+				return false, "", fmt.Errorf("%s ended (%s) before the fault could be injected", what, p.Status.Phase)
 			}
 			for _, c := range p.Status.Conditions {
 				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {

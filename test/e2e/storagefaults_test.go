@@ -508,29 +508,7 @@ func checkUnreachable(t *testing.T, what, phase string, c, retrying *metav1.Cond
 // Ready pod, and returns the pod's name.
 func waitRestorePodRunning(t *testing.T, e *demo.Env, name string) string {
 	t.Helper()
-	var pod string
-	err := demo.Poll(demo.Context(t, demo.Timeout), "the restore pod of "+name+" running", func(ctx context.Context) (bool, string, error) {
-		var pods corev1.PodList
-		if err := e.Kube.List(ctx, &pods, client.InNamespace(e.Params.Namespace), client.MatchingLabels{corev1alpha1.LabelRestoreSession: name}); err != nil {
-			return false, "", err
-		}
-		for _, p := range pods.Items {
-			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-				return false, "", fmt.Errorf("the restore pod ended (%s) before MinIO could be stopped under it", p.Status.Phase)
-			}
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-					pod = p.Name
-					return true, "", nil
-				}
-			}
-		}
-		return false, fmt.Sprintf("%d pods", len(pods.Items)), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pod
+	return waitPodReady(t, e, "the restore pod of "+name, client.MatchingLabels{corev1alpha1.LabelRestoreSession: name})
 }
 
 // waitBackupOutcome waits until BackupSession session ends, watching its
