@@ -559,7 +559,7 @@ func platformScript(t *testing.T, e *demo.Env) {
 // message, its Snapshot is not Succeeded, and restic holds no snapshot.
 func scriptFailing(t *testing.T, e *demo.Env) {
 	e = e.With(t)
-	command := "redis-cli -h redis --no-auth-warning --user default --pass not-the-password --rdb -"
+	command := "redis-cli -h redis --no-auth-warning --user default --pass wrong-redis-password --rdb -"
 	apply(t, e, scriptBackup, map[string]string{"Name": "redis-failing", "Command": yamlString(command)})
 	bks := e.WaitBackupSession(backupconfiguration.FirstSessionName("redis-failing", "manual"), corev1alpha1.BackupSessionFailed)
 	c := meta.FindStatusCondition(bks.Status.Conditions, corev1alpha1.ConditionBackupSucceeded)
