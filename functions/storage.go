@@ -44,8 +44,7 @@ type storageWatch struct {
 	notes   chan string
 	stopped chan struct{}
 	done    sync.WaitGroup
-	once    sync.Once
-	mu      sync.Mutex // serialises note's replace-the-latest
+	mu      sync.Mutex // serialises note's replace-the-latest and stop's close
 }
 
 // watchStorage starts a watch reporting to rep (if it can hear storage
@@ -115,15 +114,13 @@ func (w *storageWatch) note(msg string) {
 // stop ends the watch and waits for its report in flight, so that none
 // lands after the run's result.
 func (w *storageWatch) stop() {
-	w.once.Do(func() {
-		w.mu.Lock()
-		select {
-		case <-w.stopped:
-		default:
-			close(w.stopped)
-		}
-		w.mu.Unlock()
-	})
+	w.mu.Lock()
+	select {
+	case <-w.stopped: // stopped before, or a watch with no one to report to
+	default:
+		close(w.stopped)
+	}
+	w.mu.Unlock()
 	w.done.Wait()
 }
 
