@@ -65,7 +65,9 @@ func datasetSeries(ds hyperbytedbtest.Dataset) int {
 func bySeries(dump []byte) []byte {
 	var out, points []string
 	flush := func() {
-		sort.SliceStable(points, func(i, j int) bool { return string(seriesKey([]byte(points[i]))) < string(seriesKey([]byte(points[j]))) })
+		sort.SliceStable(points, func(i, j int) bool {
+			return string(seriesKey([]byte(points[i]))) < string(seriesKey([]byte(points[j])))
+		})
 		out, points = append(out, points...), nil
 	}
 	dml := false
