@@ -30,7 +30,9 @@ type dumpCounter struct {
 // verdict.
 type driverStartError struct{ err error }
 
-func (e *driverStartError) Error() string { return "start the driver to count the dump: " + e.err.Error() }
+func (e *driverStartError) Error() string {
+	return "start the driver to count the dump: " + e.err.Error()
+}
 func (e *driverStartError) Unwrap() error { return e.err }
 
 // open starts the driver unless done already, and returns it, or nil with
