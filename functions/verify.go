@@ -39,6 +39,8 @@ type VerifyConfig struct {
 	// dump of a component whose backup recorded counts (sdk.Verifier);
 	// empty when the Job has none: then only bytes are verified.
 	Driver string
+	// NoDriver says why there is no Driver, for the verdict.
+	NoDriver string
 	// Log receives the driver's log lines; nil means os.Stderr.
 	Log io.Writer
 }
@@ -109,7 +111,7 @@ func RunVerify(ctx context.Context, cfg VerifyConfig) (*VerifyResult, error) {
 		return nil, fmt.Errorf("verify Snapshot %s: open repository %s: %w", key, cfg.Repository.Name, err)
 	}
 	res := &VerifyResult{Snapshot: snap.Name, Verified: true}
-	counter := &dumpCounter{driver: cfg.Driver, log: cfg.Log}
+	counter := &dumpCounter{driver: cfg.Driver, noDriver: cfg.NoDriver, log: cfg.Log}
 	defer counter.close()
 	for _, name := range slices.Sorted(maps.Keys(snap.Status.Components)) {
 		check, err := readBack(ctx, repo, stored, name, snap.Status.Components[name], counter)
@@ -253,7 +255,7 @@ func runVerify(ctx context.Context, f *runFlags, stdout, stderr io.Writer) error
 	res, err := RunVerify(ctx, VerifyConfig{
 		Repository: f.repositories[0], Namespace: f.namespace, Snapshot: f.snapshotObject, Client: c,
 		Restic: resticBinary(f.restic), CacheDir: f.cacheDir, Job: f.job, Request: f.request,
-		Locks: f.lockKeeper(nil, stderr), Driver: f.driver, Log: stderr,
+		Locks: f.lockKeeper(nil, stderr), Driver: f.driver, NoDriver: f.noDriver, Log: stderr,
 	})
 	return emitResult(stdout, "verify", res, err)
 }

@@ -15,8 +15,9 @@ import (
 // dumpCounter counts dumps with the backup's driver (sdk.Verifier), which
 // it starts on first use and keeps for the other components.
 type dumpCounter struct {
-	// driver is the driver binary's path; empty for none.
-	driver string
+	// driver is the driver binary's path; empty for none, and noDriver
+	// then says why.
+	driver, noDriver string
 	// log receives the driver's log; nil means os.Stderr.
 	log io.Writer
 
@@ -43,6 +44,9 @@ func (d *dumpCounter) open(ctx context.Context) (*sdk.Client, string, error) {
 	}
 	if d.driver == "" {
 		d.note = "counts not checked: the verify Job has no driver"
+		if d.noDriver != "" {
+			d.note += " (" + d.noDriver + ")"
+		}
 		return nil, d.note, nil
 	}
 	drv, info, err := openDriverInfo(ctx, Common{Driver: d.driver, Log: d.log})
