@@ -139,3 +139,51 @@ func TestSeriesKey(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCounter measures what counting adds to a backup: a dump of
+// bulk points (40 series, 8 points per series in a row, as one-minute
+// buckets of per-second points put them) through a Counter, in the 256 KiB
+// writes Dump makes.
+func BenchmarkCounter(b *testing.B) {
+	bulk := hyperbytedbtest.Bulk{DB: "bench", N: 200_000, Series: 40}
+	var dump bytes.Buffer
+	dump.WriteString("# DML\n# CONTEXT-DATABASE:bench\n# CONTEXT-RETENTION-POLICY:autogen\n")
+	for bucket := 0; bucket < bulk.N; bucket += 320 {
+		for s := range bulk.Series {
+			for k := bucket + s; k < min(bucket+320, bulk.N); k += bulk.Series {
+				dump.WriteString(bulk.Line(k))
+			}
+		}
+	}
+	data := dump.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for range b.N {
+		c := NewCounter(io.Discard)
+		for p := data; len(p) > 0; p = p[min(len(p), 256<<10):] {
+			_, _ = c.Write(p[:min(len(p), 256<<10)])
+		}
+		if got := c.Counts(); got.Points != uint64(bulk.N) || got.Series != uint64(bulk.Series) {
+			b.Fatalf("counted %+v", got)
+		}
+	}
+}
+
+// BenchmarkCount measures verification's parse of the same dump.
+func BenchmarkCount(b *testing.B) {
+	bulk := hyperbytedbtest.Bulk{DB: "bench", N: 200_000, Series: 40}
+	var dump strings.Builder
+	dump.WriteString("# DML\n# CONTEXT-DATABASE:bench\n# CONTEXT-RETENTION-POLICY:autogen\n")
+	for k := range bulk.N {
+		dump.WriteString(bulk.Line(k))
+	}
+	data := dump.String()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for range b.N {
+		got, err := Count(context.Background(), strings.NewReader(data))
+		if err != nil || got.Points != uint64(bulk.N) || got.Series != uint64(bulk.Series) {
+			b.Fatalf("counted %+v, %v", got, err)
+		}
+	}
+}
