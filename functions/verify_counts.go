@@ -76,8 +76,8 @@ var errDriverDone = errors.New("the driver stopped reading the dump")
 // Verify, and returns what the driver counted. Without a driver that can
 // count, it runs dump into sink alone and returns the note that says why.
 // A dump that fails on its own is its error (the driver only saw the
-// stream break); a driver that fails on an intact stream is an error
-// saying the driver could not count it.
+// stream break); else the driver's error, which says where the dump does
+// not parse, is.
 func (d *dumpCounter) count(ctx context.Context, component string, sink io.Writer, dump func(io.Writer) error) (map[string]uint64, string, error) {
 	drv, note, err := d.open(ctx)
 	if err != nil {
@@ -102,7 +102,7 @@ func (d *dumpCounter) count(ctx context.Context, component string, sink io.Write
 	case derr != nil && errors.Is(verr, derr):
 		return nil, "", derr
 	}
-	return nil, "", fmt.Errorf("the driver could not count the dump: %w", verr)
+	return nil, "", verr
 }
 
 // countsProblem compares the recorded counts with those counted; "" when

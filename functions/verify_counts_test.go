@@ -97,7 +97,7 @@ func TestVerifyCountsAnUnparsableDump(t *testing.T) {
 		t.Fatalf("verify of an unparsable dump: %+v, %v", res, err)
 	}
 	assertVerification(t, c, "garbled", storagev1alpha1.VerificationFailed,
-		"dump: read back failed: the driver could not count the dump: the dump does not parse after 1 points: line 6")
+		"dump: read back failed: driver hyperbytedb-driver: verify: the dump does not parse after 1 points: line 6")
 
 	cfg.Driver = filepath.Join(t.TempDir(), "no-such-driver")
 	if _, err := RunVerify(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "start the driver to count the dump") {
