@@ -76,7 +76,7 @@ func corruptedPack(t *testing.T, e *demo.Env) {
 	})
 	rs := e.WaitRestoreSession("from-corrupt", corev1alpha1.RestoreFailed)
 	if snap := verifySnapshot(t, e, bks.Status.Snapshots[0].Name, "after-corruption"); snap.Status.VerificationStatus != storagev1alpha1.VerificationFailed ||
-		!strings.Contains(snap.Status.Verification.Message, "dump: read back failed") {
+		!strings.Contains(snap.Status.Verification.Message, ": read back failed: restic dump") {
 		t.Errorf("verification of the Snapshot whose pack is corrupted: %s: %s", snap.Status.VerificationStatus, snap.Status.Verification.Message)
 	}
 	if c := meta.FindStatusCondition(rs.Status.Conditions, corev1alpha1.ConditionRestoreSucceeded); c == nil || c.Message == "" {

@@ -34,11 +34,15 @@ func verifySnapshot(t *testing.T, e *demo.Env, name, request string) *storagev1a
 func countsVerified(t *testing.T, e *demo.Env, name string) {
 	t.Helper()
 	snap := verifySnapshot(t, e, name, "counts")
-	counts := snap.Status.Components["dump"].Counts
-	want := fmt.Sprintf("%d points and %d series as recorded", counts["points"], counts["series"])
-	if counts["points"] == 0 || counts["series"] == 0 || snap.Status.VerificationStatus != storagev1alpha1.Verified ||
-		!strings.Contains(snap.Status.Verification.Message, want) {
-		t.Fatalf("Snapshot %s: counts %v, %s: %q; want Verified saying %q", name, counts, snap.Status.VerificationStatus,
-			snap.Status.Verification.Message, want)
+	if len(snap.Status.Components) != 1 {
+		t.Fatalf("Snapshot %s has components %v, want one", name, snap.Status.Components)
+	}
+	for component, c := range snap.Status.Components {
+		want := fmt.Sprintf("%s (%s, %d points and %d series as recorded)", component, c.Size, c.Counts["points"], c.Counts["series"])
+		if c.Counts["points"] == 0 || c.Counts["series"] == 0 || snap.Status.VerificationStatus != storagev1alpha1.Verified ||
+			!strings.Contains(snap.Status.Verification.Message, want) {
+			t.Fatalf("Snapshot %s: counts %v, %s: %q; want Verified saying %q", name, c.Counts, snap.Status.VerificationStatus,
+				snap.Status.Verification.Message, want)
+		}
 	}
 }
