@@ -78,8 +78,9 @@ func setRecordedCount(t *testing.T, c client.Client, name, unit string, n int64)
 
 // TestVerifyCountsAnUnparsableDump: a component whose stored bytes are
 // all there but are no dump fails verification with the driver's account
-// of where it stops parsing; a driver that cannot be started is an error
-// with no verdict.
+// of where it stops parsing; a driver that cannot count (no Verify)
+// leaves the bytes to check, and the verdict says so; a driver that
+// cannot be started is an error with no verdict.
 func TestVerifyCountsAnUnparsableDump(t *testing.T) {
 	c, _ := startKube(t)
 	spec, repo := localRepo(t, "verified")
@@ -98,6 +99,12 @@ func TestVerifyCountsAnUnparsableDump(t *testing.T) {
 	}
 	assertVerification(t, c, "garbled", storagev1alpha1.VerificationFailed,
 		"dump: read back failed: driver hyperbytedb-driver: verify: the dump does not parse after 1 points: line 6")
+
+	cfg.Driver = filepath.Join(binDir, "script-driver")
+	if res, err := RunVerify(context.Background(), cfg); err != nil || !res.Verified {
+		t.Fatalf("verify with a driver that cannot count: %+v, %v", res, err)
+	}
+	assertVerification(t, c, "garbled", storagev1alpha1.Verified, "dump (74 B, counts not checked: driver script 0.1.0 cannot count a dump)")
 
 	cfg.Driver = filepath.Join(t.TempDir(), "no-such-driver")
 	if _, err := RunVerify(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "start the driver to count the dump") {
