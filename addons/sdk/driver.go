@@ -1,7 +1,9 @@
 // Package sdk is the public driver SDK of Keepsake.
 //
 // A driver does the database-specific half of a backup: it dumps a database
-// into a stream and loads that stream back. Keepsake's runtime (`keepsake
+// into a stream and loads that stream back; optionally it says what a dump
+// holds (BackupRequest.SetCounts) and counts a stored dump again
+// (Verifier), which verification compares. Keepsake's runtime (`keepsake
 // run backup|restore`, inside a Job) starts the driver binary as a
 // hashicorp/go-plugin gRPC plugin, feeds the stream to restic and back, and
 // records the outcome. Authors implement Driver and call Serve from main:
@@ -25,7 +27,8 @@ import (
 
 // Driver is what a driver author implements. The runtime starts one driver
 // process per task and calls Backup or Restore once; Info may be called
-// before and during either.
+// before and during either. A verify Job calls a Verifier's Verify once
+// per component instead.
 type Driver interface {
 	// Info describes the driver. It must be cheap and must not contact the
 	// database.
