@@ -28,7 +28,8 @@ type Counts struct {
 // tally is what both counters keep: where in the dump they are, and the
 // series seen so far, as 64-bit hashes (8 bytes of memory per series,
 // whatever its key's length; two series whose hashes collide count as
-// one, which for a million series happens with odds of about 1 in 10^7).
+// one, which for a million series happens with odds of about 1 in 3*10^7;
+// each process hashes with a seed of its own, so it does not repeat).
 type tally struct {
 	section int
 	db, rp  string
