@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/keepsake-dev/keepsake/addons/sdk/sdktest"
+	"github.com/keepsake-dev/keepsake/test/addons"
 )
 
 // steps are commands the walk-through must run, in this order: a guide
@@ -31,7 +34,8 @@ var files = []string{
 // TestGuide follows docs/writing-an-addon.md in an empty directory: the
 // new module, the driver, its conformance test against a real Redis, and
 // the static build. The module then depends on no Keepsake module but the
-// SDK, served by the local proxy as SDKVersion, without a replace.
+// SDK, served by the local proxy as SDKVersion, without a replace, and
+// the guide's Addon and Functions match the built driver's Info.
 func TestGuide(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module and runs its tests against redis-server")
@@ -63,6 +67,26 @@ func TestGuide(t *testing.T) {
 		t.Errorf("go list -m all lists the SDK as %q, want %s %s", sdk, SDKModule, SDKVersion)
 	}
 	checkNoReplace(t, w.File("go.mod"))
+	checkManifests(t, w)
+}
+
+// checkManifests fails t unless the guide's Addon and Functions are in
+// step with the Info of the driver the guide built.
+func checkManifests(t *testing.T, w *Walk) {
+	t.Helper()
+	info, err := sdktest.Start(t, w.File("redisdump-driver")).Client.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) []byte {
+		data, err := os.ReadFile(w.File(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	addons.CheckManifests(t, info, "redisdump", "/usr/local/bin/redisdump-driver",
+		read("manifests/addon.yaml"), read("manifests/functions.yaml"))
 }
 
 // checkSteps fails t unless the run blocks hold each of steps, in order.
