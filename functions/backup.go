@@ -166,12 +166,17 @@ func backupAll(ctx context.Context, cfg BackupConfig, runs []*repoRun) error {
 			r.backup(ctx, cfg, fan.reader(i))
 		}()
 	}
-	_, derr := drv.Backup(ctx, &sdk.BackupRequest{Request: cfg.Request}, fan)
+	dumped, derr := drv.Backup(ctx, &sdk.BackupRequest{Request: cfg.Request}, fan)
 	fan.finish(derr) // a driver error kills every restic before EOF
 	wg.Wait()
 	if derr != nil && !errors.Is(derr, errNoSinks) {
 		failAll(runs, derr)
 		return derr
+	}
+	for _, r := range runs {
+		if r.result.Phase == PhaseSucceeded {
+			r.result.Counts = dumped.Counts
+		}
 	}
 	return componentErrors(runs)
 }
@@ -266,20 +271,29 @@ func componentErrors(runs []*repoRun) error {
 
 // openDriver starts the driver and returns it with "name version".
 func openDriver(ctx context.Context, c Common) (*sdk.Client, string, error) {
+	drv, info, err := openDriverInfo(ctx, c)
+	if err != nil {
+		return nil, "", err
+	}
+	return drv, info.Name + " " + info.Version, nil
+}
+
+// openDriverInfo starts the driver and returns it with its Info.
+func openDriverInfo(ctx context.Context, c Common) (*sdk.Client, sdk.Info, error) {
 	log := c.Log
 	if log == nil {
 		log = os.Stderr
 	}
 	drv, err := sdk.Open(ctx, c.Driver, sdk.WithLogOutput(log))
 	if err != nil {
-		return nil, "", err
+		return nil, sdk.Info{}, err
 	}
 	info, err := drv.Info(ctx)
 	if err != nil {
 		drv.Close()
-		return nil, "", err
+		return nil, sdk.Info{}, err
 	}
-	return drv, info.Name + " " + info.Version, nil
+	return drv, info, nil
 }
 
 // finish reports the run's end and returns its error.

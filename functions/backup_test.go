@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -36,9 +37,11 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if len(comps) != 2 || len(done) != 1 || done[0].Phase != PhaseSucceeded {
 		t.Fatalf("report: %+v %+v", comps, done)
 	}
+	counts := map[string]uint64{"points": uint64(len(ds.Points)), "series": uint64(ds.Series())}
 	for _, c := range comps {
-		if c.Phase != PhaseSucceeded || c.SnapshotID == "" || c.Size == 0 || c.Size != comps[0].Size || c.Driver != "hyperbytedb 0.1.0" {
-			t.Fatalf("component result %+v", c)
+		if c.Phase != PhaseSucceeded || c.SnapshotID == "" || c.Size == 0 || c.Size != comps[0].Size || c.Driver != "hyperbytedb 0.1.0" ||
+			!maps.Equal(c.Counts, counts) {
+			t.Fatalf("component result %+v, want counts %v", c, counts)
 		}
 	}
 	for _, spec := range []RepositorySpec{primary, offsite} {

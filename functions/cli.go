@@ -123,7 +123,7 @@ type runFlags struct {
 	repositories                                              repositoryList
 	policy                                                    restic.RetentionPolicy
 	snapshotIDs                                               stringList
-	readDataSubset, job, request, snapshotObject              string
+	readDataSubset, job, request, snapshotObject, noDriver    string
 	progressInterval                                          time.Duration
 	// kube is the API client of --report-to kubernetes, made once.
 	kube client.Client
@@ -168,6 +168,8 @@ func parseFlags(op string, args []string, env func(string) (string, bool), stder
 		fs.StringVar(&f.request, "request", "", "the check-requested annotation this check answers, recorded with the verdict")
 	case opVerify:
 		fs.StringVar(&f.snapshotObject, "snapshot-object", "", "the Snapshot object to verify (required)")
+		fs.StringVar(&f.driver, "driver", "", "path of the backup's driver binary, which counts the dump again; without it only bytes are verified")
+		fs.StringVar(&f.noDriver, "no-driver", "", "why there is no --driver, for the verdict")
 		fs.StringVar(&f.job, "job", "", "name of the verify Job's run, recorded with the verdict")
 		fs.StringVar(&f.request, "request", "", "the request this verification answers, recorded with the verdict")
 	}

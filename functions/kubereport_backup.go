@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -230,9 +231,23 @@ func componentStatus(res ComponentResult) storagev1alpha1.ComponentStatus {
 		cs.Path = "/" + strings.TrimPrefix(res.Component, "/") // where --stdin-filename puts it
 		cs.Size, cs.SizeBytes = humanBytes(res.Size), int64(res.Size)
 		cs.DataAdded = humanBytes(res.DataAdded)
+		cs.Counts = recordedCounts(res.Counts)
 		cs.Progress = finished(res.Size, time.Duration(res.Duration), time.Now())
 	}
 	return cs
+}
+
+// recordedCounts are a dump's counts as a Snapshot records them; nil for
+// none. A count beyond int64 (never met) is recorded as its maximum.
+func recordedCounts(counts map[string]uint64) map[string]int64 {
+	if len(counts) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(counts))
+	for unit, n := range counts {
+		out[unit] = int64(min(n, math.MaxInt64))
+	}
+	return out
 }
 
 // failureReason is the BackupCompleted reason should the Snapshot fail:

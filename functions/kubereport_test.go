@@ -88,15 +88,17 @@ func TestSnapshotReporter(t *testing.T) {
 	rep := NewSnapshotReporter(c, "default", "bks-1")
 
 	ok := ComponentResult{Operation: "backup", Repository: "primary", Component: "dump", Driver: "hyperbytedb 0.1.0",
-		Phase: PhaseSucceeded, SnapshotID: "4f1e2d", Size: 1258291, DataAdded: 2048, Duration: Duration(3 * time.Second)}
+		Phase: PhaseSucceeded, SnapshotID: "4f1e2d", Size: 1258291, DataAdded: 2048, Duration: Duration(3 * time.Second),
+		Counts: map[string]uint64{"points": 80000, "series": 40}}
 	if err := rep.Component(ctx, ok); err != nil {
 		t.Fatal(err)
 	}
 	snap := getSnapshot(t, c, "bks-1-primary")
 	wantDump := storagev1alpha1.ComponentStatus{Phase: storagev1alpha1.ComponentSucceeded, ResticSnapshotID: "4f1e2d",
-		Path: "/dump", Size: "1.2 MiB", SizeBytes: 1258291, DataAdded: "2.0 KiB", Duration: "3s", Driver: "hyperbytedb 0.1.0"}
+		Path: "/dump", Size: "1.2 MiB", SizeBytes: 1258291, DataAdded: "2.0 KiB", Duration: "3s", Driver: "hyperbytedb 0.1.0",
+		Counts: map[string]int64{"points": 80000, "series": 40}}
 	assertSnapshot(t, snap, storagev1alpha1.SnapshotSucceeded, 1, 1258291, metav1.ConditionTrue, storagev1alpha1.ReasonBackupSucceeded)
-	if got := withoutProgress(snap.Status.Components["dump"]); got != wantDump {
+	if got := withoutProgress(snap.Status.Components["dump"]); !reflect.DeepEqual(got, wantDump) {
 		t.Fatalf("component dump:\n got %+v\nwant %+v", got, wantDump)
 	}
 	// Once done, the progress is the total, at the average rate.
@@ -115,7 +117,7 @@ func TestSnapshotReporter(t *testing.T) {
 	assertSnapshot(t, snap, storagev1alpha1.SnapshotFailed, 1, 0, metav1.ConditionFalse, storagev1alpha1.ReasonUploadFailed)
 	wantFailed := storagev1alpha1.ComponentStatus{Phase: storagev1alpha1.ComponentFailed, Duration: "1.5s",
 		Error: failed.Error, Driver: "hyperbytedb 0.1.0"}
-	if got := snap.Status.Components["dump"]; got != wantFailed {
+	if got := snap.Status.Components["dump"]; !reflect.DeepEqual(got, wantFailed) {
 		t.Fatalf("failed component:\n got %+v\nwant %+v", got, wantFailed)
 	}
 	if cond := meta.FindStatusCondition(snap.Status.Conditions, storagev1alpha1.ConditionBackupCompleted); cond.Message != "dump: "+failed.Error {
@@ -141,7 +143,7 @@ func TestSnapshotReporter(t *testing.T) {
 	}
 	snap = getSnapshot(t, c, "bks-1-primary")
 	assertSnapshot(t, snap, storagev1alpha1.SnapshotFailed, 2, 1258291, metav1.ConditionFalse, storagev1alpha1.ReasonDumpFailed)
-	if withoutProgress(snap.Status.Components["dump"]) != wantDump || snap.Status.Components["wal"].Phase != storagev1alpha1.ComponentFailed {
+	if !reflect.DeepEqual(withoutProgress(snap.Status.Components["dump"]), wantDump) || snap.Status.Components["wal"].Phase != storagev1alpha1.ComponentFailed {
 		t.Fatalf("components after the second: %+v", snap.Status.Components)
 	}
 

@@ -74,6 +74,9 @@ type ComponentResult struct {
 	// after compression.
 	DataAdded       uint64 `json:"dataAdded,omitempty"`
 	DataAddedPacked uint64 `json:"dataAddedPacked,omitempty"`
+	// Counts are what the driver says a backup's dump holds, by unit (e.g.
+	// points and series); nil when it does not say.
+	Counts map[string]uint64 `json:"counts,omitempty"`
 	// Restored is what the driver says a restore loaded; nil when it does
 	// not say.
 	Restored *corev1alpha1.RestoredData `json:"restored,omitempty"`

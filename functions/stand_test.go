@@ -41,11 +41,15 @@ func buildAndRun(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 	binDir = dir
-	for name, pkg := range map[string]string{
-		"hyperbytedb-driver": "../addons/hyperbytedb/cmd/hyperbytedb-driver",
-		"keepsake":           "../cmd/keepsake",
+	// Each binary is built in its own module: the root, or an addon's
+	// (the script driver: a driver that counts nothing).
+	for name, build := range map[string]struct{ module, pkg string }{
+		"hyperbytedb-driver": {".", "../addons/hyperbytedb/cmd/hyperbytedb-driver"},
+		"keepsake":           {".", "../cmd/keepsake"},
+		"script-driver":      {"../addons/script", "./cmd/script-driver"},
 	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), build.pkg)
+		cmd.Dir = build.module
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return 0, fmt.Errorf("build %s: %v\n%s", name, err, out)

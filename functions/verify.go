@@ -35,6 +35,14 @@ type VerifyConfig struct {
 	Job, Request string
 	// Locks removes the locks of ended Jobs first; nil leaves them to restic.
 	Locks *LockKeeper
+	// Driver is the path of the backup's driver binary, which counts the
+	// dump of a component whose backup recorded counts (sdk.Verifier);
+	// empty when the Job has none: then only bytes are verified.
+	Driver string
+	// NoDriver says why there is no Driver, for the verdict.
+	NoDriver string
+	// Log receives the driver's log lines; nil means os.Stderr.
+	Log io.Writer
 }
 
 // ComponentCheck is what reading one component back found.
@@ -47,6 +55,13 @@ type ComponentCheck struct {
 	Recorded int64 `json:"recorded"`
 	// SHA256 is the hash of what was read back.
 	SHA256 string `json:"sha256,omitempty"`
+	// Counts are what the driver counted in what was read back, and
+	// RecordedCounts what the backup recorded; Counts is nil when they
+	// were not counted, and CountsNote then says why, if the backup
+	// recorded counts.
+	Counts         map[string]uint64 `json:"counts,omitempty"`
+	RecordedCounts map[string]int64  `json:"recordedCounts,omitempty"`
+	CountsNote     string            `json:"countsNote,omitempty"`
 	// Problem says what did not match; empty when it did.
 	Problem string `json:"problem,omitempty"`
 }
@@ -96,8 +111,10 @@ func RunVerify(ctx context.Context, cfg VerifyConfig) (*VerifyResult, error) {
 		return nil, fmt.Errorf("verify Snapshot %s: open repository %s: %w", key, cfg.Repository.Name, err)
 	}
 	res := &VerifyResult{Snapshot: snap.Name, Verified: true}
+	counter := &dumpCounter{driver: cfg.Driver, noDriver: cfg.NoDriver, log: cfg.Log}
+	defer counter.close()
 	for _, name := range slices.Sorted(maps.Keys(snap.Status.Components)) {
-		check, err := readBack(ctx, repo, stored, name, snap.Status.Components[name])
+		check, err := readBack(ctx, repo, stored, name, snap.Status.Components[name], counter)
 		if err != nil {
 			return nil, fmt.Errorf("verify Snapshot %s: %w", key, err)
 		}
@@ -112,10 +129,13 @@ func RunVerify(ctx context.Context, cfg VerifyConfig) (*VerifyResult, error) {
 }
 
 // readBack dumps one component (one of the repository's stored snapshots)
-// and compares it with its recorded status.
-// Only failures to reach the repository are errors.
-func readBack(ctx context.Context, repo *restic.Repo, stored []restic.Snapshot, name string, c storagev1alpha1.ComponentStatus) (ComponentCheck, error) {
-	check := ComponentCheck{Component: name, Recorded: c.SizeBytes}
+// and compares it with its recorded status: its size, and, when the
+// backup recorded counts, what counter's driver counts in it.
+// Only failures to reach the repository, or to start the driver, are
+// errors.
+func readBack(ctx context.Context, repo *restic.Repo, stored []restic.Snapshot, name string, c storagev1alpha1.ComponentStatus,
+	counter *dumpCounter) (ComponentCheck, error) {
+	check := ComponentCheck{Component: name, Recorded: c.SizeBytes, RecordedCounts: c.Counts}
 	if c.ResticSnapshotID == "" {
 		check.Problem = "no restic snapshot recorded"
 		return check, nil
@@ -129,16 +149,25 @@ func readBack(ctx context.Context, repo *restic.Repo, stored []restic.Snapshot, 
 		path = name
 	}
 	h := sha256.New()
-	counter := &countingWriter{w: h}
-	err := repo.Dump(ctx, c.ResticSnapshotID, path, counter)
-	check.Bytes, check.SHA256 = counter.n, hex.EncodeToString(h.Sum(nil))
+	out := &countingWriter{w: h}
+	dump := func(w io.Writer) error { return repo.Dump(ctx, c.ResticSnapshotID, path, w) }
+	var err error
+	if len(c.Counts) > 0 {
+		check.Counts, check.CountsNote, err = counter.count(ctx, name, out, dump)
+	} else {
+		err = dump(out)
+	}
+	check.Bytes, check.SHA256 = out.n, hex.EncodeToString(h.Sum(nil))
+	var fatal *driverStartError
 	switch {
-	case unreachable(err):
+	case unreachable(err) || errors.As(err, &fatal):
 		return check, err
 	case err != nil:
 		check.Problem = "read back failed: " + err.Error()
-	case c.SizeBytes > 0 && counter.n != c.SizeBytes:
-		check.Problem = fmt.Sprintf("read back %d bytes, the backup recorded %d", counter.n, c.SizeBytes)
+	case c.SizeBytes > 0 && out.n != c.SizeBytes:
+		check.Problem = fmt.Sprintf("read back %d bytes, the backup recorded %d", out.n, c.SizeBytes)
+	default:
+		check.Problem = countsProblem(c.Counts, check.Counts)
 	}
 	return check, nil
 }
@@ -162,7 +191,7 @@ func verifyMessage(res *VerifyResult) string {
 		if c.Problem != "" {
 			bad = append(bad, c.Component+": "+c.Problem)
 		} else {
-			ok = append(ok, fmt.Sprintf("%s (%s)", c.Component, humanBytes(uint64(c.Bytes))))
+			ok = append(ok, fmt.Sprintf("%s (%s)", c.Component, strings.Join(append([]string{humanBytes(uint64(c.Bytes))}, countsSummary(c)...), ", ")))
 		}
 	}
 	if len(bad) > 0 {
@@ -226,7 +255,7 @@ func runVerify(ctx context.Context, f *runFlags, stdout, stderr io.Writer) error
 	res, err := RunVerify(ctx, VerifyConfig{
 		Repository: f.repositories[0], Namespace: f.namespace, Snapshot: f.snapshotObject, Client: c,
 		Restic: resticBinary(f.restic), CacheDir: f.cacheDir, Job: f.job, Request: f.request,
-		Locks: f.lockKeeper(nil, stderr),
+		Locks: f.lockKeeper(nil, stderr), Driver: f.driver, NoDriver: f.noDriver, Log: stderr,
 	})
 	return emitResult(stdout, "verify", res, err)
 }

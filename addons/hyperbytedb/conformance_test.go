@@ -13,7 +13,9 @@ import (
 
 // TestConformance runs the SDK's driver checks on the built driver against
 // a real InfluxDB holding a dump of about 25 MiB: larger than the SDK's
-// flow-control windows, so a cancelled backup is still running.
+// flow-control windows, so a cancelled backup is still running. Its
+// Backup must count the dataset's points and series, and its Verify the
+// same in the dump.
 func TestConformance(t *testing.T) {
 	influx := servers.StartInfluxDB(t)
 	bin := filepath.Join(t.TempDir(), "hyperbytedb-driver")
@@ -36,5 +38,7 @@ func TestConformance(t *testing.T) {
 		Restored: &sdk.Restored{
 			ObjectKind: "databases", Objects: []string{bulk.DB}, Items: map[string]uint64{"points": uint64(bulk.N)},
 		},
+		// Backup counts, and Verify counts again, the dataset's points and series.
+		Counts: sdk.Counts{"points": uint64(bulk.N), "series": uint64(bulk.Series)},
 	})
 }

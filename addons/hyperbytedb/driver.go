@@ -56,9 +56,11 @@ func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	if err := export.Dump(ctx, c, opts, w); err != nil {
+	counter := export.NewCounter(w)
+	if err := export.Dump(ctx, c, opts, counter); err != nil {
 		return fmt.Errorf("dump: %w", err)
 	}
+	req.SetCounts(sdkCounts(counter.Counts()))
 	return nil
 }
 

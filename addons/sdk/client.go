@@ -129,15 +129,35 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 }
 
 // Backup runs the driver's Backup and copies the dump into w, returning the
-// number of bytes copied. It returns nil only if the dump is complete: on
-// any error, treat what reached w as garbage. A failure of w itself is
-// returned as is (wrapped), so callers can tell it from a driver failure.
-func (c *Client) Backup(ctx context.Context, req *BackupRequest, w io.Writer) (uint64, error) {
-	n, err := c.driver.backup(ctx, req, w)
+// number of bytes copied and the counts the driver reported. It returns
+// nil only if the dump is complete: on any error, treat what reached w as
+// garbage. A failure of w itself is returned as is (wrapped), so callers
+// can tell it from a driver failure.
+func (c *Client) Backup(ctx context.Context, req *BackupRequest, w io.Writer) (BackupResult, error) {
+	res, err := c.driver.backup(ctx, req, w)
 	if err != nil {
-		return n, fmt.Errorf("driver %s: backup: %w", c.name, c.explain(ctx, err))
+		return res, fmt.Errorf("driver %s: backup: %w", c.name, c.explain(ctx, err))
 	}
-	return n, nil
+	return res, nil
+}
+
+// ErrNoVerify is what Verify returns, wrapped, for a driver that cannot
+// verify a dump: one built without Verify, or before it existed.
+var ErrNoVerify = errors.New("the driver cannot verify a dump")
+
+// Verify streams r, a dump made by the driver's Backup, into the driver's
+// Verify and returns what the driver counted in it. A driver that is no
+// Verifier fails with ErrNoVerify; a failure of r is returned as is, as
+// for Restore.
+func (c *Client) Verify(ctx context.Context, req *VerifyRequest, r io.Reader) (VerifyResult, error) {
+	res, err := c.driver.verify(ctx, req, r)
+	if status.Code(err) == codes.Unimplemented {
+		return res, fmt.Errorf("driver %s: verify: %w", c.name, ErrNoVerify)
+	}
+	if err != nil {
+		return res, fmt.Errorf("driver %s: verify: %w", c.name, c.explain(ctx, err))
+	}
+	return res, nil
 }
 
 // Restore streams r into the driver's Restore and returns once the driver

@@ -57,7 +57,7 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "test" || info.Version != "1.2.3" || len(info.Parameters) != 8 || info.Parameters[0].Default != "0" {
+	if info.Name != "test" || info.Version != "1.2.3" || len(info.Parameters) != 9 || info.Parameters[0].Default != "0" {
 		t.Fatalf("info = %+v", info)
 	}
 }
@@ -66,12 +66,12 @@ func TestBackupStreamsExactBytes(t *testing.T) {
 	c := mustOpen(t)
 	const size = 40<<20 + 12345 // not a multiple of the chunk size
 	h := sha256.New()
-	n, err := c.Backup(context.Background(), backupReq(map[string]string{"size": strconv.Itoa(size), "seed": "7"}), h)
+	res, err := c.Backup(context.Background(), backupReq(map[string]string{"size": strconv.Itoa(size), "seed": "7"}), h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != size {
-		t.Fatalf("got %d bytes, want %d", n, size)
+	if res.Bytes != size {
+		t.Fatalf("got %d bytes, want %d", res.Bytes, size)
 	}
 	if got, want := [32]byte(h.Sum(nil)), sum(generator(7), size); got != want {
 		t.Fatal("dump bytes differ from what the driver generated")

@@ -78,3 +78,11 @@ func restoredToProto(in Restored) *driverpb.Restored {
 func restoredFromProto(in *driverpb.Restored) Restored {
 	return Restored{ObjectKind: in.GetObjectKind(), Objects: in.GetObjects(), Items: in.GetItems()}
 }
+
+// countsFromProto is nil for no counts, so "not said" stays nil.
+func countsFromProto(in map[string]uint64) Counts {
+	if len(in) == 0 {
+		return nil
+	}
+	return Counts(in)
+}

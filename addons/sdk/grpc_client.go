@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc"
+
 	"github.com/keepsake-dev/keepsake/addons/sdk/internal/calls"
 	driverpb "github.com/keepsake-dev/keepsake/addons/sdk/proto"
 )
@@ -27,33 +29,34 @@ func (c *grpcClient) info(ctx context.Context) (Info, error) {
 	return infoFromProto(resp), nil
 }
 
-// backup copies the driver's dump into w. It returns the bytes copied and
-// nil only when the driver sent its end marker with a matching count and
-// finished the call cleanly.
-func (c *grpcClient) backup(ctx context.Context, req *BackupRequest, w io.Writer) (uint64, error) {
+// backup copies the driver's dump into w. It returns the bytes copied,
+// with the counts of the end marker, and nil only when the driver sent
+// its end marker with a matching count and finished the call cleanly.
+func (c *grpcClient) backup(ctx context.Context, req *BackupRequest, w io.Writer) (BackupResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the driver's stream if we return early
+	var res BackupResult
 	stream, err := c.rpc.Backup(ctx, &driverpb.BackupRequest{Request: requestToProto(req.Request)})
 	if err != nil {
-		return 0, err
+		return res, err
 	}
-	var n uint64
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return n, fmt.Errorf("%w: dump stream ended without an end marker after %d bytes", errProtocol, n)
+			return res, fmt.Errorf("%w: dump stream ended without an end marker after %d bytes", errProtocol, res.Bytes)
 		}
 		if err != nil {
-			return n, err
+			return res, err
 		}
 		switch k := msg.GetKind().(type) {
 		case *driverpb.BackupChunk_Data:
 			if _, err := w.Write(k.Data); err != nil {
-				return n, &sinkError{err: err}
+				return res, &sinkError{err: err}
 			}
-			n += uint64(len(k.Data))
+			res.Bytes += uint64(len(k.Data))
 		case *driverpb.BackupChunk_End:
-			return n, finishBackup(stream, n, k.End.GetBytes())
+			res.Counts = countsFromProto(k.End.GetCounts())
+			return res, finishBackup(stream, res.Bytes, k.End.GetBytes())
 		}
 	}
 }
@@ -75,11 +78,43 @@ func finishBackup(stream driverpb.Driver_BackupClient, got, sent uint64) error {
 // restore streams r into the driver. A read error of r aborts the call, so
 // the driver sees a broken stream rather than a clean end.
 func (c *grpcClient) restore(ctx context.Context, req *RestoreRequest, r io.Reader) (RestoreResult, error) {
+	resp, n, err := sendDump(ctx, c.rpc.Restore, req.Request, r)
+	res := RestoreResult{Bytes: n}
+	if err != nil {
+		return res, err
+	}
+	res.Restored = restoredFromProto(resp.GetRestored())
+	return res, nil
+}
+
+// verify streams r into the driver's Verify, as restore does.
+func (c *grpcClient) verify(ctx context.Context, req *VerifyRequest, r io.Reader) (VerifyResult, error) {
+	resp, n, err := sendDump(ctx, c.rpc.Verify, req.Request, r)
+	res := VerifyResult{Bytes: n}
+	if err != nil {
+		return res, err
+	}
+	res.Counts = countsFromProto(resp.GetCounts())
+	return res, nil
+}
+
+// dumpResponse is the answer to a dump the host streamed in: it says how
+// many bytes the driver read.
+type dumpResponse[T any] interface {
+	*T
+	GetBytes() uint64
+}
+
+// sendDump opens a call with open (Restore or Verify) and streams the
+// request header, r and the end marker into it. It returns the driver's
+// answer and the bytes sent; the driver must have read them all.
+func sendDump[T any, R dumpResponse[T]](ctx context.Context, open func(context.Context, ...grpc.CallOption) (grpc.ClientStreamingClient[driverpb.RestoreChunk, T], error),
+	req Request, r io.Reader) (R, uint64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.rpc.Restore(ctx)
+	stream, err := open(ctx)
 	if err != nil {
-		return RestoreResult{}, err
+		return nil, 0, err
 	}
 	if started := calls.Started(ctx); started != nil {
 		go func() {
@@ -88,33 +123,31 @@ func (c *grpcClient) restore(ctx context.Context, req *RestoreRequest, r io.Read
 			}
 		}()
 	}
-	header := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_Header{Header: requestToProto(req.Request)}}
+	header := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_Header{Header: requestToProto(req)}}
 	if err := stream.Send(header); err != nil {
-		return RestoreResult{}, closeAndRecvError(stream, err)
+		return nil, 0, closeAndRecvError(stream, err)
 	}
-	res := RestoreResult{}
-	res.Bytes, err = sendChunks(stream, r)
+	n, err := sendChunks(stream, r)
 	if err != nil {
-		return res, err
+		return nil, n, err
 	}
-	end := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_End{End: &driverpb.End{Bytes: res.Bytes}}}
+	end := &driverpb.RestoreChunk{Kind: &driverpb.RestoreChunk_End{End: &driverpb.End{Bytes: n}}}
 	if err := stream.Send(end); err != nil {
-		return res, closeAndRecvError(stream, err)
+		return nil, n, closeAndRecvError(stream, err)
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
-		return res, err
+		return nil, n, err
 	}
-	if resp.GetBytes() != res.Bytes {
-		return res, fmt.Errorf("%w: sent %d bytes but the driver read %d", errProtocol, res.Bytes, resp.GetBytes())
+	if R(resp).GetBytes() != n {
+		return nil, n, fmt.Errorf("%w: sent %d bytes but the driver read %d", errProtocol, n, R(resp).GetBytes())
 	}
-	res.Restored = restoredFromProto(resp.GetRestored())
-	return res, nil
+	return resp, n, nil
 }
 
 // sendChunks sends r as data messages, each a fresh buffer of up to
 // chunkSize bytes, until r ends.
-func sendChunks(stream driverpb.Driver_RestoreClient, r io.Reader) (uint64, error) {
+func sendChunks[T any](stream grpc.ClientStreamingClient[driverpb.RestoreChunk, T], r io.Reader) (uint64, error) {
 	var n uint64
 	for {
 		buf := make([]byte, chunkSize)
@@ -154,14 +187,14 @@ func fill(r io.Reader, buf []byte) (int, error) {
 
 // closeAndRecvError returns the driver's status when Send failed because
 // the driver already ended the call (Send then only says io.EOF).
-func closeAndRecvError(stream driverpb.Driver_RestoreClient, sendErr error) error {
+func closeAndRecvError[T any](stream grpc.ClientStreamingClient[driverpb.RestoreChunk, T], sendErr error) error {
 	if !errors.Is(sendErr, io.EOF) {
 		return sendErr
 	}
 	if _, err := stream.CloseAndRecv(); err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: driver ended the restore before the end of the stream", errProtocol)
+	return fmt.Errorf("%w: driver ended the call before the end of the stream", errProtocol)
 }
 
 // sinkError is a failure of the host's writer during Backup, not of the

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
+	"strings"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -36,6 +39,9 @@ func (s *grpcServer) Info(ctx context.Context, _ *driverpb.InfoRequest) (resp *d
 	if err != nil {
 		return nil, driverError(ctx, err)
 	}
+	if _, ok := s.impl.(Verifier); ok && !slices.Contains(info.Capabilities, CapabilityVerify) {
+		info.Capabilities = append(slices.Clone(info.Capabilities), CapabilityVerify)
+	}
 	return infoToProto(info), nil
 }
 
@@ -50,7 +56,8 @@ func (s *grpcServer) Backup(in *driverpb.BackupRequest, stream driverpb.Driver_B
 	w := &chunkWriter{send: func(b []byte) error {
 		return stream.Send(&driverpb.BackupChunk{Kind: &driverpb.BackupChunk_Data{Data: b}})
 	}}
-	err = s.impl.Backup(ctx, &BackupRequest{Request: req}, w)
+	breq := &BackupRequest{Request: req}
+	err = s.impl.Backup(ctx, breq, w)
 	logIfCancelled(ctx, "Backup")
 	if err != nil {
 		return driverError(ctx, err)
@@ -58,49 +65,104 @@ func (s *grpcServer) Backup(in *driverpb.BackupRequest, stream driverpb.Driver_B
 	if err := w.flush(); err != nil {
 		return err
 	}
-	return stream.Send(&driverpb.BackupChunk{Kind: &driverpb.BackupChunk_End{End: &driverpb.End{Bytes: w.n}}})
+	return stream.Send(&driverpb.BackupChunk{Kind: &driverpb.BackupChunk_End{End: &driverpb.End{Bytes: w.n, Counts: breq.counts}}})
 }
 
 // Restore implements driverpb.DriverServer.
 func (s *grpcServer) Restore(stream driverpb.Driver_RestoreServer) (err error) {
 	defer recoverPanic("Restore", &err)
+	var restored Restored
+	n, err := serveDump(s, stream, "Restore", s.resolve, func(ctx context.Context, req Request, r io.Reader) (err error) {
+		restored, err = s.impl.Restore(ctx, &RestoreRequest{Request: req}, r)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return stream.SendAndClose(&driverpb.RestoreResponse{Bytes: n, Restored: restoredToProto(restored)})
+}
+
+// Verify implements driverpb.DriverServer: a Verifier counts the dump, any
+// other driver answers Unimplemented before reading it. Parameters the
+// driver requires are not required here: a verify Job has no target.
+func (s *grpcServer) Verify(stream driverpb.Driver_VerifyServer) (err error) {
+	defer recoverPanic("Verify", &err)
+	v, ok := s.impl.(Verifier)
+	if !ok {
+		return status.Error(codes.Unimplemented, "the driver cannot verify a dump (it implements no Verify)")
+	}
+	var counts Counts
+	n, err := serveDump(s, stream, "Verify", s.resolveOptional, func(ctx context.Context, req Request, r io.Reader) (err error) {
+		counts, err = v.Verify(ctx, &VerifyRequest{Request: req}, r)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return stream.SendAndClose(&driverpb.VerifyResponse{Bytes: n, Counts: counts})
+}
+
+// serveDump runs call on a dump the host streams in (Restore, Verify): the
+// request header, announced as started once resolved, then data up to the
+// end marker, which call must read to the end. It returns the bytes call
+// read.
+func serveDump[Resp any](s *grpcServer, stream grpc.ClientStreamingServer[driverpb.RestoreChunk, Resp], method string,
+	resolve func(context.Context, *driverpb.Request) (Request, error), call func(context.Context, Request, io.Reader) error) (uint64, error) {
 	ctx := stream.Context()
 	first, err := stream.Recv()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	header := first.GetHeader()
 	if header == nil {
-		return status.Error(codes.InvalidArgument, "the first restore message must be the request header")
+		return 0, status.Errorf(codes.InvalidArgument, "the first %s message must be the request header", strings.ToLower(method))
 	}
-	req, err := s.resolve(ctx, header)
+	req, err := resolve(ctx, header)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := stream.SendHeader(metadata.Pairs(calls.StartedHeader, "true")); err != nil {
-		return err
+		return 0, err
 	}
 	r := &chunkReader{recv: stream.Recv}
-	restored, err := s.impl.Restore(ctx, &RestoreRequest{Request: req}, r)
-	logIfCancelled(ctx, "Restore")
+	err = call(ctx, req, r)
+	logIfCancelled(ctx, method)
 	if err != nil {
-		return driverError(ctx, err)
+		return 0, driverError(ctx, err)
 	}
 	if !r.atEnd() {
-		return status.Errorf(codes.Internal, "driver returned from Restore after reading %d bytes, before the end of the stream", r.n)
+		return 0, status.Errorf(codes.Internal, "driver returned from %s after reading %d bytes, before the end of the stream", method, r.n)
 	}
-	return stream.SendAndClose(&driverpb.RestoreResponse{Bytes: r.n, Restored: restoredToProto(restored)})
+	return r.n, nil
 }
 
 // resolve turns the wire request into the Request the driver sees, with
 // parameters resolved against the driver's own declaration.
 func (s *grpcServer) resolve(ctx context.Context, in *driverpb.Request) (Request, error) {
+	return s.resolveParams(ctx, in, false)
+}
+
+// resolveOptional is resolve with no parameter required.
+func (s *grpcServer) resolveOptional(ctx context.Context, in *driverpb.Request) (Request, error) {
+	return s.resolveParams(ctx, in, true)
+}
+
+// resolveParams is resolve; optional drops the required flag of every
+// declared parameter.
+func (s *grpcServer) resolveParams(ctx context.Context, in *driverpb.Request, optional bool) (Request, error) {
 	req := requestFromProto(in)
 	info, err := s.impl.Info(ctx)
 	if err != nil {
 		return req, driverError(ctx, err)
 	}
-	req.Params, err = ResolveParams(info.Parameters, req.Params)
+	declared := info.Parameters
+	if optional {
+		declared = slices.Clone(declared)
+		for i := range declared {
+			declared[i].Required = false
+		}
+	}
+	req.Params, err = ResolveParams(declared, req.Params)
 	if err != nil {
 		return req, status.Error(codes.InvalidArgument, err.Error())
 	}

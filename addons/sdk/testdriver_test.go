@@ -17,13 +17,21 @@ import (
 // tests free of a separate build step.
 const envDriverVersion = "KEEPSAKE_SDK_TEST_DRIVER_VERSION"
 
+// envPlainDriver set serves testDriver without its Verify, as a driver
+// built without one.
+const envPlainDriver = "KEEPSAKE_SDK_TEST_DRIVER_PLAIN"
+
 func TestMain(m *testing.M) {
 	if v := os.Getenv(envDriverVersion); v != "" {
 		version, err := strconv.Atoi(v)
 		if err != nil {
 			panic(err)
 		}
-		serve(testDriver{}, version)
+		var d Driver = testDriver{}
+		if os.Getenv(envPlainDriver) != "" {
+			d = struct{ Driver }{d} // only the methods of Driver: no Verify
+		}
+		serve(d, version)
 		return
 	}
 	os.Exit(m.Run())
@@ -45,6 +53,7 @@ func (testDriver) Info(context.Context) (Info, error) {
 			{Name: "read-limit", Usage: "restore: stop after this many bytes and return nil"},
 			{Name: "silent", Usage: "restore: say nothing of what was restored"},
 			{Name: "log", Usage: "backup: log this message with Logger first"},
+			{Name: "count", Usage: "backup: report the dump's blocks of countBlock bytes"},
 		},
 		Capabilities: []Capability{CapabilityBackup, CapabilityRestore},
 	}, nil
@@ -71,7 +80,36 @@ func (testDriver) Backup(_ context.Context, req *BackupRequest, w io.Writer) err
 	case "crash":
 		crash()
 	}
+	if req.Params["count"] != "" {
+		req.SetCounts(Counts{"blocks": blocks(size)})
+	}
 	return nil
+}
+
+// countBlock is the unit testDriver counts its dumps in.
+const countBlock = 1000
+
+// blocks is how many blocks of countBlock bytes n bytes fill.
+func blocks(n int64) uint64 { return uint64((n + countBlock - 1) / countBlock) }
+
+// Verify implements Verifier: it counts the blocks of the dump, or
+// misbehaves as fault says (error: after fault-after bytes).
+func (testDriver) Verify(_ context.Context, req *VerifyRequest, r io.Reader) (Counts, error) {
+	switch req.Params["fault"] {
+	case "panic":
+		panic("boom in verify")
+	case "error":
+		n, err := io.CopyN(io.Discard, r, mustInt(req.Params["fault-after"]))
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("block %d does not parse", blocks(n))
+	}
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
+		return nil, fmt.Errorf("read dump: %w", err)
+	}
+	return Counts{"blocks": blocks(n)}, nil
 }
 
 func (testDriver) Restore(_ context.Context, req *RestoreRequest, r io.Reader) (Restored, error) {

@@ -181,7 +181,9 @@ func checkSnapshot(t *testing.T, bks *corev1alpha1.BackupSession) {
 	want := storagev1alpha1.SnapshotSpec{
 		Repository: repoName, BackupSession: bks.Name, Session: sessionName,
 		AppRef: &storagev1alpha1.TypedObjectReference{APIGroup: "apps", Kind: "StatefulSet", Name: targetName, Namespace: bks.Namespace},
-		Type:   storagev1alpha1.SnapshotFull, DeletionPolicy: storagev1alpha1.SnapshotWipeOut,
+		// The task that took it, for verification to find its driver.
+		Addon: &storagev1alpha1.AddonTaskReference{Name: addonName, Task: taskName},
+		Type:  storagev1alpha1.SnapshotFull, DeletionPolicy: storagev1alpha1.SnapshotWipeOut,
 	}
 	if testenv.JSON(snap.Spec) != testenv.JSON(want) {
 		t.Errorf("Snapshot spec = %s, want %s", testenv.JSON(snap.Spec), testenv.JSON(want))

@@ -99,6 +99,7 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, p *pass, repo string) (
 			BackupSession: p.bks.Name,
 			Session:       p.bks.Spec.Session,
 			AppRef:        &target,
+			Addon:         addonTask(p.session),
 			Type:          storagev1alpha1.SnapshotFull,
 		},
 	}
@@ -120,6 +121,16 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, p *pass, repo string) (
 		return nil, fmt.Errorf("create Snapshot %s: %w", key.Name, err)
 	}
 	return snap, nil
+}
+
+// addonTask names the Addon and task that take the session's backup, for
+// verification to find the driver again; nil unless the session names
+// exactly one task (its Job then fails before taking anything).
+func addonTask(s *corev1alpha1.Session) *storagev1alpha1.AddonTaskReference {
+	if len(s.Addon.Tasks) != 1 {
+		return nil
+	}
+	return &storagev1alpha1.AddonTaskReference{Name: s.Addon.Name, Task: s.Addon.Tasks[0].Name}
 }
 
 // latestSucceeded returns the Succeeded Snapshot of Repository repo with the

@@ -341,15 +341,20 @@ func TestSummary(t *testing.T) {
 // newSnapshot creates a Snapshot of repo with status st.
 func newSnapshot(t *testing.T, ns, name, repo string, st storagev1alpha1.SnapshotStatus) {
 	t.Helper()
-	snap := &storagev1alpha1.Snapshot{
+	createSnapshot(t, &storagev1alpha1.Snapshot{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       storagev1alpha1.SnapshotSpec{Repository: repo, BackupSession: "bks-" + name},
-	}
+	}, st)
+}
+
+// createSnapshot creates snap with status st.
+func createSnapshot(t *testing.T, snap *storagev1alpha1.Snapshot, st storagev1alpha1.SnapshotStatus) {
+	t.Helper()
 	testenv.Default.Create(t, snap)
 	before := snap.DeepCopy()
 	snap.Status = st
 	if err := testenv.Default.Client.Status().Patch(context.Background(), snap, client.MergeFrom(before)); err != nil {
-		t.Fatalf("patch status of Snapshot %s: %v", name, err)
+		t.Fatalf("patch status of Snapshot %s: %v", snap.Name, err)
 	}
 }
 

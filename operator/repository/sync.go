@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
 	"github.com/keepsake-dev/keepsake/operator/internal/status"
@@ -118,6 +119,10 @@ type repositoryJob struct {
 	env []corev1.EnvVar
 	// deadline is the Job's activeDeadlineSeconds.
 	deadline *int64
+	// function runs the command instead of the keepsake image alone (the
+	// verify Job of a Snapshot with counts runs its backup's image, which
+	// holds the driver); nil for the keepsake image.
+	function *addonsv1alpha1.Function
 }
 
 // repositoryJob builds a Job of the Repository, owned by it, running as
@@ -136,10 +141,14 @@ func (r *Reconciler) repositoryJob(ctx context.Context, p *pass, spec repository
 	if err := r.Options.Access.Ensure(ctx, ns, r.Options.Accounts.Sync); err != nil {
 		return nil, err
 	}
+	fn := spec.function
+	if fn == nil {
+		fn = runtimeFunction(r.Options.Image, spec.command)
+	}
 	job, err := jobs.Build(jobs.Spec{
 		Name: spec.name, Namespace: ns,
 		Labels:       map[string]string{spec.label: jobs.ShortName(p.repo.Name, jobs.MaxName)},
-		Function:     runtimeFunction(r.Options.Image, spec.command),
+		Function:     fn,
 		RuntimeImage: r.Options.Image, InstallCommand: jobs.InstallCommand,
 		ServiceAccount: r.Options.Accounts.Sync.Name,
 		Secrets:        repos.Secrets,

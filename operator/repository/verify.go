@@ -2,7 +2,10 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -13,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	storagev1alpha1 "github.com/keepsake-dev/keepsake/apis/storage/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/jobs"
@@ -172,13 +176,17 @@ func (r *Reconciler) verifyEvery(ctx context.Context, snap *storagev1alpha1.Snap
 func (r *Reconciler) startVerify(ctx context.Context, p *pass, snap *storagev1alpha1.Snapshot, request string) error {
 	name := VerifyJobName(p.repo.Name)
 	run := name + "@" + time.Now().UTC().Format(time.RFC3339Nano)
+	fn, driverEnv, err := r.verifyDriver(ctx, snap)
+	if err != nil {
+		return err
+	}
 	job, err := r.repositoryJob(ctx, p, repositoryJob{
-		name: name, label: LabelVerifyOf, command: "verify",
-		env: []corev1.EnvVar{
+		name: name, label: LabelVerifyOf, command: "verify", function: fn,
+		env: append([]corev1.EnvVar{
 			{Name: "KEEPSAKE_SNAPSHOT_OBJECT", Value: snap.Name},
 			{Name: "KEEPSAKE_JOB", Value: run},
 			{Name: "KEEPSAKE_REQUEST", Value: request},
-		},
+		}, driverEnv...),
 		deadline: ptr.To(int64(VerifyDeadline / time.Second)),
 	})
 	if job == nil || err != nil {
@@ -186,4 +194,35 @@ func (r *Reconciler) startVerify(ctx context.Context, p *pass, snap *storagev1al
 	}
 	job.Annotations = map[string]string{AnnotationVerifySnapshot: snap.Name, AnnotationVerifyRequest: request, AnnotationCheckRun: run}
 	return r.createRepositoryJob(ctx, p, job, "Verify")
+}
+
+// verifyDriver is where the verify Job of snap finds the driver that
+// counts its dumps again: when the backup recorded counts, the Job runs
+// the image of the backup task's Function (with its runtime settings),
+// which holds the driver, and KEEPSAKE_DRIVER is the task's driver path,
+// as in the backup Job. Without counts the Job runs the keepsake image
+// alone (fn nil). When the task cannot be found (a Snapshot from before
+// spec.addon, an Addon or Function since deleted), the Job checks bytes
+// only and KEEPSAKE_NO_DRIVER says why, for the verdict.
+func (r *Reconciler) verifyDriver(ctx context.Context, snap *storagev1alpha1.Snapshot) (*addonsv1alpha1.Function, []corev1.EnvVar, error) {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(snap.Status.Components)),
+		func(c storagev1alpha1.ComponentStatus) bool { return len(c.Counts) > 0 }) {
+		return nil, nil, nil
+	}
+	noDriver := func(why string) []corev1.EnvVar { return []corev1.EnvVar{{Name: "KEEPSAKE_NO_DRIVER", Value: why}} }
+	ref := snap.Spec.Addon
+	if ref == nil {
+		return nil, noDriver("the Snapshot does not name the Addon that took it"), nil
+	}
+	task, fn, err := jobs.ResolveTask(ctx, r.Client, ref.Name, ref.Task, false)
+	var prob *jobs.Problem
+	if errors.As(err, &prob) {
+		return nil, noDriver(prob.Error()), nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	verify := runtimeFunction(fn.Spec.Image, "verify")
+	verify.Spec.RuntimeSettings = fn.Spec.RuntimeSettings
+	return verify, []corev1.EnvVar{{Name: "KEEPSAKE_DRIVER", Value: task.Driver}}, nil
 }

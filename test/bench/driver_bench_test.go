@@ -162,8 +162,8 @@ func (e *driverEnv) benchPlugin(b *testing.B) {
 		req := &sdk.BackupRequest{Request: sdk.Request{Params: map[string]string{
 			"size": strconv.FormatInt(size, 10), "seed": strconv.Itoa(i + 1)}}}
 		start := time.Now()
-		if n, err := c.Backup(context.Background(), req, io.Discard); err != nil || int64(n) != size {
-			b.Fatalf("plugin stream: %d bytes, %v", n, err)
+		if res, err := c.Backup(context.Background(), req, io.Discard); err != nil || int64(res.Bytes) != size {
+			b.Fatalf("plugin stream: %d bytes, %v", res.Bytes, err)
 		}
 		plugin += time.Since(start)
 		c.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,11 +26,14 @@ import (
 // bucket, through the S3 API, with bytes of the same size. An integrity
 // check that reads all data, asked for with the check-requested
 // annotation, sets IntegrityChecked False with a Warning Event; a restore
-// of the Snapshot that needs the pack fails with a reason.
+// of the Snapshot that needs the pack fails with a reason, and so does its
+// verification, which before the corruption counted the dump's points and
+// series as the backup recorded them.
 func corruptedPack(t *testing.T, e *demo.Env) {
 	e = e.With(t)
 	apply(t, e, oneShot, map[string]string{"Name": "corrupt", "Secret": "restic-password"})
 	bks := e.WaitBackupSession(backupconfiguration.FirstSessionName("corrupt", "manual"), corev1alpha1.BackupSessionSucceeded)
+	countsVerified(t, e, bks.Status.Snapshots[0].Name)
 	key := corruptOnePack(t, e, "corrupt")
 	t.Logf("corrupted pack %s", key)
 
@@ -71,6 +75,10 @@ func corruptedPack(t *testing.T, e *demo.Env) {
 		p.Name, p.Repository, p.Snapshot = "from-corrupt", "corrupt-repo", bks.Status.Snapshots[0].Name
 	})
 	rs := e.WaitRestoreSession("from-corrupt", corev1alpha1.RestoreFailed)
+	if snap := verifySnapshot(t, e, bks.Status.Snapshots[0].Name, "after-corruption"); snap.Status.VerificationStatus != storagev1alpha1.VerificationFailed ||
+		!strings.Contains(snap.Status.Verification.Message, ": read back failed: restic dump") {
+		t.Errorf("verification of the Snapshot whose pack is corrupted: %s: %s", snap.Status.VerificationStatus, snap.Status.Verification.Message)
+	}
 	if c := meta.FindStatusCondition(rs.Status.Conditions, corev1alpha1.ConditionRestoreSucceeded); c == nil || c.Message == "" {
 		t.Errorf("RestoreSucceeded condition = %+v, want a reason and message", c)
 	} else {

@@ -389,8 +389,12 @@ func (x *BackupRequest) GetRequest() *Request {
 // End closes a stream in either direction and states how many data bytes
 // the sender sent, so a truncated stream can never pass as complete.
 type End struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bytes         uint64                 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Bytes uint64                 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// What a Backup's dump holds, counted by the driver as it dumped, by
+	// unit: e.g. "points" and "series". Optional: drivers built before this
+	// field, and drivers that count nothing, send none; the host sends none.
+	Counts        map[string]uint64 `protobuf:"bytes,2,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -430,6 +434,13 @@ func (x *End) GetBytes() uint64 {
 		return x.Bytes
 	}
 	return 0
+}
+
+func (x *End) GetCounts() map[string]uint64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
 }
 
 type BackupChunk struct {
@@ -514,6 +525,8 @@ func (*BackupChunk_Data) isBackupChunk_Kind() {}
 
 func (*BackupChunk_End) isBackupChunk_Kind() {}
 
+// RestoreChunk carries a dump from the host to the driver, for Restore and
+// for Verify.
 type RestoreChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -732,6 +745,61 @@ func (x *Restored) GetItems() map[string]uint64 {
 	return nil
 }
 
+// VerifyResponse answers Verify.
+type VerifyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many data bytes the driver read.
+	Bytes uint64 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// What the dump holds, by the units of End.counts.
+	Counts        map[string]uint64 `protobuf:"bytes,2,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyResponse) Reset() {
+	*x = VerifyResponse{}
+	mi := &file_driver_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyResponse) ProtoMessage() {}
+
+func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_driver_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
+func (*VerifyResponse) Descriptor() ([]byte, []int) {
+	return file_driver_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *VerifyResponse) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetCounts() map[string]uint64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
 var File_driver_proto protoreflect.FileDescriptor
 
 const file_driver_proto_rawDesc = "" +
@@ -767,9 +835,13 @@ const file_driver_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
 	"\rBackupRequest\x125\n" +
-	"\arequest\x18\x01 \x01(\v2\x1b.keepsake.driver.v1.RequestR\arequest\"\x1b\n" +
+	"\arequest\x18\x01 \x01(\v2\x1b.keepsake.driver.v1.RequestR\arequest\"\x93\x01\n" +
 	"\x03End\x12\x14\n" +
-	"\x05bytes\x18\x01 \x01(\x04R\x05bytes\"X\n" +
+	"\x05bytes\x18\x01 \x01(\x04R\x05bytes\x12;\n" +
+	"\x06counts\x18\x02 \x03(\v2#.keepsake.driver.v1.End.CountsEntryR\x06counts\x1a9\n" +
+	"\vCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"X\n" +
 	"\vBackupChunk\x12\x14\n" +
 	"\x04data\x18\x01 \x01(\fH\x00R\x04data\x12+\n" +
 	"\x03end\x18\x02 \x01(\v2\x17.keepsake.driver.v1.EndH\x00R\x03endB\x06\n" +
@@ -790,11 +862,18 @@ const file_driver_proto_rawDesc = "" +
 	"\n" +
 	"ItemsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xf7\x01\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa9\x01\n" +
+	"\x0eVerifyResponse\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\x04R\x05bytes\x12F\n" +
+	"\x06counts\x18\x02 \x03(\v2..keepsake.driver.v1.VerifyResponse.CountsEntryR\x06counts\x1a9\n" +
+	"\vCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xc9\x02\n" +
 	"\x06Driver\x12I\n" +
 	"\x04Info\x12\x1f.keepsake.driver.v1.InfoRequest\x1a .keepsake.driver.v1.InfoResponse\x12N\n" +
 	"\x06Backup\x12!.keepsake.driver.v1.BackupRequest\x1a\x1f.keepsake.driver.v1.BackupChunk0\x01\x12R\n" +
-	"\aRestore\x12 .keepsake.driver.v1.RestoreChunk\x1a#.keepsake.driver.v1.RestoreResponse(\x01B<Z:github.com/keepsake-dev/keepsake/addons/sdk/proto;driverpbb\x06proto3"
+	"\aRestore\x12 .keepsake.driver.v1.RestoreChunk\x1a#.keepsake.driver.v1.RestoreResponse(\x01\x12P\n" +
+	"\x06Verify\x12 .keepsake.driver.v1.RestoreChunk\x1a\".keepsake.driver.v1.VerifyResponse(\x01B<Z:github.com/keepsake-dev/keepsake/addons/sdk/proto;driverpbb\x06proto3"
 
 var (
 	file_driver_proto_rawDescOnce sync.Once
@@ -808,7 +887,7 @@ func file_driver_proto_rawDescGZIP() []byte {
 	return file_driver_proto_rawDescData
 }
 
-var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_driver_proto_goTypes = []any{
 	(*InfoRequest)(nil),     // 0: keepsake.driver.v1.InfoRequest
 	(*Parameter)(nil),       // 1: keepsake.driver.v1.Parameter
@@ -821,32 +900,39 @@ var file_driver_proto_goTypes = []any{
 	(*RestoreChunk)(nil),    // 8: keepsake.driver.v1.RestoreChunk
 	(*RestoreResponse)(nil), // 9: keepsake.driver.v1.RestoreResponse
 	(*Restored)(nil),        // 10: keepsake.driver.v1.Restored
-	nil,                     // 11: keepsake.driver.v1.Request.ParamsEntry
-	nil,                     // 12: keepsake.driver.v1.Request.CredentialsEntry
-	nil,                     // 13: keepsake.driver.v1.Restored.ItemsEntry
+	(*VerifyResponse)(nil),  // 11: keepsake.driver.v1.VerifyResponse
+	nil,                     // 12: keepsake.driver.v1.Request.ParamsEntry
+	nil,                     // 13: keepsake.driver.v1.Request.CredentialsEntry
+	nil,                     // 14: keepsake.driver.v1.End.CountsEntry
+	nil,                     // 15: keepsake.driver.v1.Restored.ItemsEntry
+	nil,                     // 16: keepsake.driver.v1.VerifyResponse.CountsEntry
 }
 var file_driver_proto_depIdxs = []int32{
 	1,  // 0: keepsake.driver.v1.InfoResponse.parameters:type_name -> keepsake.driver.v1.Parameter
 	3,  // 1: keepsake.driver.v1.Request.target:type_name -> keepsake.driver.v1.Target
-	11, // 2: keepsake.driver.v1.Request.params:type_name -> keepsake.driver.v1.Request.ParamsEntry
-	12, // 3: keepsake.driver.v1.Request.credentials:type_name -> keepsake.driver.v1.Request.CredentialsEntry
+	12, // 2: keepsake.driver.v1.Request.params:type_name -> keepsake.driver.v1.Request.ParamsEntry
+	13, // 3: keepsake.driver.v1.Request.credentials:type_name -> keepsake.driver.v1.Request.CredentialsEntry
 	4,  // 4: keepsake.driver.v1.BackupRequest.request:type_name -> keepsake.driver.v1.Request
-	6,  // 5: keepsake.driver.v1.BackupChunk.end:type_name -> keepsake.driver.v1.End
-	4,  // 6: keepsake.driver.v1.RestoreChunk.header:type_name -> keepsake.driver.v1.Request
-	6,  // 7: keepsake.driver.v1.RestoreChunk.end:type_name -> keepsake.driver.v1.End
-	10, // 8: keepsake.driver.v1.RestoreResponse.restored:type_name -> keepsake.driver.v1.Restored
-	13, // 9: keepsake.driver.v1.Restored.items:type_name -> keepsake.driver.v1.Restored.ItemsEntry
-	0,  // 10: keepsake.driver.v1.Driver.Info:input_type -> keepsake.driver.v1.InfoRequest
-	5,  // 11: keepsake.driver.v1.Driver.Backup:input_type -> keepsake.driver.v1.BackupRequest
-	8,  // 12: keepsake.driver.v1.Driver.Restore:input_type -> keepsake.driver.v1.RestoreChunk
-	2,  // 13: keepsake.driver.v1.Driver.Info:output_type -> keepsake.driver.v1.InfoResponse
-	7,  // 14: keepsake.driver.v1.Driver.Backup:output_type -> keepsake.driver.v1.BackupChunk
-	9,  // 15: keepsake.driver.v1.Driver.Restore:output_type -> keepsake.driver.v1.RestoreResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	14, // 5: keepsake.driver.v1.End.counts:type_name -> keepsake.driver.v1.End.CountsEntry
+	6,  // 6: keepsake.driver.v1.BackupChunk.end:type_name -> keepsake.driver.v1.End
+	4,  // 7: keepsake.driver.v1.RestoreChunk.header:type_name -> keepsake.driver.v1.Request
+	6,  // 8: keepsake.driver.v1.RestoreChunk.end:type_name -> keepsake.driver.v1.End
+	10, // 9: keepsake.driver.v1.RestoreResponse.restored:type_name -> keepsake.driver.v1.Restored
+	15, // 10: keepsake.driver.v1.Restored.items:type_name -> keepsake.driver.v1.Restored.ItemsEntry
+	16, // 11: keepsake.driver.v1.VerifyResponse.counts:type_name -> keepsake.driver.v1.VerifyResponse.CountsEntry
+	0,  // 12: keepsake.driver.v1.Driver.Info:input_type -> keepsake.driver.v1.InfoRequest
+	5,  // 13: keepsake.driver.v1.Driver.Backup:input_type -> keepsake.driver.v1.BackupRequest
+	8,  // 14: keepsake.driver.v1.Driver.Restore:input_type -> keepsake.driver.v1.RestoreChunk
+	8,  // 15: keepsake.driver.v1.Driver.Verify:input_type -> keepsake.driver.v1.RestoreChunk
+	2,  // 16: keepsake.driver.v1.Driver.Info:output_type -> keepsake.driver.v1.InfoResponse
+	7,  // 17: keepsake.driver.v1.Driver.Backup:output_type -> keepsake.driver.v1.BackupChunk
+	9,  // 18: keepsake.driver.v1.Driver.Restore:output_type -> keepsake.driver.v1.RestoreResponse
+	11, // 19: keepsake.driver.v1.Driver.Verify:output_type -> keepsake.driver.v1.VerifyResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_driver_proto_init() }
@@ -869,7 +955,7 @@ func file_driver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_driver_proto_rawDesc), len(file_driver_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

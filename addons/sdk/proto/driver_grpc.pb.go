@@ -29,6 +29,7 @@ const (
 	Driver_Info_FullMethodName    = "/keepsake.driver.v1.Driver/Info"
 	Driver_Backup_FullMethodName  = "/keepsake.driver.v1.Driver/Backup"
 	Driver_Restore_FullMethodName = "/keepsake.driver.v1.Driver/Restore"
+	Driver_Verify_FullMethodName  = "/keepsake.driver.v1.Driver/Verify"
 )
 
 // DriverClient is the client API for Driver service.
@@ -45,6 +46,12 @@ type DriverClient interface {
 	// Restore takes a Request header, data chunks and one End, and answers
 	// once the driver has loaded everything.
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, RestoreResponse], error)
+	// Verify takes a dump as Restore does (a Request header, data chunks and
+	// one End), reads it to the end without writing it anywhere, and answers
+	// with what it counted, under the names the driver's Backup sent in its
+	// End. Optional: a driver without it answers UNIMPLEMENTED, and the host
+	// then checks only the dump's bytes.
+	Verify(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, VerifyResponse], error)
 }
 
 type driverClient struct {
@@ -97,6 +104,19 @@ func (c *driverClient) Restore(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Driver_RestoreClient = grpc.ClientStreamingClient[RestoreChunk, RestoreResponse]
 
+func (c *driverClient) Verify(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, VerifyResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Driver_ServiceDesc.Streams[2], Driver_Verify_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RestoreChunk, VerifyResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Driver_VerifyClient = grpc.ClientStreamingClient[RestoreChunk, VerifyResponse]
+
 // DriverServer is the server API for Driver service.
 // All implementations must embed UnimplementedDriverServer
 // for forward compatibility.
@@ -111,6 +131,12 @@ type DriverServer interface {
 	// Restore takes a Request header, data chunks and one End, and answers
 	// once the driver has loaded everything.
 	Restore(grpc.ClientStreamingServer[RestoreChunk, RestoreResponse]) error
+	// Verify takes a dump as Restore does (a Request header, data chunks and
+	// one End), reads it to the end without writing it anywhere, and answers
+	// with what it counted, under the names the driver's Backup sent in its
+	// End. Optional: a driver without it answers UNIMPLEMENTED, and the host
+	// then checks only the dump's bytes.
+	Verify(grpc.ClientStreamingServer[RestoreChunk, VerifyResponse]) error
 	mustEmbedUnimplementedDriverServer()
 }
 
@@ -129,6 +155,9 @@ func (UnimplementedDriverServer) Backup(*BackupRequest, grpc.ServerStreamingServ
 }
 func (UnimplementedDriverServer) Restore(grpc.ClientStreamingServer[RestoreChunk, RestoreResponse]) error {
 	return status.Error(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedDriverServer) Verify(grpc.ClientStreamingServer[RestoreChunk, VerifyResponse]) error {
+	return status.Error(codes.Unimplemented, "method Verify not implemented")
 }
 func (UnimplementedDriverServer) mustEmbedUnimplementedDriverServer() {}
 func (UnimplementedDriverServer) testEmbeddedByValue()                {}
@@ -187,6 +216,13 @@ func _Driver_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Driver_RestoreServer = grpc.ClientStreamingServer[RestoreChunk, RestoreResponse]
 
+func _Driver_Verify_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DriverServer).Verify(&grpc.GenericServerStream[RestoreChunk, VerifyResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Driver_VerifyServer = grpc.ClientStreamingServer[RestoreChunk, VerifyResponse]
+
 // Driver_ServiceDesc is the grpc.ServiceDesc for Driver service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -208,6 +244,11 @@ var Driver_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Restore",
 			Handler:       _Driver_Restore_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Verify",
+			Handler:       _Driver_Verify_Handler,
 			ClientStreams: true,
 		},
 	},

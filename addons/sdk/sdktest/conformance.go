@@ -39,6 +39,11 @@ type Options struct {
 	// e.g. the databases and points of the dump; not compared when nil
 	// (what the driver says is still checked for form).
 	Restored *sdk.Restored
+	// Counts are what the driver's Backup of Backup must say its dump
+	// holds (sdk.BackupRequest.SetCounts), e.g. the points and series of
+	// the dataset; not compared when nil (what it says is still checked
+	// for form, and against Verify).
+	Counts sdk.Counts
 	// BeforeRestore, when set, runs before each restore, e.g. to empty the
 	// database the dump was taken from.
 	BeforeRestore func(t testing.TB)
@@ -52,7 +57,12 @@ type Options struct {
 //   - Info is valid: a name, a version, known capabilities, parameters
 //     with unique names, a usage each, no required parameter with a
 //     default; and the same answer twice.
-//   - Backup into a pipe: a complete dump, every byte through the pipe.
+//   - Backup into a pipe: a complete dump, every byte through the pipe;
+//     its counts are well formed (CheckCounts) and equal Options.Counts
+//     when that is set.
+//   - Verify counts the dump as Backup did, for a driver with capability
+//     verify (a Verifier): every byte read, the same counts; any other
+//     driver answers Verify with sdk.ErrNoVerify.
 //   - An error in Backup yields no stream end: the call fails (the host
 //     saw no end marker), with the driver's message rather than a crash.
 //   - Restore reads to EOF: the dump of Backup restores, every byte read,
@@ -83,6 +93,13 @@ func Conformance(t *testing.T, binary string, opts Options) {
 			t.Error(err)
 		}
 	})
+	if dump.Path != "" {
+		t.Run("Verify counts the dump as Backup did", func(t *testing.T) {
+			c.check(t, func(t testing.TB) error {
+				return c.verify(t, dump, slices.Contains(info.Capabilities, sdk.CapabilityVerify))
+			})
+		})
+	}
 	if slices.Contains(info.Capabilities, sdk.CapabilityBackup) {
 		t.Run("An error in Backup yields no stream end", func(t *testing.T) { c.check(t, c.failingBackup) })
 		t.Run("A cancelled context stops Backup", func(t *testing.T) { c.check(t, c.cancelBackup) })
@@ -152,7 +169,7 @@ func CheckInfo(info sdk.Info) error {
 		problems = append(problems, errors.New("no capabilities: a driver backs up, restores or both"))
 	}
 	for _, capability := range info.Capabilities {
-		if capability != sdk.CapabilityBackup && capability != sdk.CapabilityRestore {
+		if !slices.Contains([]sdk.Capability{sdk.CapabilityBackup, sdk.CapabilityRestore, sdk.CapabilityVerify}, capability) {
 			problems = append(problems, fmt.Errorf("unknown capability %q", capability))
 		}
 	}
@@ -191,7 +208,48 @@ func (c conformance) backup(t testing.TB, dir string) (Dump, error) {
 	if uint64(st.Size()) != dump.Bytes {
 		return dump, fmt.Errorf("the host received %d bytes but %d came out of the pipe", dump.Bytes, st.Size())
 	}
+	if err := CheckCounts(dump.Counts); err != nil {
+		return dump, err
+	}
+	if want := c.opts.Counts; want != nil && !maps.Equal(dump.Counts, want) {
+		return dump, fmt.Errorf("the driver's Backup says its dump holds %v, want %v", dump.Counts, want)
+	}
 	return dump, nil
+}
+
+// CheckCounts reports what is wrong with the counts a driver reported, or
+// nil. No counts are valid: the driver does not say.
+func CheckCounts(counts sdk.Counts) error {
+	var problems []error
+	for unit := range counts {
+		if !isUnit(unit) {
+			problems = append(problems, fmt.Errorf("count unit %q must be one lower-case word, e.g. \"points\"", unit))
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return fmt.Errorf("invalid Counts: %w", err)
+	}
+	return nil
+}
+
+// verify verifies dump: a Verifier must read all of it and count what its
+// Backup counted; any other driver must answer with sdk.ErrNoVerify.
+func (c conformance) verify(t testing.TB, dump Dump, verifier bool) error {
+	d := c.start(t)
+	res, err := Verify(c.ctx(t), t, d.Client, &sdk.VerifyRequest{Request: sdk.Request{Component: "dump"}}, dump)
+	switch {
+	case !verifier && errors.Is(err, sdk.ErrNoVerify):
+		return nil
+	case !verifier:
+		return fmt.Errorf("Verify of a driver without capability verify answered %v, want sdk.ErrNoVerify", err)
+	case err != nil:
+		return fmt.Errorf("verify: %w", err)
+	case res.Bytes != dump.Bytes:
+		return fmt.Errorf("verify read %d bytes of a %d-byte dump", res.Bytes, dump.Bytes)
+	case !maps.Equal(res.Counts, dump.Counts):
+		return fmt.Errorf("Verify counted %v in the dump, but its Backup said %v: both must count the same", res.Counts, dump.Counts)
+	}
+	return nil
 }
 
 // failingBackup checks opts.FailingBackup fails with the driver's own error.

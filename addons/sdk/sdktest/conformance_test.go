@@ -21,12 +21,19 @@ func fakeOptions(mode string) Options {
 		CancelBackup:  &sdk.BackupRequest{Request: sdk.Request{Params: map[string]string{"size": bigDump}}},
 		Restore:       &sdk.RestoreRequest{},
 		Restored:      &sdk.Restored{ObjectKind: "streams", Objects: []string{"fake"}, Items: map[string]uint64{"bytes": 1000000}},
+		Counts:        sdk.Counts{"blocks": 1000},
 		Timeout:       2 * time.Minute,
 	}
 }
 
 func TestConformanceOfAConformingDriver(t *testing.T) {
 	Conformance(t, os.Args[0], fakeOptions(modeGood))
+}
+
+// TestConformanceOfADriverWithoutVerify: Verify is optional; a driver
+// without it conforms, answering Verify with sdk.ErrNoVerify.
+func TestConformanceOfADriverWithoutVerify(t *testing.T) {
+	Conformance(t, os.Args[0], fakeOptions(modeNoVerify))
 }
 
 // TestConformanceCatches runs single checks on drivers that break a rule:
@@ -61,6 +68,30 @@ func TestConformanceCatches(t *testing.T) {
 			mode:  modeNamelessObjects,
 			check: func(c conformance, t testing.TB) error { return c.restore(t, goodDump(t)) },
 			want:  "objects without an object kind",
+		},
+		"a verify that counts otherwise than the backup": {
+			mode:  modeMiscounts,
+			check: func(c conformance, t testing.TB) error { return c.verify(t, goodDump(t), true) },
+			want:  "Verify counted map[blocks:1001] in the dump, but its Backup said map[blocks:1000]",
+		},
+		"a driver that declares verify but has no Verify": {
+			mode:  modeFalseVerify,
+			check: func(c conformance, t testing.TB) error { return c.verify(t, goodDump(t), true) },
+			want:  "the driver cannot verify a dump",
+		},
+		"a backup that counts in a unit that is no word": {
+			mode:  modeBadUnit,
+			check: func(c conformance, t testing.TB) error { _, err := c.backup(t, t.TempDir()); return err },
+			want:  `count unit "Blocks of 1000" must be one lower-case word`,
+		},
+		"a backup that counts otherwise than expected": {
+			mode: modeGood,
+			check: func(c conformance, t testing.TB) error {
+				c.opts.Counts = sdk.Counts{"blocks": 7}
+				_, err := c.backup(t, t.TempDir())
+				return err
+			},
+			want: "the driver's Backup says its dump holds map[blocks:1000], want map[blocks:7]",
 		},
 		"a restore that says it restored something else": {
 			mode: modeGood,
@@ -106,7 +137,7 @@ func TestCheckInfo(t *testing.T) {
 		"valid":              {change: func(*sdk.Info) {}},
 		"no version":         {change: func(i *sdk.Info) { i.Version = "" }, want: `version "" must both be set`},
 		"no capabilities":    {change: func(i *sdk.Info) { i.Capabilities = nil }, want: "no capabilities"},
-		"unknown capability": {change: func(i *sdk.Info) { i.Capabilities[0] = "verify" }, want: `unknown capability "verify"`},
+		"unknown capability": {change: func(i *sdk.Info) { i.Capabilities[0] = "count" }, want: `unknown capability "count"`},
 		"duplicate parameter": {
 			change: func(i *sdk.Info) { i.Parameters = append(i.Parameters, sdk.Parameter{Name: "url", Usage: "again"}) },
 			want:   "parameter url is declared twice",

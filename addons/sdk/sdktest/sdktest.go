@@ -75,6 +75,9 @@ type Dump struct {
 	Path string
 	// Bytes is the dump's size.
 	Bytes uint64
+	// Counts are what the driver's Backup said the dump holds; nil when
+	// it said nothing.
+	Counts sdk.Counts
 }
 
 // Backup runs req and writes the dump through a pipe into a file in a
@@ -91,15 +94,15 @@ func backupToFile(ctx context.Context, c *sdk.Client, req *sdk.BackupRequest, pa
 		return Dump{}, err
 	}
 	defer f.Close()
-	n, err := backupInto(ctx, c, req, f)
-	return Dump{Path: path, Bytes: n}, err
+	res, err := backupInto(ctx, c, req, f)
+	return Dump{Path: path, Bytes: res.Bytes, Counts: res.Counts}, err
 }
 
 // backupInto runs a backup into w through an os.Pipe.
-func backupInto(ctx context.Context, c *sdk.Client, req *sdk.BackupRequest, w io.Writer) (uint64, error) {
+func backupInto(ctx context.Context, c *sdk.Client, req *sdk.BackupRequest, w io.Writer) (sdk.BackupResult, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return sdk.BackupResult{}, err
 	}
 	copied := make(chan error, 1)
 	go func() {
@@ -107,31 +110,55 @@ func backupInto(ctx context.Context, c *sdk.Client, req *sdk.BackupRequest, w io
 		pr.Close()
 		copied <- err
 	}()
-	n, err := c.Backup(ctx, req, pw)
+	res, err := c.Backup(ctx, req, pw)
 	pw.Close()
 	if cerr := <-copied; err == nil && cerr != nil {
 		err = fmt.Errorf("copy dump out of the pipe: %w", cerr)
 	}
-	return n, err
+	return res, err
 }
 
 // Restore streams dump through a pipe into req's Restore and returns the
 // bytes the driver read, what it says it restored, and its error.
 func Restore(ctx context.Context, t testing.TB, c *sdk.Client, req *sdk.RestoreRequest, dump Dump) (sdk.RestoreResult, error) {
 	t.Helper()
+	return fromFile(t, dump, func(r io.Reader) (sdk.RestoreResult, error) { return restoreFrom(ctx, c, req, r) })
+}
+
+// Verify streams dump through a pipe into req's Verify, as the runtime
+// streams a stored dump, and returns the bytes the driver read, what it
+// counted, and its error (wrapping sdk.ErrNoVerify for a driver that
+// cannot verify).
+func Verify(ctx context.Context, t testing.TB, c *sdk.Client, req *sdk.VerifyRequest, dump Dump) (sdk.VerifyResult, error) {
+	t.Helper()
+	return fromFile(t, dump, func(r io.Reader) (sdk.VerifyResult, error) {
+		return throughPipe(r, func(src io.Reader) (sdk.VerifyResult, error) { return c.Verify(ctx, req, src) })
+	})
+}
+
+// fromFile opens dump's file for call.
+func fromFile[T any](t testing.TB, dump Dump, call func(io.Reader) (T, error)) (T, error) {
+	t.Helper()
 	f, err := os.Open(dump.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	return restoreFrom(ctx, c, req, f)
+	return call(f)
 }
 
 // restoreFrom feeds r to the driver's Restore through an os.Pipe.
 func restoreFrom(ctx context.Context, c *sdk.Client, req *sdk.RestoreRequest, r io.Reader) (sdk.RestoreResult, error) {
+	return throughPipe(r, func(src io.Reader) (sdk.RestoreResult, error) { return c.Restore(ctx, req, src) })
+}
+
+// throughPipe copies r into an os.Pipe and gives call the pipe's end, as
+// the runtime gives a driver restic's output.
+func throughPipe[T any](r io.Reader, call func(io.Reader) (T, error)) (T, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return sdk.RestoreResult{}, err
+		var zero T
+		return zero, err
 	}
 	copied := make(chan error, 1)
 	go func() {
@@ -139,7 +166,7 @@ func restoreFrom(ctx context.Context, c *sdk.Client, req *sdk.RestoreRequest, r 
 		pw.Close()
 		copied <- err
 	}()
-	res, err := c.Restore(ctx, req, &pipeSource{r: pr, copied: copied})
+	res, err := call(&pipeSource{r: pr, copied: copied})
 	pr.Close()
 	return res, err
 }

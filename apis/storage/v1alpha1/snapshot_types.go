@@ -110,6 +110,12 @@ type SnapshotSpec struct {
 	// AppRef is the application the data was taken from.
 	// +optional
 	AppRef *TypedObjectReference `json:"appRef,omitempty"`
+	// Addon is the Addon and backup task that took the data: verification
+	// runs that task's Function image and driver to count the dump again.
+	// Empty on Snapshots taken before it was recorded, and on discovered
+	// ones; those are verified by their bytes only.
+	// +optional
+	Addon *AddonTaskReference `json:"addon,omitempty"`
 	// Type is Full for the first Snapshot of a Repository, Incremental for
 	// one taken when the Repository already held a Succeeded Snapshot
 	// (Parent). Both restore on their own; an Incremental one uploaded only
@@ -133,6 +139,16 @@ type SnapshotSpec struct {
 	// +kubebuilder:default=WipeOut
 	// +optional
 	DeletionPolicy SnapshotDeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// AddonTaskReference names a task of a cluster-scoped Addon.
+type AddonTaskReference struct {
+	// Name of the Addon.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Task is the name of the Addon's backup task.
+	// +kubebuilder:validation:MinLength=1
+	Task string `json:"task"`
 }
 
 // SnapshotPhase is where a Snapshot is in its life.
@@ -302,6 +318,13 @@ type ComponentStatus struct {
 	// Driver names the driver and version that produced the data.
 	// +optional
 	Driver string `json:"driver,omitempty"`
+	// Counts are what the driver said the dump holds, by unit, e.g.
+	// points and series for HyperbyteDB. Verification counts the stored
+	// dump again with the driver and compares; empty when the driver
+	// counts nothing (or predates counting), and then only the bytes are
+	// verified.
+	// +optional
+	Counts map[string]int64 `json:"counts,omitempty"`
 	// Progress is how far the component's backup has got, updated every
 	// few seconds while it runs.
 	// +optional
