@@ -301,7 +301,7 @@ func change(t *testing.T, dbs []hyperbytedbtest.Server, round int) {
 	for _, db := range dbs {
 		db.Write(t, "metrics", "autogen", fmt.Sprintf("cpu,host=h9 value=%d 1700000000000000000", round))
 		db.Exec(t, `DROP DATABASE "events"`)
-		db.Exec(t, `DROP MEASUREMENT "old"`)
+		db.ExecIn(t, "metrics", `DROP MEASUREMENT "old"`)
 		db.Exec(t, fmt.Sprintf(`CREATE DATABASE "added-%d"`, round))
 		hyperbytedbtest.Bulk{DB: "bulk", N: 20_000, Series: 10, Version: round}.Write(t, db, 0, 5_000)
 	}
