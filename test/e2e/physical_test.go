@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,14 +169,18 @@ var offlinePhases = []corev1alpha1.RestoreSessionPhase{
 // physical is issue 16's physical mode on the cluster, in a namespace of
 // its own: InfluxDB StatefulSets with PVCs backed up with influxd's own
 // backup, then restored offline (scaled to 0, one Job per PVC, scaled
-// back), through the StatefulSet and through a HyperbytedbCluster; the
-// operator killed while restoring; a restore Job that fails.
+// back), through the StatefulSet and through a HyperbytedbCluster (side
+// by side); then the operator killed while restoring, and a restore Job
+// that fails.
 func physical(t *testing.T, c *cluster.Cluster, e *demo.Env) {
 	l := newPhysicalLayout(t, c, e)
 	var snap string
 	var want hyperbytedbtest.Contents
-	t.Run("statefulset", func(t *testing.T) { snap, want = l.statefulSet(t) })
-	t.Run("hyperbytedb cluster", l.hyperbytedbCluster)
+	// The two targets are independent: they run side by side.
+	var wg sync.WaitGroup
+	wg.Go(func() { t.Run("statefulset", func(t *testing.T) { snap, want = l.statefulSet(t) }) })
+	wg.Go(func() { t.Run("hyperbytedb cluster", l.hyperbytedbCluster) })
+	wg.Wait()
 	if snap == "" {
 		t.FailNow()
 	}
