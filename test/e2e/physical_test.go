@@ -223,6 +223,7 @@ func newPhysicalLayout(t *testing.T, c *cluster.Cluster, e *demo.Env) *physicalL
 	return l
 }
 
+// ordinals are 0 to n-1: a StatefulSet's pod ordinals.
 func ordinals(n int) []int {
 	out := make([]int, n)
 	for i := range out {
