@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -27,7 +28,6 @@ import (
 	"github.com/keepsake-dev/keepsake/operator/backupconfiguration"
 	"github.com/keepsake-dev/keepsake/test/cluster"
 	"github.com/keepsake-dev/keepsake/test/demo"
-	"github.com/keepsake-dev/keepsake/test/servers"
 )
 
 // physicalDB is an InfluxDB 1.x StatefulSet of the layout's own, without
@@ -207,9 +207,7 @@ func newPhysicalLayout(t *testing.T, c *cluster.Cluster, e *demo.Env) *physicalL
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := servers.InstallHyperbytedbCRD(c.RESTConfig()); err != nil {
-		t.Fatal(err)
-	}
+	installHyperbytedbCRD(t, e)
 	l := &physicalLayout{c: c, e: e, wc: wc}
 	apply(t, e, hyperbytedbCluster, map[string]string{"Name": "hdb", "Image": cluster.InfluxDBImage})
 	for name, replicas := range map[string]int{"physical": 2, "hdb": 1} {
@@ -221,6 +219,22 @@ func newPhysicalLayout(t *testing.T, c *cluster.Cluster, e *demo.Env) *physicalL
 	l.waitReady(t, "physical", 2)
 	l.waitReady(t, "hdb", 1)
 	return l
+}
+
+// installHyperbytedbCRD applies the HyperbytedbCluster CRD of
+// test/servers/crds, as a user installs a CRD, and waits until the API
+// server serves it.
+func installHyperbytedbCRD(t *testing.T, e *demo.Env) {
+	t.Helper()
+	ctx := demo.Context(t, 2*time.Minute)
+	dir := filepath.Join(e.Root, "test", "servers", "crds")
+	if _, err := e.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=2m",
+		"crd/hyperbytedbclusters.hyperbytedb.hyperbyte.cloud"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // ordinals are 0 to n-1: a StatefulSet's pod ordinals.
@@ -248,18 +262,23 @@ func (l *physicalLayout) replicas(t *testing.T, name string, n int) []hyperbyted
 }
 
 // waitReady waits until StatefulSet name has replicas Ready pods, and each
-// answers through its Service (kube-proxy follows a new pod's address a
-// moment after the pod is Ready).
+// answers through its Service. kube-proxy follows a new pod's address a
+// moment after the pod is Ready, and a connection opened before that is
+// never translated: it reaches whatever the node's route leads to, for as
+// long as it lives. So each ping opens a connection of its own, and the
+// connections kept from before (to pods the restore stopped) are closed.
 func (l *physicalLayout) waitReady(t *testing.T, name string, replicas int) []hyperbytedbtest.Server {
 	t.Helper()
 	waitStatefulSetReady(t, l.c, l.e.Params.Namespace, name, int32(replicas), demo.Timeout)
+	http.DefaultClient.CloseIdleConnections()
 	dbs := l.replicas(t, name, replicas)
 	for _, db := range dbs {
-		err := demo.Poll(demo.Context(t, demo.Timeout), db.URL+" answering", func(ctx context.Context) (bool, string, error) {
+		err := demo.Poll(demo.Context(t, 2*time.Minute), db.URL+" answering", func(ctx context.Context) (bool, string, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, db.URL+"/ping", nil)
 			if err != nil {
 				return false, "", err
 			}
+			req.Close = true
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return false, err.Error(), nil
