@@ -421,7 +421,8 @@ func checkPhases(t *testing.T, run restoreRun, want []corev1alpha1.RestoreSessio
 }
 
 // checkBack fails unless StatefulSet name is back at replicas, all Ready,
-// and the RestoreSession restored (or, failed, recorded) its PVCs.
+// and the RestoreSession recorded its duration, the replica count, the
+// PVCs, and how many of them it restored.
 func (l *physicalLayout) checkBack(t *testing.T, run restoreRun, name string, replicas, restored int32) {
 	t.Helper()
 	var sts appsv1.StatefulSet
@@ -430,6 +431,9 @@ func (l *physicalLayout) checkBack(t *testing.T, run restoreRun, name string, re
 	}
 	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != replicas || sts.Status.ReadyReplicas != replicas {
 		t.Errorf("StatefulSet %s after the restore: spec.replicas %v, %d Ready, want %d and %d", name, sts.Spec.Replicas, sts.Status.ReadyReplicas, replicas, replicas)
+	}
+	if run.final.Status.Duration == "" {
+		t.Errorf("RestoreSession %s ended %s with no duration", run.final.Name, run.final.Status.Phase)
 	}
 	off := run.final.Status.Offline
 	if off == nil || len(off.PVCs) != int(replicas) || off.RestoredPVCs != restored || off.Replicas == nil || *off.Replicas != replicas {
@@ -523,7 +527,11 @@ func (l *physicalLayout) operatorKilled(t *testing.T, snap string, want hyperbyt
 		if before != nil || rs.Status.Phase != corev1alpha1.RestoreRestoring || !created {
 			return
 		}
-		before = l.restoreJobs(t, name)
+		jobs := l.restoreJobs(t, name)
+		before = jobUIDs(jobs)
+		for _, j := range jobs {
+			t.Logf("at the kill, Job %s: %d active, %d succeeded, %d failed", j.Name, j.Status.Active, j.Status.Succeeded, j.Status.Failed)
+		}
 		pods, err := l.e.OperatorPods(demo.Context(t, time.Minute))
 		if err != nil || len(pods) != 1 {
 			t.Fatalf("operator pods: %d, %v", len(pods), err)
@@ -540,7 +548,7 @@ func (l *physicalLayout) operatorKilled(t *testing.T, snap string, want hyperbyt
 		t.Fatal(err)
 	}
 	checkPhases(t, run, offlinePhases)
-	after := l.restoreJobs(t, name)
+	after := jobUIDs(l.restoreJobs(t, name))
 	if len(before) != 2 || !maps.Equal(before, after) {
 		t.Errorf("restore Jobs when the operator was killed: %v; at the end: %v; want the same 2, one per PVC", before, after)
 	}
@@ -548,17 +556,22 @@ func (l *physicalLayout) operatorKilled(t *testing.T, snap string, want hyperbyt
 	checkContents(t, l.waitReady(t, "physical", 2), want, "after the restore the operator was killed in")
 }
 
-// restoreJobs are the Jobs of RestoreSession name, by UID, with their
-// outcome so far.
-func (l *physicalLayout) restoreJobs(t *testing.T, name string) map[types.UID]string {
+// restoreJobs are the Jobs of RestoreSession name.
+func (l *physicalLayout) restoreJobs(t *testing.T, name string) []batchv1.Job {
 	t.Helper()
 	var jobs batchv1.JobList
 	if err := l.e.Kube.List(demo.Context(t, time.Minute), &jobs, client.InNamespace(l.e.Params.Namespace),
 		client.MatchingLabels{corev1alpha1.LabelRestoreSession: name}); err != nil {
 		t.Fatal(err)
 	}
+	return jobs.Items
+}
+
+// jobUIDs are the names of jobs by UID: a Job made again under the same
+// name has another UID.
+func jobUIDs(jobs []batchv1.Job) map[types.UID]string {
 	out := map[types.UID]string{}
-	for _, j := range jobs.Items {
+	for _, j := range jobs {
 		out[j.UID] = j.Name
 	}
 	return out
