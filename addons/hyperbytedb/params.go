@@ -71,34 +71,6 @@ func credentials(req sdk.Request) (user, pass string, err error) {
 	return strings.TrimRight(string(u), "\r\n"), strings.TrimRight(string(p), "\r\n"), nil
 }
 
-// list splits a comma-separated parameter, dropping blanks.
-func list(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
-}
-
-// databaseMapping parses old:new,old2:new2.
-func databaseMapping(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, pair := range list(s) {
-		from, to, ok := strings.Cut(pair, ":")
-		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
-		if !ok || from == "" || to == "" {
-			return nil, fmt.Errorf("%s: %q is not old:new", ParamDatabaseMapping, pair)
-		}
-		if _, dup := out[from]; dup {
-			return nil, fmt.Errorf("%s: %q is mapped twice", ParamDatabaseMapping, from)
-		}
-		out[from] = to
-	}
-	return out, nil
-}
-
 // timeWindow parses startTime and endTime; either may be empty.
 func timeWindow(params map[string]string) (start, end time.Time, err error) {
 	for name, dst := range map[string]*time.Time{ParamStartTime: &start, ParamEndTime: &end} {
@@ -120,12 +92,12 @@ func dumpOptions(params map[string]string) (export.DumpOptions, error) {
 	if err != nil {
 		return export.DumpOptions{}, err
 	}
-	return export.DumpOptions{Databases: list(params[ParamDatabases]), Start: start, End: end}, nil
+	return export.DumpOptions{Databases: sdk.List(params[ParamDatabases]), Start: start, End: end}, nil
 }
 
 // loadOptions turns restore parameters into export options.
 func loadOptions(params map[string]string) (export.LoadOptions, error) {
-	opts := export.LoadOptions{Mode: export.Mode(params[ParamMode]), Databases: list(params[ParamDatabases])}
+	opts := export.LoadOptions{Mode: export.Mode(params[ParamMode]), Databases: sdk.List(params[ParamDatabases])}
 	if opts.Mode != export.ModeMerge && opts.Mode != export.ModeReplace {
 		return opts, fmt.Errorf("%s: %q is neither merge nor replace", ParamMode, params[ParamMode])
 	}
@@ -137,6 +109,6 @@ func loadOptions(params map[string]string) (export.LoadOptions, error) {
 		opts.BatchSize = n
 	}
 	var err error
-	opts.Rename, err = databaseMapping(params[ParamDatabaseMapping])
+	opts.Rename, err = sdk.Mapping(ParamDatabaseMapping, params[ParamDatabaseMapping])
 	return opts, err
 }

@@ -51,7 +51,7 @@ func physicalBackup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) er
 	if err != nil {
 		return err
 	}
-	dbs, err := export.SelectDatabases(ctx, c, list(req.Params[ParamDatabases]))
+	dbs, err := export.SelectDatabases(ctx, c, sdk.List(req.Params[ParamDatabases]))
 	if err != nil {
 		return err
 	}

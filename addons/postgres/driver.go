@@ -38,7 +38,7 @@ func (Driver) Backup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	dbs, err := selectDatabases(all, list(req.Params[ParamDatabases]))
+	dbs, err := selectDatabases(all, sdk.List(req.Params[ParamDatabases]))
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ type restoreOptions struct {
 }
 
 func parseRestoreOptions(params map[string]string) (restoreOptions, error) {
-	opts := restoreOptions{databases: list(params[ParamDatabases]), mode: params[ParamMode]}
+	opts := restoreOptions{databases: sdk.List(params[ParamDatabases]), mode: params[ParamMode]}
 	if opts.mode != ModeCreate && opts.mode != ModeReplace {
 		return opts, fmt.Errorf("%s: %q is neither %s nor %s", ParamMode, opts.mode, ModeCreate, ModeReplace)
 	}
@@ -135,7 +135,7 @@ func parseRestoreOptions(params map[string]string) (restoreOptions, error) {
 		return opts, fmt.Errorf("%s: %q is neither true nor false", ParamGlobals, params[ParamGlobals])
 	}
 	var err error
-	opts.rename, err = databaseMapping(params[ParamDatabaseMapping])
+	opts.rename, err = sdk.Mapping(ParamDatabaseMapping, params[ParamDatabaseMapping])
 	return opts, err
 }
 
@@ -150,36 +150,4 @@ func (o restoreOptions) target(database string) string {
 // selected says whether database of the backup is to be restored.
 func (o restoreOptions) selected(database string) bool {
 	return len(o.databases) == 0 || slices.Contains(o.databases, database)
-}
-
-// list splits a comma-separated parameter, dropping blanks.
-func list(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
-}
-
-// databaseMapping parses old:new,old2:new2.
-func databaseMapping(s string) (map[string]string, error) {
-	out := map[string]string{}
-	targets := map[string]string{}
-	for _, pair := range list(s) {
-		from, to, ok := strings.Cut(pair, ":")
-		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
-		if !ok || from == "" || to == "" {
-			return nil, fmt.Errorf("%s: %q is not old:new", ParamDatabaseMapping, pair)
-		}
-		if _, dup := out[from]; dup {
-			return nil, fmt.Errorf("%s: %q is mapped twice", ParamDatabaseMapping, from)
-		}
-		if other, dup := targets[to]; dup {
-			return nil, fmt.Errorf("%s: %q and %q are both mapped to %q", ParamDatabaseMapping, other, from, to)
-		}
-		out[from], targets[to] = to, from
-	}
-	return out, nil
 }

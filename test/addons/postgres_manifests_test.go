@@ -1,110 +1,26 @@
 package addons
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/keepsake-dev/keepsake/addons/sdk/sdktest"
 	"github.com/keepsake-dev/keepsake/test/servers"
 )
 
-// Shapes of the manifests, as much as the test checks.
-type addonManifest struct {
-	APIVersion, Kind string
-	Metadata         struct{ Name string }
-	Spec             struct {
-		BackupTasks, RestoreTasks []struct {
-			Name, Function, Driver string
-			Singleton              bool
-			Parameters             []struct {
-				Name, Usage, Default, Type string
-				Required                   bool
-			}
-		}
-	}
-}
-
-type functionManifest struct {
-	APIVersion, Kind string
-	Metadata         struct{ Name string }
-	Spec             struct {
-		Image         string
-		Command, Args []string
-	}
-}
-
-var manifestVariable = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:=([^}]*))?\}`)
-
 // TestPostgresManifestsMatchDriver keeps the Addon and Functions in step
-// with the built driver's Info: same parameters and defaults, authSecret
-// of type secret, every ${variable} of a Function's args a parameter of its
-// task with the same default, and every parameter in some task.
+// with the built driver's Info (CheckManifests).
 func TestPostgresManifestsMatchDriver(t *testing.T) {
 	d := sdktest.Start(t, build(t, "addons/postgres", "./cmd/postgres-driver", "postgres-driver"))
 	info, err := d.Client.Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	declared := map[string]string{}
-	for _, p := range info.Parameters {
-		declared[p.Name] = p.Default
-	}
 	dir := filepath.Join(servers.RepoRoot(t), "addons", "postgres", "manifests")
-	var addon addonManifest
-	if err := yaml.UnmarshalStrict(readManifest(t, dir, "addon.yaml"), &addon); err != nil {
-		t.Fatalf("addon.yaml: %v", err)
-	}
-	if addon.APIVersion != "addons.keepsake.dev/v1alpha1" || addon.Kind != "Addon" || addon.Metadata.Name != "postgres" {
-		t.Fatalf("addon.yaml is %s %s %s", addon.APIVersion, addon.Kind, addon.Metadata.Name)
-	}
-	functions := map[string]functionManifest{}
-	for _, doc := range bytes.Split(readManifest(t, dir, "function.yaml"), []byte("\n---\n")) {
-		var f functionManifest
-		if err := yaml.UnmarshalStrict(doc, &f); err != nil {
-			t.Fatalf("function.yaml: %v", err)
-		}
-		functions[f.Metadata.Name] = f
-	}
-	used := map[string]bool{}
-	for _, task := range append(addon.Spec.BackupTasks, addon.Spec.RestoreTasks...) {
-		params := map[string]string{"driver": ""}
-		for _, p := range task.Parameters {
-			def, ok := declared[p.Name]
-			if !ok || def != p.Default || p.Usage == "" {
-				t.Errorf("task %s parameter %s (default %q): driver declares %v (default %q)", task.Name, p.Name, p.Default, ok, def)
-			}
-			if secret := p.Name == "authSecret"; secret != (p.Type == "secret") {
-				t.Errorf("task %s parameter %s has type %q", task.Name, p.Name, p.Type)
-			}
-			params[p.Name], used[p.Name] = p.Default, true
-		}
-		if task.Driver != "/usr/local/bin/postgres-driver" {
-			t.Errorf("task %s runs driver %s", task.Name, task.Driver)
-		}
-		f, ok := functions[task.Function]
-		if !ok || f.Kind != "Function" || f.Spec.Image == "" {
-			t.Fatalf("task %s: function %q missing or incomplete", task.Name, task.Function)
-		}
-		for _, arg := range f.Spec.Args {
-			for _, m := range manifestVariable.FindAllStringSubmatch(arg, -1) {
-				def, ok := params[m[1]]
-				if !ok || (m[1] != "driver" && def != m[3]) {
-					t.Errorf("function %s uses %s, which task %s declares %v with default %q", task.Function, m[0], task.Name, ok, def)
-				}
-			}
-		}
-	}
-	for name := range declared {
-		if !used[name] {
-			t.Errorf("driver parameter %s is in no task", name)
-		}
-	}
+	CheckManifests(t, info, "postgres", "/usr/local/bin/postgres-driver",
+		readManifest(t, dir, "addon.yaml"), readManifest(t, dir, "function.yaml"))
 }
 
 func readManifest(t *testing.T, dir, name string) []byte {

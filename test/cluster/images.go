@@ -72,6 +72,13 @@ const (
 	// RedisImage holds Debian's redis-server and redis-cli and busybox's
 	// shell: a Redis server, and the script addon's Functions' image.
 	RedisImage = "keepsake.local/redis:7.0"
+	// RedisdumpDriverImage is the image of docs/writing-an-addon.md's
+	// example driver; ImportImages builds it from source
+	// RedisdumpDriverSource.
+	RedisdumpDriverImage = "keepsake.local/redisdump-driver:dev"
+	// RedisdumpDriverSource is the ImportImages source of
+	// RedisdumpDriverImage: the driver binary.
+	RedisdumpDriverSource = "redisdump-driver"
 )
 
 // AddonImageSources are the host files of PostgresDriverImage,

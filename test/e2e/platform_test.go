@@ -447,6 +447,22 @@ spec:
           emptyDir: {}
 `
 
+// redisStatefulSet applies redisSetup with password and waits until the
+// Redis answers, through its Service's ClusterIP from the node.
+func redisStatefulSet(t *testing.T, e *demo.Env, password string) *servers.Redis {
+	t.Helper()
+	apply(t, e, redisSetup, map[string]string{"Password": password, "Image": cluster.RedisImage})
+	redis := &servers.Redis{Addr: serviceAddr(t, e, "redis", 6379), Password: password}
+	err := demo.Poll(demo.Context(t, demo.Timeout), "Redis answering PING", func(context.Context) (bool, string, error) {
+		reply, err := redis.Do("PING")
+		return err == nil && reply == "PONG", reply, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return redis
+}
+
 // scriptBackup backs Redis up with the script addon: Command writes the
 // dump to its standard output.
 const scriptBackup = `
@@ -519,15 +535,7 @@ spec:
 // command's stderr tail and makes no snapshot.
 func platformScript(t *testing.T, e *demo.Env) {
 	e = e.With(t)
-	apply(t, e, redisSetup, map[string]string{"Password": redisPassword, "Image": cluster.RedisImage})
-	redis := &servers.Redis{Addr: serviceAddr(t, e, "redis", 6379), Password: redisPassword}
-	err := demo.Poll(demo.Context(t, demo.Timeout), "Redis answering PING", func(context.Context) (bool, string, error) {
-		reply, err := redis.Do("PING")
-		return err == nil && reply == "PONG", reply, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	redis := redisStatefulSet(t, e, redisPassword)
 	want := addons.FillRedis(t, redis)
 	// As docs/writing-an-addon.md has it: one command line for every target.
 	command := "redis-cli -h $KEEPSAKE_TARGET_NAME.$KEEPSAKE_TARGET_NAMESPACE.svc --no-auth-warning --rdb -"

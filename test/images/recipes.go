@@ -132,4 +132,14 @@ var recipes = map[string]recipe{
 		cmd:     []string{"/usr/bin/redis-server"},
 		env:     []string{defaultPath},
 	},
+	// redisdump-driver is the image of docs/writing-an-addon.md's example
+	// driver, with the content its Dockerfile gives it (FROM scratch, the
+	// static driver at /usr/local/bin/redisdump-driver, nothing else): the
+	// e2e layout guide builds the driver by following the guide, checks
+	// the Dockerfile says exactly that, and assembles the image here, as
+	// no Docker engine runs on the test machine.
+	"redisdump-driver": {
+		ref:   Registry + "/redisdump-driver:dev",
+		files: []imageFile{{source: "redisdump-driver", dst: "/usr/local/bin/redisdump-driver", mode: 0o755}},
+	},
 }

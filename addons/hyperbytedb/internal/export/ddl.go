@@ -70,6 +70,12 @@ func createRetentionPolicy(db string, rp RetentionPolicy) string {
 	return s
 }
 
+// alterRetentionPolicy renders the statement giving the existing rp on db
+// the definition rp has (and making it the default when it is).
+func alterRetentionPolicy(db string, rp RetentionPolicy) string {
+	return "ALTER" + strings.TrimPrefix(createRetentionPolicy(db, rp), "CREATE")
+}
+
 func duration(d time.Duration) string {
 	if d == 0 {
 		return "INF"

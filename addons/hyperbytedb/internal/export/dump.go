@@ -337,15 +337,17 @@ func (d *dumper) point(s *influx.Series, row []json.RawMessage) error {
 		if d.kinds[i] == lineprotocol.Unknown {
 			continue
 		}
-		v, ok, err := fieldValue(d.kinds[i], raw)
+		n := len(d.line)
+		line, ok, err := appendValue(append(append(d.line, sep), d.keys[i]...), d.kinds[i], raw)
 		if err != nil {
 			return fmt.Errorf("field %q at time %d: %w", s.Columns[i+1], ts.IntV(), err)
 		}
-		if ok {
-			d.line = append(append(d.line, sep), d.keys[i]...)
-			d.line = v.AppendBytes(d.line)
-			sep = ','
+		if !ok {
+			d.line = line[:n] // null: this point has no such field
+			continue
 		}
+		d.line, sep = line, ','
+
 	}
 	if sep == ' ' {
 		return nil // an all-null row is no point: InfluxDB stores none

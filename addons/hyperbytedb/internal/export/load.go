@@ -306,12 +306,26 @@ func (l *loader) createSchema(ctx context.Context, target string, policies []Ret
 	if err != nil {
 		return err
 	}
+	// Merging keeps the server's policies and default as they are. A
+	// replace that found the database still there (HyperbyteDB, where it is
+	// emptied rather than dropped: clearDatabase) gives the dump's policies
+	// their definitions and the dump's default back.
+	replace := l.opts.Mode == ModeReplace
 	for _, rp := range policies {
-		if slices.ContainsFunc(have, func(h RetentionPolicy) bool { return h.Name == rp.Name }) {
+		existing := slices.ContainsFunc(have, func(h RetentionPolicy) bool { return h.Name == rp.Name })
+		var stmt string
+		switch {
+		case replace && existing:
+			stmt = alterRetentionPolicy(target, rp)
+		case existing:
 			continue
+		case replace:
+			stmt = createRetentionPolicy(target, rp)
+		default:
+			rp.Default = false
+			stmt = createRetentionPolicy(target, rp)
 		}
-		rp.Default = false // merging never changes the existing default
-		if err := l.client.Exec(ctx, influx.Scope{DB: target}, createRetentionPolicy(target, rp)); err != nil {
+		if err := l.client.Exec(ctx, influx.Scope{DB: target}, stmt); err != nil {
 			return err
 		}
 	}

@@ -53,6 +53,11 @@ func New(rawURL, user, pass string) (*Client, error) {
 		// Whole-response compression would cost CPU on both ends of what is
 		// usually a cluster-local link; the dump is compressed by restic.
 		DisableCompression: true,
+		// A query answer is tens of MB of small HTTP chunks; the default
+		// 4 KiB read buffer takes one read(2) per chunk, a 256 KiB one
+		// reads many chunks at a time (a sixth of the driver's CPU time
+		// went to those syscalls).
+		ReadBufferSize: 256 << 10,
 	}
 	return &Client{base: u, http: &http.Client{Transport: transport}, user: user, pass: pass}, nil
 }
