@@ -36,7 +36,7 @@ import (
 // reach) and exposed with the HTTP API by a Service named like it: the
 // driver's default url and rpcAddress. Its pods start and stop together
 // (Parallel). A Service per pod lets the test, on the node, read each
-// replica.
+// replica, and a backup read one pod whole.
 const physicalDB = `
 apiVersion: v1
 kind: Service
@@ -55,6 +55,7 @@ spec:
   selector: {statefulset.kubernetes.io/pod-name: {{$.Name}}-{{.}}}
   ports:
     - {name: http, port: 8086, targetPort: 8086}
+    - {name: rpc, port: 8088, targetPort: 8088}
 {{- end}}
 ---
 apiVersion: apps/v1
@@ -115,6 +116,10 @@ spec:
 
 // physicalBackup backs Target up with the physical-backup task, once: the
 // schedule never comes within a test, the first session runs at once.
+// Pod, when set, is the Service of the one pod the backup reads: through
+// a Service in front of several pods each of influxd backup's
+// connections may reach another pod, and the shard IDs of the metastore
+// read from one are not those of the shards read from another.
 const physicalBackup = `
 apiVersion: core.keepsake.dev/v1alpha1
 kind: BackupConfiguration
@@ -131,6 +136,11 @@ spec:
         name: hyperbytedb
         tasks:
           - name: physical-backup
+{{- if .Pod}}
+            params:
+              url: http://{{.Pod}}.{{.Namespace}}.svc:8086
+              rpcAddress: {{.Pod}}.{{.Namespace}}.svc:8088
+{{- end}}
       repositories:
         - name: {{.Name}}-repo
           backend: minio
@@ -332,19 +342,21 @@ func change(t *testing.T, dbs []hyperbytedbtest.Server, round int) {
 	}
 }
 
-// target names what a BackupConfiguration or RestoreSession acts on.
-type target struct{ group, kind, name string }
+// target names what a BackupConfiguration or RestoreSession acts on, and
+// the Service of the one pod a backup of it reads ("" for the default,
+// the target's Service).
+type target struct{ group, kind, name, pod string }
 
 var (
-	statefulSetTarget = target{"apps", "StatefulSet", "physical"}
-	clusterTarget     = target{"hyperbytedb.hyperbyte.cloud", "HyperbytedbCluster", "hdb"}
+	statefulSetTarget = target{"apps", "StatefulSet", "physical", "physical-0"}
+	clusterTarget     = target{"hyperbytedb.hyperbyte.cloud", "HyperbytedbCluster", "hdb", ""}
 )
 
 // backUp runs a physical backup of tg through BackupConfiguration name and
 // returns its Snapshot's name.
 func (l *physicalLayout) backUp(t *testing.T, name string, tg target) string {
 	t.Helper()
-	apply(t, l.e, physicalBackup, map[string]string{"Name": name, "Group": tg.group, "Kind": tg.kind, "Target": tg.name})
+	apply(t, l.e, physicalBackup, map[string]string{"Name": name, "Group": tg.group, "Kind": tg.kind, "Target": tg.name, "Pod": tg.pod})
 	bks := l.e.With(t).WaitBackupSession(backupconfiguration.FirstSessionName(name, "manual"), corev1alpha1.BackupSessionSucceeded)
 	snap := sessionSnapshot(t, l.e, bks)
 	comp, ok := snap.Status.Components["physical-backup"]
