@@ -257,15 +257,24 @@ func (r *Reconciler) startTarget(ctx context.Context, p *pass) (*ctrl.Result, er
 	back := fmt.Sprintf("StatefulSet %s is back at %d replicas", sts.Name, *off.Replicas)
 	if sts.Status.ObservedGeneration < sts.Generation || sts.Status.ReadyReplicas < *off.Replicas {
 		return r.waitOrGiveUp(p, corev1alpha1.ConditionTargetRestarted, StartTimeout, func() *ctrl.Result {
+			setOfflineDuration(p)
 			return r.fail(p, corev1alpha1.ReasonStartTimeout, fmt.Errorf("%s%s but only %d of them were Ready %s later",
 				earlierFailure(p), back, sts.Status.ReadyReplicas, StartTimeout))
 		}), nil
 	}
 	r.setCondition(p, corev1alpha1.ConditionTargetRestarted, true, corev1alpha1.ReasonRestarted, back+", all Ready")
+	setOfflineDuration(p)
 	if c := meta.FindStatusCondition(p.rs.Status.Conditions, corev1alpha1.ConditionRestoreSucceeded); c != nil && c.Status == metav1.ConditionFalse {
 		return r.fail(p, c.Reason, fmt.Errorf("%s; %s", c.Message, back)), nil
 	}
 	return r.succeedOffline(p, back), nil
+}
+
+// setOfflineDuration records how long the offline restore took, from the
+// RestoreSession's creation to its end, Succeeded or Failed: the target
+// was down for most of it.
+func setOfflineDuration(p *pass) {
+	p.rs.Status.Duration = p.now.Sub(p.rs.CreationTimestamp.Time).Round(time.Second).String()
 }
 
 // earlierFailure is the failure an earlier step recorded, "" when none.
@@ -280,7 +289,6 @@ func earlierFailure(p *pass) string {
 func (r *Reconciler) succeedOffline(p *pass, back string) *ctrl.Result {
 	off := p.rs.Status.Offline
 	p.rs.Status.Phase = corev1alpha1.RestoreSucceeded
-	p.rs.Status.Duration = p.now.Sub(p.rs.CreationTimestamp.Time).Round(time.Second).String()
 	msg := fmt.Sprintf("restored %d PVCs of StatefulSet %s from Snapshot %s; %s", off.RestoredPVCs, off.StatefulSet, p.rs.Status.Snapshot, back)
 	status.Set(&p.rs.Status.Conditions, p.rs.Generation, corev1alpha1.ConditionRestoreSucceeded, true, corev1alpha1.ReasonRestoreCompleted, msg)
 	p.events.Eventf(p.rs, nil, corev1.EventTypeNormal, corev1alpha1.ReasonRestoreCompleted, "Restore", "%s", msg)

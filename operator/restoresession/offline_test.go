@@ -154,6 +154,9 @@ func TestOfflineRestoreJobFails(t *testing.T) {
 	})
 	setReady(t, sts, 2)
 	c := waitPhase(t, rs, corev1alpha1.RestoreFailed, corev1alpha1.ConditionRestoreSucceeded, corev1alpha1.ReasonRestoreFailed)
+	if rs.Status.Duration == "" {
+		t.Errorf("the Failed RestoreSession has no duration (kubectl's Duration column is empty); a Succeeded one has")
+	}
 	for _, want := range []string{jobs[1].Name, "data-tsdb-1", batchv1.JobReasonBackoffLimitExceeded, "back at 2 replicas"} {
 		if !strings.Contains(c.Message, want) {
 			t.Errorf("RestoreSucceeded message %q does not say %q", c.Message, want)

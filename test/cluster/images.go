@@ -66,6 +66,9 @@ const (
 	// PostgresDriverImage is the PostgreSQL addon's image: its driver and
 	// Debian's PostgreSQL 15 client tools.
 	PostgresDriverImage = "keepsake.local/postgres-driver:dev"
+	// HyperbytedbDriverImage is the HyperbyteDB addon's image: its driver
+	// and Debian's influxd (InfluxDB 1.x), which the physical tasks run.
+	HyperbytedbDriverImage = "keepsake.local/hyperbytedb-driver:dev"
 	// RedisImage holds Debian's redis-server and redis-cli and busybox's
 	// shell: a Redis server, and the script addon's Functions' image.
 	RedisImage = "keepsake.local/redis:7.0"
@@ -78,14 +81,15 @@ const (
 	RedisdumpDriverSource = "redisdump-driver"
 )
 
-// AddonImageSources are the host files of PostgresDriverImage and
-// RedisImage, for ImportImages: the PostgreSQL driver at driver, and
-// Debian's tools (packages postgresql, redis-server, redis-tools,
+// AddonImageSources are the host files of PostgresDriverImage,
+// HyperbytedbDriverImage and RedisImage, for ImportImages: the PostgreSQL
+// and HyperbyteDB drivers at pgDriver and hyperbytedbDriver, and Debian's
+// tools (packages postgresql, influxdb, redis-server, redis-tools,
 // busybox-static).
-func AddonImageSources(driver string) map[string]string {
+func AddonImageSources(pgDriver, hyperbytedbDriver string) map[string]string {
 	return map[string]string{
-		"postgres-driver": driver,
-		"pg_dump":         postgresBinDir + "/pg_dump", "pg_dumpall": postgresBinDir + "/pg_dumpall", "psql": postgresBinDir + "/psql",
+		"postgres-driver": pgDriver, "hyperbytedb-driver": hyperbytedbDriver, "influxd": influxdBinary,
+		"pg_dump": postgresBinDir + "/pg_dump", "pg_dumpall": postgresBinDir + "/pg_dumpall", "psql": postgresBinDir + "/psql",
 		"busybox": busyboxBinary, "redis-server": "/usr/bin/redis-server", "redis-cli": "/usr/bin/redis-cli",
 	}
 }

@@ -82,13 +82,14 @@ func (s *Stand) bin(name string) string { return filepath.Join(s.Cluster.BinDir,
 
 // Install loads the keepsake image built from ./bin (keepsake, restic, the
 // HyperbyteDB driver and the script driver) and the addon images (the
+// HyperbyteDB driver's with influxd, which the addon's Functions run, the
 // PostgreSQL driver's, and Redis's for the script addon's Functions) into
 // the node, applies the CRDs (Helm installs a chart's CRDs only once, never
 // upgrading them) and installs or upgrades the chart with those images,
 // waiting until the operator is available.
 func (s *Stand) Install(ctx context.Context) error {
-	sources := cluster.AddonImageSources(s.bin("postgres-driver"))
-	for _, name := range []string{"keepsake", "restic", "hyperbytedb-driver", "script-driver"} {
+	sources := cluster.AddonImageSources(s.bin("postgres-driver"), s.bin("hyperbytedb-driver"))
+	for _, name := range []string{"keepsake", "restic", "script-driver"} {
 		sources[name] = s.bin(name)
 	}
 	build, err := hashFiles(sources["keepsake"], sources["restic"], sources["hyperbytedb-driver"], sources["script-driver"])
@@ -110,6 +111,7 @@ func (s *Stand) Install(ctx context.Context) error {
 	helm := exec.CommandContext(ctx, s.bin("helm"), "upgrade", "--install", Release, chart,
 		"--kubeconfig", s.Cluster.AdminKubeconfig(), "--namespace", OperatorNamespace, "--create-namespace",
 		"--set-string", "podAnnotations.keepsake\\.dev/build="+build[:16],
+		"--set-string", "addons.hyperbytedb.image="+cluster.HyperbytedbDriverImage,
 		"--set-string", "addons.postgres.image="+cluster.PostgresDriverImage,
 		"--set-string", "addons.script.image="+cluster.RedisImage,
 		"--wait", "--timeout", "5m")

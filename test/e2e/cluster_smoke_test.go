@@ -58,7 +58,7 @@ func TestLocalClusterSmoke(t *testing.T) {
 	})
 	t.Run("statefulset with a volume claim becomes ready", func(t *testing.T) {
 		sts := createStatefulSet(t, c, ns, "store")
-		waitStatefulSetReady(t, c, ns, sts, 3*time.Minute)
+		waitStatefulSetReady(t, c, ns, sts, 1, 3*time.Minute)
 		waitClaimsBound(t, c, ns, "app="+sts, time.Minute)
 	})
 	t.Run("teardown leaves nothing behind", func(t *testing.T) {

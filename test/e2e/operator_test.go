@@ -36,8 +36,8 @@ func TestOperator(t *testing.T) {
 	// namespace as the demo has it, several namespaces sharing a storage as
 	// platform teams have them, faults injected, the first hour's
 	// mistakes, the metrics a real Prometheus scrapes, the PostgreSQL and
-	// script addons, a storage that fails, and the author guide's addon
-	// (docs/testing.md). Then no
+	// script addons, a storage that fails, the author guide's addon, and
+	// physical backups with offline restores (docs/testing.md). Then no
 	// Secret may show anywhere it was not put. The namespaces live until
 	// the test ends, for that last look.
 	several := teams{
@@ -50,6 +50,7 @@ func TestOperator(t *testing.T) {
 	platformNS := c.Namespace(t, "e2e-platform", "restricted")
 	storageFaultsNS := c.Namespace(t, "e2e-storage-faults", "restricted")
 	guideNS := c.Namespace(t, "e2e-guide", "restricted")
+	physicalNS := c.Namespace(t, "e2e-physical", "restricted")
 	t.Run("layouts", func(t *testing.T) {
 		// Goroutines rather than t.Parallel, which go test bounds by
 		// -parallel (the number of cores: two here).
@@ -63,13 +64,14 @@ func TestOperator(t *testing.T) {
 			"platform":           func(t *testing.T) { platform(t, e.InNamespace(t, platformNS)) },
 			"storage faults":     func(t *testing.T) { storageFaults(t, e.InNamespace(t, storageFaultsNS)) },
 			"guide":              func(t *testing.T) { guideLayout(t, e.InNamespace(t, guideNS)) },
+			"physical":           func(t *testing.T) { physical(t, c, e.InNamespace(t, physicalNS)) },
 		} {
 			wg.Go(func() { t.Run(name, layout) })
 		}
 		wg.Wait()
 	})
 	t.Run("no secret leaked", func(t *testing.T) {
-		noSecretLeaked(t, c, e, []string{ns, several.storage, several.a, several.b, faultsNS, firstHourNS, platformNS, storageFaultsNS, guideNS})
+		noSecretLeaked(t, c, e, []string{ns, several.storage, several.a, several.b, faultsNS, firstHourNS, platformNS, storageFaultsNS, guideNS, physicalNS})
 	})
 }
 

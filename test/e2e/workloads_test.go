@@ -206,12 +206,14 @@ func waitCronJobRun(t *testing.T, c *cluster.Cluster, ns string, cj *batchv1.Cro
 	return job.Name
 }
 
-func waitStatefulSetReady(t *testing.T, c *cluster.Cluster, ns, name string, timeout time.Duration) {
+// waitStatefulSetReady waits until StatefulSet name has observed its spec
+// and has replicas Ready pods.
+func waitStatefulSetReady(t *testing.T, c *cluster.Cluster, ns, name string, replicas int32, timeout time.Duration) {
 	t.Helper()
 	sets := c.Client.AppsV1().StatefulSets(ns)
 	waitFor(t, timeout, "statefulset "+name+" ready", listWatch(sets.List, sets.Watch, byName(name)),
 		func(s *appsv1.StatefulSet) (bool, error) {
-			return s.Status.ReadyReplicas == 1 && s.Status.ObservedGeneration == s.Generation, nil
+			return s.Status.ReadyReplicas == replicas && s.Status.ObservedGeneration == s.Generation, nil
 		})
 }
 

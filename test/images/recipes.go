@@ -78,6 +78,22 @@ var recipes = map[string]recipe{
 		entrypoint: []string{"/usr/local/bin/keepsake"},
 		env:        []string{defaultPath},
 	},
+	// hyperbytedb-driver is the HyperbyteDB addon's image, as the release
+	// image ghcr.io/keepsake-dev/hyperbytedb-driver is meant to be: its
+	// driver, and InfluxDB 1.x's influxd (Debian's), which the physical
+	// tasks run (`influxd backup` over the server's RPC port, the offline
+	// `influxd restore -metadir`). The logical tasks need the driver only.
+	// The chart runs it with
+	// addons.hyperbytedb.image=keepsake.local/hyperbytedb-driver:dev.
+	"hyperbytedb-driver": {
+		ref: Registry + "/hyperbytedb-driver:dev",
+		files: []imageFile{
+			{source: "hyperbytedb-driver", dst: "/usr/local/bin/hyperbytedb-driver", mode: 0o755},
+			{source: "influxd", dst: "/usr/local/bin/influxd", mode: 0o755},
+		},
+		entrypoint: []string{"/usr/local/bin/hyperbytedb-driver"},
+		env:        []string{defaultPath},
+	},
 	// postgres-driver is the PostgreSQL addon's image: its driver and
 	// Debian's PostgreSQL 15 client tools, with the interpreter and
 	// libraries ldd resolves for them, and busybox as /bin/sh: pg_dumpall

@@ -65,6 +65,10 @@ func (x Influxd) Restore(ctx context.Context, r io.Reader, staging string, dirs 
 	if err != nil {
 		return nil, err
 	}
+	// Nothing of the stopped server is touched before the restore can run.
+	if err := x.check(); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{dirs.Meta, dirs.Data, dirs.WAL} {
 		if err := emptyDir(d); err != nil {
 			return nil, err
@@ -139,6 +143,15 @@ func emptyDir(dir string) error {
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// check fails when influxd cannot be run: the image lacks it, or the
+// influxd parameter names a path that is not there.
+func (x Influxd) check() error {
+	if _, err := exec.LookPath(x.Bin); err != nil {
+		return fmt.Errorf("influxd %q: %w: the Function's image must hold InfluxDB 1.x's influxd (task parameter influxd gives its path)", x.Bin, err)
 	}
 	return nil
 }

@@ -148,3 +148,40 @@ func TestOfflineRestoreOfManyShards(t *testing.T) {
 		t.Errorf("after the offline restore of twelve shards:\n%s", d)
 	}
 }
+
+// TestRestoreWithoutInfluxdKeepsTheTarget: when the image has no influxd
+// (the chart's default image, the keepsake one, has none), the restore
+// fails before it empties the stopped server's directories: the database
+// comes back as it was instead of empty.
+func TestRestoreWithoutInfluxdKeepsTheTarget(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "backup")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, physical.ManifestName), []byte("metrics\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stream bytes.Buffer
+	if err := physical.WriteTar(&stream, src); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "target")
+	dirs := physical.Dirs{Meta: filepath.Join(target, "meta"), Data: filepath.Join(target, "data"), WAL: filepath.Join(target, "wal")}
+	kept := filepath.Join(dirs.Meta, "meta.db")
+	if err := os.MkdirAll(dirs.Meta, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept, []byte("the live metastore"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "no-such-influxd")
+	x := physical.Influxd{Bin: missing}
+	_, err := x.Restore(context.Background(), &stream, t.TempDir(), dirs)
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("restore with influxd %s: error %v, want one naming the missing binary", missing, err)
+	}
+	if data, rerr := os.ReadFile(kept); rerr != nil || string(data) != "the live metastore" {
+		t.Errorf("the restore emptied the target before failing: %s is %q, %v (error was: %v)", kept, data, rerr, err)
+	}
+}
