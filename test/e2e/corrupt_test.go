@@ -43,9 +43,14 @@ func corruptedPack(t *testing.T, e *demo.Env) {
 		t.Fatal(err)
 	}
 	var repo storagev1alpha1.Repository
+	// The check Job writes its verdict into status.integrityCheck; the
+	// operator derives the condition from it when it next reconciles (once
+	// it sees the Job end), so wait for a condition naming this run.
 	waitObject(t, e, e.Params.Namespace, "corrupt-repo", &repo, func(r *storagev1alpha1.Repository) (bool, string) {
 		ic := r.Status.IntegrityCheck
-		return ic != nil && ic.Request == "after-corruption", fmt.Sprintf("integrityCheck %+v", ic)
+		c := meta.FindStatusCondition(r.Status.Conditions, storagev1alpha1.ConditionIntegrityChecked)
+		return ic != nil && ic.Request == "after-corruption" && c != nil && strings.Contains(c.Message, ic.Job),
+			fmt.Sprintf("integrityCheck %+v, condition %+v", ic, c)
 	})
 	c := meta.FindStatusCondition(repo.Status.Conditions, storagev1alpha1.ConditionIntegrityChecked)
 	if c == nil || c.Status != "False" || c.Reason != storagev1alpha1.ReasonIntegrityCheckFailed {

@@ -87,7 +87,6 @@ func apply(t *testing.T, e *demo.Env, tmpl string, data map[string]string) {
 // retry storm. The backup made before is still there.
 func wrongPassword(t *testing.T, e *demo.Env) {
 	e = e.With(t)
-	ctx := demo.Context(t, time.Minute)
 	secret := map[string]string{"Name": "changing-password", "Password": e.Params.ResticPassword}
 	const passwordSecret = `
 apiVersion: v1
@@ -114,7 +113,8 @@ stringData: {RESTIC_PASSWORD: "{{.Password}}"}
 		t.Fatalf("BackupSession password-wrong made %d Jobs, want 1", len(jobs))
 	}
 	var pods corev1.PodList
-	if err := e.Kube.List(ctx, &pods, client.InNamespace(e.Params.Namespace), client.MatchingLabels{"job-name": jobs[0].Name}); err != nil {
+	// A context of its own: the waits above can take minutes.
+	if err := e.Kube.List(demo.Context(t, time.Minute), &pods, client.InNamespace(e.Params.Namespace), client.MatchingLabels{"job-name": jobs[0].Name}); err != nil {
 		t.Fatal(err)
 	}
 	if len(pods.Items) != 1 {
