@@ -82,16 +82,16 @@ func (t *tally) contextHash() *maphash.Hash {
 	return &h
 }
 
-// classify says what a dump line is, as Load reads it: blank, a comment
-// (returned without its leading blanks), or content of the current
-// section.
+// classify says what a dump line is, for Load and the counters alike:
+// blank, a comment (returned without its leading blanks), or content of
+// the current section.
 func classify(line []byte) (trimmed []byte, comment, blank bool) {
 	trimmed = bytes.TrimLeft(line, " \t")
 	switch {
 	case len(bytes.TrimSpace(trimmed)) == 0:
 		return trimmed, false, true
 	case trimmed[0] == '#':
-		return bytes.TrimRight(trimmed, "\r"), true, false
+		return trimmed, true, false
 	}
 	return trimmed, false, false
 }

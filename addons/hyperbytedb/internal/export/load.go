@@ -146,11 +146,11 @@ func (l *loader) run(ctx context.Context, r io.Reader) error {
 }
 
 func (l *loader) line(ctx context.Context, line []byte) error {
-	trimmed := bytes.TrimLeft(line, " \t")
+	trimmed, comment, blank := classify(line)
 	switch {
-	case len(bytes.TrimSpace(trimmed)) == 0:
+	case blank:
 		return nil
-	case trimmed[0] == '#':
+	case comment:
 		return l.directive(ctx, string(trimmed))
 	case l.section == sectionDDL:
 		return l.ddl(string(line))
