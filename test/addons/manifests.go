@@ -18,6 +18,7 @@ type addonManifest struct {
 		BackupTasks, RestoreTasks []struct {
 			Name, Function, Driver string
 			Singleton              bool
+			TargetMustBeStopped    bool
 			Parameters             []struct {
 				Name, Usage, Default, Type string
 				Required                   bool
@@ -37,12 +38,19 @@ type functionManifest struct {
 
 var manifestVariable = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:=([^}]*))?\}`)
 
+// passedParam is a --param=name= argument of a Function, whatever its
+// value: a task's parameter, one the Function fixes itself (e.g.
+// --param=format=physical) or one the operator sets (${targetDir}).
+var passedParam = regexp.MustCompile(`^--param=([A-Za-z_][A-Za-z0-9_]*)=`)
+
 // CheckManifests fails t unless an addon's Addon (addonYAML, named name)
 // and Functions (functionsYAML, documents separated by ---) are in step
 // with its driver's Info: the same parameters and defaults, a usage each,
 // authSecret of type secret, every task running driver, every
 // ${variable} of a Function's args a parameter of its task with the same
-// default, and every parameter in some task.
+// default (or ${driver}, or ${targetDir} in a task whose target must be
+// stopped: the operator sets those), and every parameter in some task or
+// passed by a Function (--param=name=value).
 func CheckManifests(t testing.TB, info sdk.Info, name, driver string, addonYAML, functionsYAML []byte) {
 	t.Helper()
 	declared := map[string]string{}
@@ -67,6 +75,9 @@ func CheckManifests(t testing.TB, info sdk.Info, name, driver string, addonYAML,
 	used := map[string]bool{}
 	for _, task := range append(addon.Spec.BackupTasks, addon.Spec.RestoreTasks...) {
 		params := map[string]string{"driver": ""}
+		if task.TargetMustBeStopped {
+			params["targetDir"] = "" // the PVC's mount point in an offline restore
+		}
 		for _, p := range task.Parameters {
 			def, ok := declared[p.Name]
 			if !ok || def != p.Default || p.Usage == "" {
@@ -85,9 +96,12 @@ func CheckManifests(t testing.TB, info sdk.Info, name, driver string, addonYAML,
 			t.Fatalf("task %s: function %q missing or incomplete", task.Name, task.Function)
 		}
 		for _, arg := range f.Spec.Args {
+			if m := passedParam.FindStringSubmatch(arg); m != nil {
+				used[m[1]] = true // the Function passes it to the driver
+			}
 			for _, m := range manifestVariable.FindAllStringSubmatch(arg, -1) {
 				def, ok := params[m[1]]
-				if !ok || (m[1] != "driver" && def != m[3]) {
+				if !ok || (m[1] != "driver" && m[1] != "targetDir" && def != m[3]) {
 					t.Errorf("function %s uses %s, which task %s declares %v with default %q", task.Function, m[0], task.Name, ok, def)
 				}
 			}
