@@ -38,7 +38,9 @@ func faults(t *testing.T, e *demo.Env) {
 
 // oneShot is a BackupConfiguration whose schedule never comes within a
 // test; its first session runs at once, and BackupSessions start the
-// others. It keeps the history of twenty sessions.
+// others. It keeps the history of twenty sessions. Its repository is
+// encrypted with Secret, on BackupStorage Storage (default minio), and a
+// backup may take Timeout (default 10m).
 const oneShot = `
 apiVersion: core.keepsake.dev/v1alpha1
 kind: BackupConfiguration
@@ -47,7 +49,7 @@ spec:
   target: {apiGroup: apps, kind: StatefulSet, name: metrics}
   backends:
     - name: minio
-      storageRef: {name: minio}
+      storageRef: {name: {{or (index . "Storage") "minio"}}}
   sessions:
     - name: manual
       scheduler: {schedule: "0 0 1 1 *"}
@@ -61,7 +63,7 @@ spec:
           backend: minio
           directory: {{.Name}}
           encryptionSecret: {name: {{.Secret}}}
-      backupTimeout: 10m
+      backupTimeout: {{or (index . "Timeout") "10m"}}
       sessionHistoryLimit: 20
 `
 

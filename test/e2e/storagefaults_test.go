@@ -134,34 +134,6 @@ spec:
     s3: {endpoint: "{{.Endpoint}}", bucket: {{.Bucket}}, prefix: {{.Name}}, region: us-east-1, forcePathStyle: true, secretName: node-minio-credentials}
 `
 
-// storageConfiguration is oneShot on BackupStorage Storage, with backup
-// timeout Timeout.
-const storageConfiguration = `
-apiVersion: core.keepsake.dev/v1alpha1
-kind: BackupConfiguration
-metadata: {name: {{.Name}}, namespace: {{.Namespace}}}
-spec:
-  target: {apiGroup: apps, kind: StatefulSet, name: metrics}
-  backends:
-    - name: node
-      storageRef: {name: {{.Storage}}}
-  sessions:
-    - name: manual
-      scheduler: {schedule: "0 0 1 1 *"}
-      addon:
-        name: hyperbytedb
-        tasks:
-          - name: logical-backup
-            params: {authSecret: metrics-auth}
-      repositories:
-        - name: {{.Name}}-repo
-          backend: node
-          directory: {{.Name}}
-          encryptionSecret: {name: restic-password}
-      backupTimeout: {{.Timeout}}
-      sessionHistoryLimit: 20
-`
-
 // timedRestore restores Snapshot of Repository into the database within
 // Timeout.
 const timedRestore = `
@@ -254,7 +226,7 @@ func snapshotOf(t *testing.T, e *demo.Env, bks *corev1alpha1.BackupSession) *sto
 func (s *storageLayout) faultyProxy(t *testing.T, want hyperbytedbtest.Contents) {
 	e := s.e.With(t)
 	s.proxy.SetFaults(true)
-	apply(t, e, storageConfiguration, map[string]string{"Name": "proxied", "Storage": "proxied", "Timeout": "10m"})
+	apply(t, e, oneShot, map[string]string{"Name": "proxied", "Storage": "proxied", "Secret": "restic-password"})
 	var succeeded []string
 	for i := 1; i <= 3 || (!injectedEveryKind(s.proxy.Injected()) && i <= 6); i++ {
 		name := backupconfiguration.FirstSessionName("proxied", "manual")
@@ -364,7 +336,7 @@ func (s *storageLayout) repoint(t *testing.T, name, endpoint string) {
 // Snapshot restores every point.
 func (s *storageLayout) kubeletRestarted(t *testing.T, want hyperbytedbtest.Contents) {
 	e := s.e.With(t)
-	apply(t, e, storageConfiguration, map[string]string{"Name": "kubelet", "Storage": "direct", "Timeout": "10m"})
+	apply(t, e, oneShot, map[string]string{"Name": "kubelet", "Storage": "direct", "Secret": "restic-password"})
 	session := backupconfiguration.FirstSessionName("kubelet", "manual")
 	pod := waitBackupPodRunning(t, e, session)
 	t.Logf("restarting the kubelet while backup pod %s runs", pod)
@@ -405,7 +377,7 @@ func (s *storageLayout) kubeletRestarted(t *testing.T, want hyperbytedbtest.Cont
 // that Snapshot.
 func (s *storageLayout) minioStoppedDuringBackup(t *testing.T, want hyperbytedbtest.Contents) string {
 	e := s.e.With(t)
-	apply(t, e, storageConfiguration, map[string]string{"Name": "outage", "Storage": "direct", "Timeout": "2m"})
+	apply(t, e, oneShot, map[string]string{"Name": "outage", "Storage": "direct", "Secret": "restic-password", "Timeout": "2m"})
 	e.WaitBackupSession(backupconfiguration.FirstSessionName("outage", "manual"), corev1alpha1.BackupSessionSucceeded)
 	before := resticIDs(t, s.restic(t, "direct", "outage"))
 	apply(t, e, backupSession, map[string]string{"Name": "outage-down", "Config": "outage"})
