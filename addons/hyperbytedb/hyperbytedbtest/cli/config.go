@@ -107,8 +107,8 @@ func merge(table map[string]any, known []string, dst map[string]*string) error {
 
 func (c *config) mergeEnv(env []string) {
 	keys := map[string]*string{
-		envPrefix + "STORAGE__WAL_DIR":         &c.WALDir,
-		envPrefix + "STORAGE__META_DIR":        &c.MetaDir,
+		envPrefix + "STORAGE__WAL_DIR":        &c.WALDir,
+		envPrefix + "STORAGE__META_DIR":       &c.MetaDir,
 		envPrefix + "CHDB__SESSION_DATA_PATH": &c.SessionDataPath,
 	}
 	for _, kv := range env {
