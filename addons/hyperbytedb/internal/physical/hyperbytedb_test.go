@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -23,21 +22,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// serverFiles is a HyperbyteDB PVC as the HyperbyteDB operator lays it
-// out: the WAL and metadata RocksDBs, the chDB session directory (with an
-// empty directory), and raft/, which backup and restore leave alone.
-var serverFiles = map[string]string{
-	"wal/CURRENT":                            "MANIFEST-000005\n",
-	"wal/MANIFEST-000005":                    "wal manifest",
-	"wal/000004.sst":                         strings.Repeat("points ", 5000),
-	"wal/OPTIONS-000007":                     "[DBOptions]\n",
-	"meta/CURRENT":                           "MANIFEST-000002\n",
-	"meta/000003.log":                        "db:metrics",
-	"chdb/metadata/metrics.sql":              "ATTACH DATABASE metrics",
-	"chdb/store/a1b/a1b2/all_1_1_0/data.bin": strings.Repeat("\x00\x01", 3000),
-	"chdb/tmp/":                              "", // an empty directory
-	"raft/log":                               "raft entries",
-}
+var serverFiles = cli.PVCFiles()
 
 // TestHyperbytedbBackupRestore backs a HyperbyteDB PVC up with the
 // (emulated) hyperbytedb backup twice, changes the files, and restores the
@@ -47,7 +32,7 @@ var serverFiles = map[string]string{
 func TestHyperbytedbBackupRestore(t *testing.T) {
 	ctx := context.Background()
 	pvc := t.TempDir()
-	writeTree(t, pvc, serverFiles)
+	cli.WriteFiles(t, pvc, serverFiles)
 	x := physical.Hyperbytedb{Bin: cli.Bin(t), Dirs: physical.HyperbytedbLayout.Below(pvc)}
 	var stream, again bytes.Buffer
 	if err := x.Backup(ctx, t.TempDir(), &stream); err != nil {
@@ -68,14 +53,14 @@ func TestHyperbytedbBackupRestore(t *testing.T) {
 	if err := os.RemoveAll(pvc); err != nil {
 		t.Fatal(err)
 	}
-	writeTree(t, pvc, changed)
+	cli.WriteFiles(t, pvc, changed)
 
 	if err := x.Restore(ctx, &stream, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	want := maps.Clone(serverFiles)
 	want["raft/log"] = changed["raft/log"]
-	if got := readTree(t, pvc); !maps.Equal(got, want) {
+	if got := cli.ReadFiles(t, pvc); !maps.Equal(got, want) {
 		t.Errorf("after the restore the PVC holds\n%v\nwant\n%v", names(got), names(want))
 		for name, data := range want {
 			if got[name] != data {
@@ -105,7 +90,7 @@ func checkSamePrefix(t *testing.T, a, b []byte) {
 // gets no stream end, and the runtime records no snapshot).
 func TestHyperbytedbBackupFails(t *testing.T) {
 	pvc := t.TempDir()
-	writeTree(t, pvc, serverFiles)
+	cli.WriteFiles(t, pvc, serverFiles)
 	bin := cli.Script(t, `echo "opening the WAL" >&2; echo "Error: failed to open WAL for backup: IO error: lock held" >&2; exit 1`)
 	x := physical.Hyperbytedb{Bin: bin, Dirs: physical.HyperbytedbLayout.Below(pvc)}
 	var stream bytes.Buffer
@@ -145,8 +130,8 @@ func TestHyperbytedbRestoreRefusesBeforeTouching(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			src, pvc := t.TempDir(), t.TempDir()
-			writeTree(t, src, tc.files)
-			writeTree(t, pvc, serverFiles)
+			cli.WriteFiles(t, src, tc.files)
+			cli.WriteFiles(t, pvc, serverFiles)
 			var stream bytes.Buffer
 			if err := physical.WriteTar(&stream, src); err != nil {
 				t.Fatal(err)
@@ -160,58 +145,11 @@ func TestHyperbytedbRestoreRefusesBeforeTouching(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("restore: %v, want an error saying %q", err, tc.wantErr)
 			}
-			if got := readTree(t, pvc); !maps.Equal(got, serverFiles) {
+			if got := cli.ReadFiles(t, pvc); !maps.Equal(got, serverFiles) {
 				t.Errorf("the refused restore changed the PVC: %v", names(got))
 			}
 		})
 	}
-}
-
-// writeTree writes files (a name ending in / is an empty directory) below
-// dir.
-func writeTree(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, data := range files {
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		if strings.HasSuffix(name, "/") {
-			if err := os.MkdirAll(path, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// readTree is the inverse of writeTree.
-func readTree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || path == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if entries, err := os.ReadDir(path); err == nil && len(entries) == 0 {
-				got[rel+"/"] = ""
-			}
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		got[rel] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
 }
 
 func names(files map[string]string) []string {
