@@ -67,7 +67,7 @@ func TestTaskMountsTargetVolume(t *testing.T) {
 		"PVC missing":               {target: filesTarget, noPVC: true, wantMessage: "PVC data-tsdb-0 of pod tsdb-0 not found"},
 		"pod missing":               {target: filesTarget, noPod: true, wantMessage: "pod tsdb-0 not found"},
 		// The fixtures' StatefulSet db has no volumeClaimTemplates.
-		"no volumeClaimTemplate": {target: targetName, wantMessage: "StatefulSet db has 0 volumeClaimTemplates"},
+		"no volumeClaimTemplate": {target: targetName, wantMessage: "StatefulSet db's pod 0, but the StatefulSet has 0 volumeClaimTemplates, not one"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
