@@ -10,10 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	addonsv1alpha1 "github.com/keepsake-dev/keepsake/apis/addons/v1alpha1"
 	corev1alpha1 "github.com/keepsake-dev/keepsake/apis/core/v1alpha1"
 	"github.com/keepsake-dev/keepsake/operator/internal/testenv"
+	"github.com/keepsake-dev/keepsake/test/servers"
 )
 
 // Names of the fixtures of a task that mounts the target's volume.
@@ -26,7 +28,29 @@ const (
 	filesNode   = "node-a"
 )
 
-var volumeCatalogOnce sync.Once
+var volumeCatalogOnce, crdOnce sync.Once
+
+// installCRD installs the HyperbytedbCluster CRD, once for the package.
+func installCRD(t *testing.T) {
+	crdOnce.Do(func() {
+		if err := servers.InstallHyperbytedbCRD(testenv.Default.API.Config); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// hyperbytedbCluster is a HyperbytedbCluster of one replica.
+func hyperbytedbCluster(ns, name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "hyperbytedb.hyperbyte.cloud/v1alpha1",
+		"kind":       "HyperbytedbCluster",
+		"metadata":   map[string]any{"namespace": ns, "name": name},
+		"spec": map[string]any{
+			"replicas": int64(1), "image": "hyperbytedb:0.8.3",
+			"storage": map[string]any{"volumeClaimTemplate": map[string]any{"size": "1Gi"}},
+		},
+	}}
+}
 
 // createVolumeCatalog creates an Addon whose backup task mounts the
 // target's volume, and its Function, which passes ${targetDir}.
@@ -51,19 +75,23 @@ func createVolumeCatalog(t *testing.T) {
 }
 
 // TestTaskMountsTargetVolume: a backup task with mountsTargetVolume gets
-// pod 0's PVC mounted read-only at /keepsake/target and runs on that pod's
-// node; when the PVC, the pod or a single volumeClaimTemplate is missing,
+// pod 0's PVC of the target's StatefulSet (a HyperbytedbCluster's too)
+// mounted read-only at /keepsake/target and runs on that pod's node; when the PVC, the pod or a single volumeClaimTemplate is missing,
 // the session fails with reason TargetVolumeUnavailable and no Job.
 func TestTaskMountsTargetVolume(t *testing.T) {
 	tests := map[string]struct {
 		// target is the StatefulSet the configuration backs up.
 		target string
+		// cluster makes the target the HyperbytedbCluster of that name,
+		// whose StatefulSet has the same name.
+		cluster bool
 		// noPVC and noPod leave out data-tsdb-0 and tsdb-0.
 		noPVC, noPod bool
 		// wantMessage is part of the failure's message; "" for a Job.
 		wantMessage string
 	}{
 		"mounted on the pod's node": {target: filesTarget},
+		"a HyperbytedbCluster's":    {target: filesTarget, cluster: true},
 		"PVC missing":               {target: filesTarget, noPVC: true, wantMessage: "PVC data-tsdb-0 of pod tsdb-0 not found"},
 		"pod missing":               {target: filesTarget, noPod: true, wantMessage: "pod tsdb-0 not found"},
 		// The fixtures' StatefulSet db has no volumeClaimTemplates.
@@ -79,6 +107,11 @@ func TestTaskMountsTargetVolume(t *testing.T) {
 				s.Addon.Tasks = []corev1alpha1.TaskReference{{Name: volumeTask}}
 			})
 			bc.Spec.Target.Name = tc.target
+			if tc.cluster {
+				installCRD(t)
+				testenv.Default.Create(t, hyperbytedbCluster(ns, tc.target))
+				bc.Spec.Target.APIGroup, bc.Spec.Target.Kind = "hyperbytedb.hyperbyte.cloud", "HyperbytedbCluster"
+			}
 			testenv.Default.Create(t, bc)
 			bks := firstSession(ns)
 			if tc.wantMessage != "" {
