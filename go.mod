@@ -6,6 +6,7 @@ go 1.26.0
 replace github.com/keepsake-dev/keepsake/addons/sdk => ./addons/sdk
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.8

@@ -27,6 +27,19 @@ const (
 	ParamTargetDir = "targetDir"
 	// ParamInfluxd is the path of the influxd binary in the Function's image.
 	ParamInfluxd = "influxd"
+	// ParamTool is the server's own backup command the physical format
+	// runs: influxd (InfluxDB 1.x, the default) or hyperbytedb
+	// (HyperbyteDB's, see hyperbytedbBackup).
+	ParamTool = "tool"
+	// ParamHyperbytedb is the path of the hyperbytedb binary in the
+	// Function's image.
+	ParamHyperbytedb = "hyperbytedb"
+)
+
+// Tools of ParamTool.
+const (
+	ToolInfluxd     = "influxd"
+	ToolHyperbytedb = "hyperbytedb"
 )
 
 // Formats of ParamFormat.
@@ -39,14 +52,22 @@ const (
 var physicalParameters = []sdk.Parameter{
 	{Name: ParamFormat, Usage: "logical (a dump over the HTTP API) or physical (the server's files; restore offline)", Default: FormatLogical},
 	{Name: ParamRPCAddress, Usage: "physical backup: influxd's RPC host:port; default the url's host, port 8088"},
-	{Name: ParamTargetDir, Usage: "physical restore: the stopped pod's PVC, holding meta, data and wal", Default: "/keepsake/target"},
+	{Name: ParamTargetDir, Usage: "physical: where the operator mounts the target's PVC (read-only for a hyperbytedb backup)", Default: "/keepsake/target"},
 	{Name: ParamInfluxd, Usage: "physical: path of influxd in the image", Default: "influxd"},
+	{Name: ParamTool, Usage: "physical: the server's backup command, influxd or hyperbytedb", Default: ToolInfluxd},
+	{Name: ParamHyperbytedb, Usage: "physical with tool hyperbytedb: path of hyperbytedb in the image", Default: "hyperbytedb"},
 }
 
 // physicalBackup runs influxd backup (legacy format) of the selected
 // databases, staged in TMPDIR (the Job's scratch volume: influxd backup
 // writes only files), and streams them as a deterministic tar to w.
 func physicalBackup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) error {
+	if tool, err := physicalTool(req.Params); err != nil || tool == ToolHyperbytedb {
+		if err != nil {
+			return err
+		}
+		return hyperbytedbBackup(ctx, req, w)
+	}
 	c, err := client(ctx, req.Request)
 	if err != nil {
 		return err
@@ -80,11 +101,18 @@ func physicalRestore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) 
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("%s %q is not a directory: a physical restore runs in an offline restore Job, with the PVC mounted there", ParamTargetDir, dir)
 	}
+	tool, err := physicalTool(req.Params)
+	if err != nil {
+		return err
+	}
 	staging, err := os.MkdirTemp("", "physical-restore-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(staging)
+	if tool == ToolHyperbytedb {
+		return hyperbytedbRestore(ctx, req, r, staging)
+	}
 	x := physical.Influxd{Bin: req.Params[ParamInfluxd], Log: os.Stderr}
 	dbs, err := x.Restore(ctx, r, staging, physical.Dirs{
 		Meta: filepath.Join(dir, "meta"), Data: filepath.Join(dir, "data"), WAL: filepath.Join(dir, "wal"),
@@ -94,6 +122,65 @@ func physicalRestore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader) 
 	}
 	sdk.Logger().Info("physical restore", "databases", dbs, "dir", dir)
 	return nil
+}
+
+// hyperbytedbBackup runs HyperbyteDB's own `hyperbytedb backup` on the
+// server's directories below targetDir, where the backup Job mounts pod
+// 0's PVC read-only (the task's mountsTargetVolume): the command opens
+// the RocksDB directories itself, so it runs beside the files, as the
+// HyperbyteDB operator's backup Job does. Its output is staged in TMPDIR
+// (the Job's scratch volume: the command writes only files) and streamed
+// as a deterministic tar to w.
+func hyperbytedbBackup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) error {
+	dir := req.Params[ParamTargetDir]
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s %q is not a directory: a backup with tool hyperbytedb runs in a Job that mounts the target's PVC there (a task with mountsTargetVolume)", ParamTargetDir, dir)
+	}
+	staging, err := os.MkdirTemp("", "physical-backup-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+	x := hyperbytedbTool(req.Params, dir)
+	if err := x.Backup(ctx, staging, w); err != nil {
+		return fmt.Errorf("physical backup: %w", err)
+	}
+	sdk.Logger().Info("physical backup", "tool", ToolHyperbytedb, "dir", dir)
+	return nil
+}
+
+// hyperbytedbRestore restores a hyperbytedbBackup stream into the stopped
+// server's directories below targetDir with `hyperbytedb restore`.
+func hyperbytedbRestore(ctx context.Context, req *sdk.RestoreRequest, r io.Reader, staging string) error {
+	dir := req.Params[ParamTargetDir]
+	if err := hyperbytedbTool(req.Params, dir).Restore(ctx, r, staging); err != nil {
+		return fmt.Errorf("physical restore: %w", err)
+	}
+	sdk.Logger().Info("physical restore", "tool", ToolHyperbytedb, "dir", dir)
+	return nil
+}
+
+// hyperbytedbTool runs the hyperbytedb parameter's binary on HyperbyteDB's
+// directories below dir, laid out as the HyperbyteDB operator lays out a
+// PVC (physical.HyperbytedbLayout).
+func hyperbytedbTool(params map[string]string, dir string) physical.Hyperbytedb {
+	bin := params[ParamHyperbytedb]
+	if bin == "" {
+		bin = ToolHyperbytedb
+	}
+	return physical.Hyperbytedb{Bin: bin, Dirs: physical.HyperbytedbLayout.Below(dir), Log: os.Stderr}
+}
+
+// physicalTool is the tool parameter: influxd when unset.
+func physicalTool(params map[string]string) (string, error) {
+	switch t := params[ParamTool]; t {
+	case "", ToolInfluxd:
+		return ToolInfluxd, nil
+	case ToolHyperbytedb:
+		return t, nil
+	default:
+		return "", fmt.Errorf("%s: %q is neither %s nor %s", ParamTool, t, ToolInfluxd, ToolHyperbytedb)
+	}
 }
 
 // rpcAddress is the rpcAddress parameter, or the url's host at port 8088.

@@ -106,6 +106,13 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 		return nil, nil, err
 	}
 	vars := jobs.TaskVars(task, ref.Params)
+	var volume *targetVolume
+	if task.MountsTargetVolume {
+		if volume, err = r.resolveTargetVolume(ctx, p); err != nil {
+			return nil, nil, err
+		}
+		vars["targetDir"] = jobs.TargetDir
+	}
 	secrets, secretEnv := jobs.SecretParams(task, vars)
 	if err := r.Options.Access.Ensure(ctx, p.bks.Namespace, r.Options.Accounts.Backup); err != nil {
 		return nil, nil, err
@@ -125,6 +132,9 @@ func (r *Reconciler) buildJob(ctx context.Context, p *pass) (*batchv1.Job, *jobs
 	})
 	if err != nil {
 		return nil, nil, jobs.NewProblem(corev1alpha1.ReasonJobCreationFailed, "build Job: %v", err)
+	}
+	if volume != nil {
+		jobs.MountTargetVolume(job, volume.PVC, volume.Node)
 	}
 	if err := repos.Attach(ctx, r.Client, p.bks, job); err != nil {
 		return nil, nil, err

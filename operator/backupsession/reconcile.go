@@ -38,6 +38,9 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Events records what users should see in `kubectl describe`.
 	Events events.EventRecorder
+	// RESTMapper maps a target's group and kind to its resource, for the
+	// tasks that mount the target's volume.
+	RESTMapper meta.RESTMapper
 	// Options are the image and ServiceAccount of the Jobs.
 	Options Options
 }

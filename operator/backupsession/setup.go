@@ -36,15 +36,23 @@ import (
 // +kubebuilder:rbac:groups="",resources=pods;events,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
+// A backup task that mounts the target's volume (mountsTargetVolume) reads
+// the target's StatefulSet (a HyperbytedbCluster's), its pod 0 and that
+// pod's PVC.
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get
+// +kubebuilder:rbac:groups=hyperbytedb.hyperbyte.cloud,resources=hyperbytedbclusters,verbs=get
+// +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims,verbs=get
+
 // Setup registers the BackupSession reconciler with mgr. A session is
 // reconciled again when its Job or Snapshots change, and a waiting session
 // when its BackupConfiguration changes (e.g. becomes Ready).
 func Setup(mgr ctrl.Manager, opts Options) error {
 	r := &Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Events:    mgr.GetEventRecorder("keepsake-backupsession"),
-		Options:   opts,
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Events:     mgr.GetEventRecorder("keepsake-backupsession"),
+		RESTMapper: mgr.GetRESTMapper(),
+		Options:    opts,
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("backupsession").

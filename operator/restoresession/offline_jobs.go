@@ -20,7 +20,7 @@ import (
 
 // TargetDir is where an offline restore Job mounts the PVC it writes; the
 // Function gets it as ${targetDir} and the driver as KEEPSAKE_TARGET_DIR.
-const TargetDir = "/keepsake/target"
+const TargetDir = jobs.TargetDir
 
 // annotationPVC on an offline restore Job names the PVC it writes.
 const annotationPVC = "core.keepsake.dev/pvc"

@@ -19,6 +19,7 @@ type addonManifest struct {
 			Name, Function, Driver string
 			Singleton              bool
 			TargetMustBeStopped    bool
+			MountsTargetVolume     bool
 			Parameters             []struct {
 				Name, Usage, Default, Type string
 				Required                   bool
@@ -49,8 +50,9 @@ var passedParam = regexp.MustCompile(`^--param=([A-Za-z_][A-Za-z0-9_]*)=`)
 // authSecret of type secret, every task running driver, every
 // ${variable} of a Function's args a parameter of its task with the same
 // default (or ${driver}, or ${targetDir} in a task whose target must be
-// stopped: the operator sets those), and every parameter in some task or
-// passed by a Function (--param=name=value).
+// stopped or that mounts the target's volume: the operator sets those),
+// and every parameter in some task or passed by a Function
+// (--param=name=value).
 func CheckManifests(t testing.TB, info sdk.Info, name, driver string, addonYAML, functionsYAML []byte) {
 	t.Helper()
 	declared := map[string]string{}
@@ -75,8 +77,8 @@ func CheckManifests(t testing.TB, info sdk.Info, name, driver string, addonYAML,
 	used := map[string]bool{}
 	for _, task := range append(addon.Spec.BackupTasks, addon.Spec.RestoreTasks...) {
 		params := map[string]string{"driver": ""}
-		if task.TargetMustBeStopped {
-			params["targetDir"] = "" // the PVC's mount point in an offline restore
+		if task.TargetMustBeStopped || task.MountsTargetVolume {
+			params["targetDir"] = "" // the PVC's mount point in an offline restore or a backup reading it
 		}
 		for _, p := range task.Parameters {
 			def, ok := declared[p.Name]

@@ -112,6 +112,8 @@ func TestChartRendersEveryObject(t *testing.T) {
 		"Function/hyperbytedb-logical-restore":          "",
 		"Function/hyperbytedb-physical-backup":          "",
 		"Function/hyperbytedb-physical-restore":         "",
+		"Function/hyperbytedb-tool-backup":              "",
+		"Function/hyperbytedb-tool-restore":             "",
 		"Addon/script":                                  "",
 		"Function/script-backup":                        "",
 		"Function/script-restore":                       "",
@@ -342,8 +344,13 @@ func TestClusterRoleGrantsTheLeast(t *testing.T) {
 // addons/hyperbytedb/manifests and the chart's copy.
 var imageLine = regexp.MustCompile(`(?m)^  image: .*$`)
 
+// TestHyperbytedbManifestsMatchTheChartCopies: the chart's copies are the
+// manifests but for the image lines, which are addons.hyperbytedb.image,
+// or addons.hyperbytedb.toolImage for the Functions of HyperbyteDB's own
+// tool (their image is the cluster's with the driver copied in).
 func TestHyperbytedbManifestsMatchTheChartCopies(t *testing.T) {
 	const chartImage = `  image: {{ .Values.addons.hyperbytedb.image | default (include "keepsake.image" .) | quote }}`
+	const toolImage = `  image: {{ .Values.addons.hyperbytedb.toolImage | default (include "keepsake.image" .) | quote }}`
 	root := servers.RepoRoot(t)
 	for _, name := range []string{"addon.yaml", "function.yaml"} {
 		source, err := os.ReadFile(filepath.Join(root, "addons", "hyperbytedb", "manifests", name))
@@ -359,9 +366,13 @@ func TestHyperbytedbManifestsMatchTheChartCopies(t *testing.T) {
 		if len(sourceImages) != len(copiedImages) {
 			t.Errorf("%s: %d image lines in the manifests, %d in the chart's copy", name, len(sourceImages), len(copiedImages))
 		}
-		for _, l := range copiedImages {
-			if l != chartImage {
-				t.Errorf("%s: chart's copy has %q, want %q", name, l, chartImage)
+		for i, l := range copiedImages {
+			want := chartImage
+			if i < len(sourceImages) && strings.Contains(sourceImages[i], "/hyperbytedb-with-driver:") {
+				want = toolImage
+			}
+			if l != want {
+				t.Errorf("%s: chart's copy has %q, want %q", name, l, want)
 			}
 		}
 		if a, b := imageLine.ReplaceAllString(string(source), ""), imageLine.ReplaceAllString(string(copied), ""); a != b {
@@ -466,9 +477,13 @@ func TestHyperbytedbAddonValues(t *testing.T) {
 	cases := map[string]struct {
 		set   []string // helm --set values
 		image string   // the Functions' image; "" when no Function may render
+		// toolImage is the image of the Functions of HyperbyteDB's own
+		// tool (hyperbytedb-tool-*); image when "".
+		toolImage string
 	}{
 		"defaults":       {image: defaultImage},
-		"own image":      {set: []string{"addons.hyperbytedb.image=registry.example/hyperbytedb-driver:v9"}, image: "registry.example/hyperbytedb-driver:v9"},
+		"own image":      {set: []string{"addons.hyperbytedb.image=registry.example/hyperbytedb-driver:v9"}, image: "registry.example/hyperbytedb-driver:v9", toolImage: defaultImage},
+		"own tool image": {set: []string{"addons.hyperbytedb.toolImage=registry.example/hyperbytedb-with-driver:v9"}, image: defaultImage, toolImage: "registry.example/hyperbytedb-with-driver:v9"},
 		"operator image": {set: []string{"image.tag=v2"}, image: "keepsake.local/keepsake:v2"},
 		"disabled":       {set: []string{"addons.hyperbytedb.enabled=false"}},
 	}
@@ -488,8 +503,12 @@ func TestHyperbytedbAddonValues(t *testing.T) {
 					addons++
 				case "Function":
 					functions++
-					if img, _, _ := unstructured.NestedString(o.Object, "spec", "image"); img != tc.image {
-						t.Errorf("Function %s runs %q, want %q", o.GetName(), img, tc.image)
+					want := tc.image
+					if strings.HasPrefix(o.GetName(), "hyperbytedb-tool-") && tc.toolImage != "" {
+						want = tc.toolImage
+					}
+					if img, _, _ := unstructured.NestedString(o.Object, "spec", "image"); img != want {
+						t.Errorf("Function %s runs %q, want %q", o.GetName(), img, want)
 					}
 				}
 			}
@@ -497,9 +516,9 @@ func TestHyperbytedbAddonValues(t *testing.T) {
 			if tc.image != "" {
 				want = 1
 			}
-			// Logical and physical, backup and restore.
-			if addons != want || functions != 4*want {
-				t.Errorf("rendered %d Addons and %d Functions, want %d and %d", addons, functions, want, 4*want)
+			// Logical, physical and HyperbyteDB's tool, backup and restore.
+			if addons != want || functions != 6*want {
+				t.Errorf("rendered %d Addons and %d Functions, want %d and %d", addons, functions, want, 6*want)
 			}
 		})
 	}

@@ -57,6 +57,17 @@ type Task struct {
 	// Meaningful on restore tasks only.
 	// +optional
 	TargetMustBeStopped bool `json:"targetMustBeStopped,omitempty"`
+	// MountsTargetVolume makes a backup with this task read the target's
+	// files: the Job mounts, read-only at /keepsake/target (${targetDir}
+	// in the Function, KEEPSAKE_TARGET_DIR in the driver's environment),
+	// the PVC of pod 0 of the target's StatefulSet (a HyperbytedbCluster's
+	// is the cluster's), and runs on that pod's node, where a ReadWriteOnce
+	// volume is attached. The StatefulSet must have exactly one
+	// volumeClaimTemplate; the session fails with reason
+	// TargetVolumeUnavailable otherwise, or when the pod or its PVC is
+	// missing (docs/physical-mode.md). Meaningful on backup tasks only.
+	// +optional
+	MountsTargetVolume bool `json:"mountsTargetVolume,omitempty"`
 }
 
 // ParameterDefinition documents one task parameter.

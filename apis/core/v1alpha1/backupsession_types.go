@@ -73,6 +73,12 @@ const (
 	// ReasonResultMissing: the Job ended without recording a snapshot
 	// for every repository, so the backup cannot be trusted.
 	ReasonResultMissing = "ResultMissing"
+	// ReasonTargetVolumeUnavailable: a backup task that mounts the
+	// target's volume (mountsTargetVolume) found none to mount: the
+	// target is no StatefulSet with exactly one volumeClaimTemplate (nor
+	// a HyperbytedbCluster of one), its pod 0 is missing or not on a node,
+	// its PVC is missing, or it is in another namespace than the session.
+	ReasonTargetVolumeUnavailable = "TargetVolumeUnavailable"
 )
 
 // BackupSessionStatus is the observed state of a BackupSession.

@@ -23,35 +23,74 @@ var epoch = time.Unix(0, 0).UTC()
 
 // WriteTar writes the regular files under dir to w as a tar stream in
 // sorted path order, with fixed mtime, owner and mode, so that the same
-// files always give the same bytes.
-func WriteTar(w io.Writer, dir string) error {
-	var names []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			rel, err := filepath.Rel(dir, path)
-			if err != nil {
-				return err
-			}
-			names = append(names, filepath.ToSlash(rel))
-		} else if !d.IsDir() {
-			return fmt.Errorf("%s is neither a file nor a directory", path)
-		}
-		return nil
-	})
+// files always give the same bytes. Empty directories are entries too (a
+// directory the backup holds, however empty, is restored). The paths in
+// last (relative, slash-separated) come after all others, in their order:
+// a file that changes every backup (a manifest's timestamp) then leaves
+// the bytes before it unchanged.
+func WriteTar(w io.Writer, dir string, last ...string) error {
+	files, empty, err := list(dir)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", dir, err)
 	}
-	slices.Sort(names)
 	tw := tar.NewWriter(w)
-	for _, name := range names {
-		if err := addFile(tw, dir, name); err != nil {
+	for _, name := range order(append(files, empty...), last) {
+		if err := addEntry(tw, dir, name, slices.Contains(empty, name)); err != nil {
 			return err
 		}
 	}
 	return tw.Close()
+}
+
+// order sorts names, moving those in last to the end, in last's order.
+func order(names, last []string) []string {
+	slices.Sort(names)
+	out := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(last, n) })
+	for _, n := range last {
+		if slices.Contains(names, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// list returns the regular files and the empty directories below dir,
+// relative and slash-separated. Anything else is an error.
+func list(dir string) (files, empty []string, err error) {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type().IsRegular():
+			files = append(files, filepath.ToSlash(rel))
+		case !d.IsDir():
+			return fmt.Errorf("%s is neither a file nor a directory", path)
+		case rel != ".":
+			if entries, err := os.ReadDir(path); err != nil || len(entries) == 0 {
+				empty = append(empty, filepath.ToSlash(rel))
+				return err
+			}
+		}
+		return nil
+	})
+	return files, empty, err
+}
+
+// addEntry writes the file name, or the empty directory name, of dir.
+func addEntry(tw *tar.Writer, dir, name string, isDir bool) error {
+	if !isDir {
+		return addFile(tw, dir, name)
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("tar %s: %w", name, err)
+	}
+	return nil
 }
 
 func addFile(tw *tar.Writer, dir, name string) error {
@@ -75,7 +114,7 @@ func addFile(tw *tar.Writer, dir, name string) error {
 }
 
 // ReadTar extracts a stream WriteTar made into dir, reading r to its end.
-// Only regular files below dir are accepted: an entry that would land
+// Only regular files and directories below dir are accepted: an entry that would land
 // outside it, or of another type, is an error.
 func ReadTar(r io.Reader, dir string) error {
 	tr := tar.NewReader(r)
@@ -98,11 +137,15 @@ func ReadTar(r io.Reader, dir string) error {
 }
 
 func extract(tr *tar.Reader, hdr *tar.Header, dir string) error {
-	name := filepath.FromSlash(hdr.Name)
-	if hdr.Typeflag != tar.TypeReg || !filepath.IsLocal(name) || strings.HasPrefix(hdr.Name, "/") {
-		return fmt.Errorf("tar entry %q: want a regular file below the backup directory", hdr.Name)
+	name := filepath.FromSlash(strings.TrimSuffix(hdr.Name, "/"))
+	typeOK := hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir
+	if !typeOK || !filepath.IsLocal(name) || strings.HasPrefix(hdr.Name, "/") {
+		return fmt.Errorf("tar entry %q: want a regular file or directory below the backup directory", hdr.Name)
 	}
 	path := filepath.Join(dir, name)
+	if hdr.Typeflag == tar.TypeDir {
+		return os.MkdirAll(path, 0o755)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
