@@ -28,11 +28,13 @@ var handshake = plugin.HandshakeConfig{
 }
 
 // Window sizes for the gRPC connection. The defaults (64 KiB, grown by BDP
-// estimation) cap a local stream well below what restic consumes; 8 MiB
-// keeps a few chunks in flight while still bounding memory.
+// estimation) cap a local stream well below what restic consumes; four
+// chunks in flight keep the stream full while bounding what the receiver
+// holds unread: when restic is the slower side (the usual case), the
+// window stays full, and it is the largest part of the host's heap.
 const (
-	streamWindow = 8 << 20
-	connWindow   = 16 << 20
+	streamWindow = 4 * chunkSize
+	connWindow   = 2 * streamWindow
 )
 
 // Serve runs driver as a plugin until the host ends it. Call it from main;
