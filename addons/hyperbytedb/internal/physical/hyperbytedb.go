@@ -1,7 +1,6 @@
 package physical
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -165,15 +164,5 @@ func (x Hyperbytedb) check() error {
 // run runs hyperbytedb with args, failing with its exit and the tail of
 // its output.
 func (x Hyperbytedb) run(ctx context.Context, args ...string) error {
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, x.Bin, args...)
-	cmd.Stdout, cmd.Stderr, cmd.Env = &out, &out, x.env()
-	err := cmd.Run()
-	if x.Log != nil {
-		_, _ = x.Log.Write(out.Bytes())
-	}
-	if err != nil {
-		return fmt.Errorf("hyperbytedb %s: %w: %s", strings.Join(args, " "), err, tail(out.String(), 800))
-	}
-	return nil
+	return runTool(ctx, x.Bin, x.env(), x.Log, args...)
 }

@@ -158,23 +158,5 @@ func (x Influxd) check() error {
 
 // run runs influxd with args, failing with the tail of its output.
 func (x Influxd) run(ctx context.Context, args ...string) error {
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, x.Bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if x.Log != nil {
-		_, _ = x.Log.Write(out.Bytes())
-	}
-	if err != nil {
-		return fmt.Errorf("influxd %s: %w: %s", strings.Join(args, " "), err, tail(out.String(), 800))
-	}
-	return nil
-}
-
-func tail(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
+	return runTool(ctx, x.Bin, nil, x.Log, args...)
 }
