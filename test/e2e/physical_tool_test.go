@@ -200,7 +200,7 @@ func (l *physicalLayout) toolVolumeUnavailable(t *testing.T) {
 		// message is part of the BackupSucceeded condition's message.
 		message string
 	}{
-		"two-claims": {claims: []string{"data", "logs"}, replicas: 0, message: "StatefulSet two-claims has 2 volumeClaimTemplates, not one"},
+		"two-claims": {claims: []string{"data", "logs"}, replicas: 0, message: "StatefulSet two-claims's pod 0, but the StatefulSet has 2 volumeClaimTemplates, not one"},
 		"no-pod":     {claims: []string{"data"}, replicas: 0, message: "pod no-pod-0 not found"},
 	}
 	for name, tc := range cases {
