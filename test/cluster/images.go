@@ -69,6 +69,11 @@ const (
 	// HyperbytedbDriverImage is the HyperbyteDB addon's image: its driver
 	// and Debian's influxd (InfluxDB 1.x), which the physical tasks run.
 	HyperbytedbDriverImage = "keepsake.local/hyperbytedb-driver:dev"
+	// HyperbytedbToolImage stands in for a HyperbytedbCluster's image with
+	// the HyperbyteDB driver copied in, which the addon's
+	// hyperbytedb-backup and hyperbytedb-restore tasks run: the driver and
+	// the emulation of HyperbyteDB's command line (not HyperbyteDB).
+	HyperbytedbToolImage = "keepsake.local/hyperbytedb-tool:dev"
 	// RedisImage holds Debian's redis-server and redis-cli and busybox's
 	// shell: a Redis server, and the script addon's Functions' image.
 	RedisImage = "keepsake.local/redis:7.0"
@@ -82,13 +87,14 @@ const (
 )
 
 // AddonImageSources are the host files of PostgresDriverImage,
-// HyperbytedbDriverImage and RedisImage, for ImportImages: the PostgreSQL
-// and HyperbyteDB drivers at pgDriver and hyperbytedbDriver, and Debian's
-// tools (packages postgresql, influxdb, redis-server, redis-tools,
-// busybox-static).
-func AddonImageSources(pgDriver, hyperbytedbDriver string) map[string]string {
+// HyperbytedbDriverImage, HyperbytedbToolImage and RedisImage, for
+// ImportImages: the PostgreSQL and HyperbyteDB drivers at pgDriver and
+// hyperbytedbDriver, the emulated hyperbytedb at hyperbytedbEmulation,
+// and Debian's tools (packages postgresql, influxdb, redis-server,
+// redis-tools, busybox-static).
+func AddonImageSources(pgDriver, hyperbytedbDriver, hyperbytedbEmulation string) map[string]string {
 	return map[string]string{
-		"postgres-driver": pgDriver, "hyperbytedb-driver": hyperbytedbDriver, "influxd": influxdBinary,
+		"postgres-driver": pgDriver, "hyperbytedb-driver": hyperbytedbDriver, "influxd": influxdBinary, "hyperbytedb-emulation": hyperbytedbEmulation,
 		"pg_dump": postgresBinDir + "/pg_dump", "pg_dumpall": postgresBinDir + "/pg_dumpall", "psql": postgresBinDir + "/psql",
 		"busybox": busyboxBinary, "redis-server": "/usr/bin/redis-server", "redis-cli": "/usr/bin/redis-cli",
 	}

@@ -83,12 +83,14 @@ func (s *Stand) bin(name string) string { return filepath.Join(s.Cluster.BinDir,
 // Install loads the keepsake image built from ./bin (keepsake, restic, the
 // HyperbyteDB driver and the script driver) and the addon images (the
 // HyperbyteDB driver's with influxd, which the addon's Functions run, the
-// PostgreSQL driver's, and Redis's for the script addon's Functions) into
-// the node, applies the CRDs (Helm installs a chart's CRDs only once, never
+// HyperbyteDB tool image with the driver and the emulated hyperbytedb of
+// bin/hyperbytedb-emulation, which its hyperbytedb-backup and
+// hyperbytedb-restore Functions run, the PostgreSQL driver's, and Redis's
+// for the script addon's Functions) into the node, applies the CRDs (Helm installs a chart's CRDs only once, never
 // upgrading them) and installs or upgrades the chart with those images,
 // waiting until the operator is available.
 func (s *Stand) Install(ctx context.Context) error {
-	sources := cluster.AddonImageSources(s.bin("postgres-driver"), s.bin("hyperbytedb-driver"))
+	sources := cluster.AddonImageSources(s.bin("postgres-driver"), s.bin("hyperbytedb-driver"), s.bin("hyperbytedb-emulation"))
 	for _, name := range []string{"keepsake", "restic", "script-driver"} {
 		sources[name] = s.bin(name)
 	}
@@ -98,6 +100,9 @@ func (s *Stand) Install(ctx context.Context) error {
 	}
 	if _, err := os.Stat(sources["postgres-driver"]); err != nil {
 		return fmt.Errorf("postgres driver (make build): %w", err)
+	}
+	if _, err := os.Stat(sources["hyperbytedb-emulation"]); err != nil {
+		return fmt.Errorf("emulated hyperbytedb (make tools): %w", err)
 	}
 	if err := s.Cluster.ImportImages(ctx, sources); err != nil {
 		return err
@@ -112,6 +117,7 @@ func (s *Stand) Install(ctx context.Context) error {
 		"--kubeconfig", s.Cluster.AdminKubeconfig(), "--namespace", OperatorNamespace, "--create-namespace",
 		"--set-string", "podAnnotations.keepsake\\.dev/build="+build[:16],
 		"--set-string", "addons.hyperbytedb.image="+cluster.HyperbytedbDriverImage,
+		"--set-string", "addons.hyperbytedb.toolImage="+cluster.HyperbytedbToolImage,
 		"--set-string", "addons.postgres.image="+cluster.PostgresDriverImage,
 		"--set-string", "addons.script.image="+cluster.RedisImage,
 		"--wait", "--timeout", "5m")

@@ -114,8 +114,9 @@ spec:
   paused: false
 `
 
-// physicalBackup backs Target up with the physical-backup task, once: the
-// schedule never comes within a test, the first session runs at once.
+// physicalBackup backs Target up with the addon's backup task Task
+// (physical-backup or hyperbytedb-backup), once: the schedule never comes
+// within a test, the first session runs at once.
 // Pod, when set, is the Service of the one pod the backup reads: through
 // a Service in front of several pods each of influxd backup's
 // connections may reach another pod, and the shard IDs of the metastore
@@ -135,7 +136,7 @@ spec:
       addon:
         name: hyperbytedb
         tasks:
-          - name: physical-backup
+          - name: {{.Task}}
 {{- if .Pod}}
             params:
               url: http://{{.Pod}}.{{.Namespace}}.svc:8086
@@ -149,8 +150,9 @@ spec:
       backupTimeout: 10m
 `
 
-// physicalRestore restores Snapshot into Target with the physical-restore
-// task; Influxd, when set, is the task's influxd parameter.
+// physicalRestore restores Snapshot into Target with the addon's restore
+// task Task (physical-restore or hyperbytedb-restore); Influxd, when set,
+// is the task's influxd parameter.
 const physicalRestore = `
 apiVersion: core.keepsake.dev/v1alpha1
 kind: RestoreSession
@@ -163,7 +165,7 @@ spec:
   addon:
     name: hyperbytedb
     tasks:
-      - name: physical-restore
+      - name: {{.Task}}
 {{- if .Influxd}}
         params: {influxd: {{.Influxd}}}
 {{- end}}
@@ -179,9 +181,9 @@ var offlinePhases = []corev1alpha1.RestoreSessionPhase{
 // physical is issue 16's physical mode on the cluster, in a namespace of
 // its own: InfluxDB StatefulSets with PVCs backed up with influxd's own
 // backup, then restored offline (scaled to 0, one Job per PVC, scaled
-// back), through the StatefulSet and through a HyperbytedbCluster (side
-// by side); then the operator killed while restoring, and a restore Job
-// that fails.
+// back), through the StatefulSet and through a HyperbytedbCluster, and
+// HyperbyteDB's own tool reading a running server's PVC (side by side);
+// then the operator killed while restoring, and a restore Job that fails.
 func physical(t *testing.T, c *cluster.Cluster, e *demo.Env) {
 	l := newPhysicalLayout(t, c, e)
 	var snap string
@@ -190,6 +192,7 @@ func physical(t *testing.T, c *cluster.Cluster, e *demo.Env) {
 	var wg sync.WaitGroup
 	wg.Go(func() { t.Run("statefulset", func(t *testing.T) { snap, want = l.statefulSet(t) }) })
 	wg.Go(func() { t.Run("hyperbytedb cluster", l.hyperbytedbCluster) })
+	wg.Go(func() { t.Run("hyperbytedb tool", l.hyperbytedbTool) })
 	wg.Wait()
 	if snap == "" {
 		t.FailNow()
@@ -356,7 +359,8 @@ var (
 // returns its Snapshot's name.
 func (l *physicalLayout) backUp(t *testing.T, name string, tg target) string {
 	t.Helper()
-	apply(t, l.e, physicalBackup, map[string]string{"Name": name, "Group": tg.group, "Kind": tg.kind, "Target": tg.name, "Pod": tg.pod})
+	apply(t, l.e, physicalBackup, map[string]string{"Name": name, "Task": "physical-backup",
+		"Group": tg.group, "Kind": tg.kind, "Target": tg.name, "Pod": tg.pod})
 	bks := l.e.With(t).WaitBackupSession(backupconfiguration.FirstSessionName(name, "manual"), corev1alpha1.BackupSessionSucceeded)
 	snap := sessionSnapshot(t, l.e, bks)
 	comp, ok := snap.Status.Components["physical-backup"]
@@ -376,9 +380,16 @@ type restoreRun struct {
 }
 
 // restore creates RestoreSession name (restoring snapshot of repo into
-// tg) once a watch on it runs, and follows it until it is finished,
-// calling seen with each state the watch delivers.
+// tg with physical-restore) once a watch on it runs, and follows it until
+// it is finished, calling seen with each state the watch delivers.
 func (l *physicalLayout) restore(t *testing.T, name, repo, snapshot string, tg target, influxd string,
+	seen func(*corev1alpha1.RestoreSession)) restoreRun {
+	t.Helper()
+	return l.restoreWith(t, name, "physical-restore", repo, snapshot, tg, influxd, seen)
+}
+
+// restoreWith is restore with the addon's restore task task.
+func (l *physicalLayout) restoreWith(t *testing.T, name, task, repo, snapshot string, tg target, influxd string,
 	seen func(*corev1alpha1.RestoreSession)) restoreRun {
 	t.Helper()
 	ns := l.e.Params.Namespace
@@ -392,7 +403,7 @@ func (l *physicalLayout) restore(t *testing.T, name, repo, snapshot string, tg t
 		}, byName(name))
 	var run restoreRun
 	create := func(cache.Store) (bool, error) {
-		apply(t, l.e, physicalRestore, map[string]string{"Name": name, "Repository": repo, "Snapshot": snapshot,
+		apply(t, l.e, physicalRestore, map[string]string{"Name": name, "Task": task, "Repository": repo, "Snapshot": snapshot,
 			"Group": tg.group, "Kind": tg.kind, "Target": tg.name, "Influxd": influxd})
 		return false, nil
 	}

@@ -94,6 +94,24 @@ var recipes = map[string]recipe{
 		entrypoint: []string{"/usr/local/bin/hyperbytedb-driver"},
 		env:        []string{defaultPath},
 	},
+	// hyperbytedb-tool stands in for the image docs/physical-mode.md has the
+	// HyperbyteDB tool Functions run: the HyperbytedbCluster's own image
+	// with the addon's driver copied in at /usr/local/bin/hyperbytedb-driver.
+	// Its /usr/local/bin/hyperbytedb is NOT HyperbyteDB: it is the
+	// emulation of HyperbyteDB's backup and restore command line
+	// (addons/hyperbytedb/hyperbytedbtest/cli, bin/hyperbytedb-emulation),
+	// as HyperbyteDB cannot be built here. The Functions need no shell. The
+	// chart runs it with
+	// addons.hyperbytedb.toolImage=keepsake.local/hyperbytedb-tool:dev.
+	"hyperbytedb-tool": {
+		ref: Registry + "/hyperbytedb-tool:dev",
+		files: []imageFile{
+			{source: "hyperbytedb-emulation", dst: "/usr/local/bin/hyperbytedb", mode: 0o755},
+			{source: "hyperbytedb-driver", dst: "/usr/local/bin/hyperbytedb-driver", mode: 0o755},
+		},
+		entrypoint: []string{"/usr/local/bin/hyperbytedb"},
+		env:        []string{defaultPath},
+	},
 	// postgres-driver is the PostgreSQL addon's image: its driver and
 	// Debian's PostgreSQL 15 client tools, with the interpreter and
 	// libraries ldd resolves for them, and busybox as /bin/sh: pg_dumpall
