@@ -62,10 +62,11 @@ var physicalParameters = []sdk.Parameter{
 // databases, staged in TMPDIR (the Job's scratch volume: influxd backup
 // writes only files), and streams them as a deterministic tar to w.
 func physicalBackup(ctx context.Context, req *sdk.BackupRequest, w io.Writer) error {
-	if tool, err := physicalTool(req.Params); err != nil || tool == ToolHyperbytedb {
-		if err != nil {
-			return err
-		}
+	tool, err := physicalTool(req.Params)
+	if err != nil {
+		return err
+	}
+	if tool == ToolHyperbytedb {
 		return hyperbytedbBackup(ctx, req, w)
 	}
 	c, err := client(ctx, req.Request)

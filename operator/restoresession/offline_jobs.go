@@ -7,7 +7,6 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -190,17 +189,9 @@ func (r *Reconciler) stopPVCJobs(ctx context.Context, p *pass) error {
 	return nil
 }
 
-// mountPVC mounts the PVC the Job restores at TargetDir in its task
-// container.
+// mountPVC mounts the PVC the Job restores at TargetDir, writable, and
+// names it in the Job's annotation.
 func mountPVC(job *batchv1.Job, pvc string) {
-	pod := &job.Spec.Template.Spec
-	pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "target", VolumeSource: corev1.VolumeSource{
-		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc},
-	}})
-	for i := range pod.Containers {
-		c := &pod.Containers[i]
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "target", MountPath: TargetDir})
-		c.Env = append(c.Env, corev1.EnvVar{Name: "KEEPSAKE_TARGET_DIR", Value: TargetDir}, corev1.EnvVar{Name: "KEEPSAKE_TARGET_PVC", Value: pvc})
-	}
+	jobs.MountTargetPVC(job, pvc, false)
 	job.Annotations[annotationPVC] = pvc
 }

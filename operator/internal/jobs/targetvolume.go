@@ -19,23 +19,31 @@ const targetVolume = "target"
 // providers name nodes after the instance).
 const nodeNameField = "metadata.name"
 
-// MountTargetVolume mounts PVC pvc read-only at TargetDir in every
-// container of the Job's pod and keeps the pod on node, where the pod that
-// uses the volume runs: a ReadWriteOnce volume attaches to one node at a
-// time. The pod is still scheduled (required node affinity on the node's
-// name, as the DaemonSet controller does), so taints and resources count,
-// unlike with spec.nodeName.
-func MountTargetVolume(job *batchv1.Job, pvc, node string) {
+// MountTargetPVC mounts PVC pvc at TargetDir in every container of the
+// Job's pod (read-only when readOnly) and tells the driver where and which
+// (KEEPSAKE_TARGET_DIR, KEEPSAKE_TARGET_PVC): the PVC an offline restore
+// writes, or the one a backup task that mounts the target's volume reads.
+func MountTargetPVC(job *batchv1.Job, pvc string, readOnly bool) {
 	pod := &job.Spec.Template.Spec
 	pod.Volumes = append(pod.Volumes, corev1.Volume{Name: targetVolume, VolumeSource: corev1.VolumeSource{
-		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc, ReadOnly: true},
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc, ReadOnly: readOnly},
 	}})
 	for i := range pod.Containers {
 		c := &pod.Containers[i]
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: targetVolume, MountPath: TargetDir, ReadOnly: true})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: targetVolume, MountPath: TargetDir, ReadOnly: readOnly})
 		c.Env = append(c.Env, corev1.EnvVar{Name: "KEEPSAKE_TARGET_DIR", Value: TargetDir}, corev1.EnvVar{Name: "KEEPSAKE_TARGET_PVC", Value: pvc})
 	}
-	pod.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+}
+
+// MountTargetVolume mounts PVC pvc read-only (MountTargetPVC) and keeps
+// the pod on node, where the pod that uses the volume runs: a
+// ReadWriteOnce volume attaches to one node at a time. The pod is still
+// scheduled (required node affinity on the node's name, as the DaemonSet
+// controller does), so taints and resources count, unlike with
+// spec.nodeName.
+func MountTargetVolume(job *batchv1.Job, pvc, node string) {
+	MountTargetPVC(job, pvc, true)
+	job.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
 			MatchFields: []corev1.NodeSelectorRequirement{{Key: nodeNameField, Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
 		}}},
