@@ -81,14 +81,15 @@ func (s *Stand) logf(format string, args ...any) {
 func (s *Stand) bin(name string) string { return filepath.Join(s.Cluster.BinDir, name) }
 
 // Install loads the keepsake image built from ./bin (keepsake, restic, the
-// HyperbyteDB driver and the script driver) and the addon images (the
-// HyperbyteDB driver's with influxd, which the addon's Functions run, the
-// HyperbyteDB tool image with the driver and the emulated hyperbytedb of
-// bin/hyperbytedb-emulation, which its hyperbytedb-backup and
-// hyperbytedb-restore Functions run, the PostgreSQL driver's, and Redis's
-// for the script addon's Functions) into the node, applies the CRDs (Helm installs a chart's CRDs only once, never
-// upgrading them) and installs or upgrades the chart with those images,
-// waiting until the operator is available.
+// HyperbyteDB driver and the script driver) and the addon images into the
+// node: the HyperbyteDB driver's with influxd, which the addon's Functions
+// run; the HyperbyteDB tool image with the driver and the emulated
+// hyperbytedb of bin/hyperbytedb-emulation, which its hyperbytedb-backup
+// and hyperbytedb-restore Functions run; the PostgreSQL driver's; and
+// Redis's for the script addon's Functions. It applies the CRDs (Helm
+// installs a chart's CRDs only once, never upgrading them) and installs or
+// upgrades the chart with those images, waiting until the operator is
+// available.
 func (s *Stand) Install(ctx context.Context) error {
 	sources := cluster.AddonImageSources(s.bin("postgres-driver"), s.bin("hyperbytedb-driver"), s.bin("hyperbytedb-emulation"))
 	for _, name := range []string{"keepsake", "restic", "script-driver"} {
